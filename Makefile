@@ -1,0 +1,32 @@
+# `make test` and `make demo` are the whole set-up on a fresh clone.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: test demo lint bench clean-venv
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# torch first and pinned: the CPU build on this machine; an unpinned resolve pulls a CUDA build.
+$(STAMP): $(PY) pyproject.toml
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e ".[dev,viz]"
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+
+demo: $(STAMP)
+	$(PY) -m worldmem.demo --out outputs/demo
+
+bench: $(STAMP)
+	$(PY) -m eval bench geometry
+
+lint: $(STAMP)
+	$(PY) -m ruff check worldmem eval data_curation train tests
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,219 @@
+"""Z-buffered point splatting in plain torch.
+
+``render_points(points, features, cameras)`` projects world points into every camera and keeps, per pixel,
+the nearest point (smallest z-depth); exact ties go to the lowest point index, so the result is
+deterministic. With ``radius`` (world units) each point is a disc facing the camera that covers every pixel
+whose centre lies within ``fx * radius / z`` pixels of its projection (capped at ``max_splat_px``), so near
+points cover the pixels they should and surfaces sampled at voxel spacing have no pinholes.
+
+The z-buffer is one ``scatter_reduce('amin')`` over packed 64-bit keys ``(z_bits << 31) | point_index``:
+for positive float32 the IEEE bit pattern orders like the value, so the minimum key is the nearest point
+with the lowest index. No sorting, no Python loop over points or pixels.
+
+pytorch3d's point rasterizer can be chosen with ``backend="pytorch3d"`` when it is installed (useful on a
+GPU); it is never required.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from worldmem.geometry.cameras import Cameras
+from worldmem.utils.checks import as_float_tensor, check_finite, check_shape
+
+__all__ = ["RenderedPoints", "render_points", "available_backends"]
+
+_IDX_BITS = 31
+_IDX_MASK = (1 << _IDX_BITS) - 1
+_EMPTY = torch.iinfo(torch.int64).max
+
+
+@dataclass
+class RenderedPoints:
+    """The result of :func:`render_points` for T cameras.
+
+    Attributes:
+        features: (T, C, H, W) features of the winning point per pixel (``background`` where empty).
+        depth: (T, 1, H, W) z-depth of the winning point (0 where empty).
+        mask: (T, 1, H, W) bool, True where some point covers the pixel.
+        index: (T, 1, H, W) int64 index of the winning point (-1 where empty).
+    """
+
+    features: torch.Tensor
+    depth: torch.Tensor
+    mask: torch.Tensor
+    index: torch.Tensor
+
+
+def available_backends() -> list[str]:
+    backends = ["torch"]
+    try:
+        import pytorch3d.renderer  # noqa: F401
+
+        backends.append("pytorch3d")
+    except ImportError:
+        pass
+    return backends
+
+
+def render_points(points: torch.Tensor, features: torch.Tensor, cameras: Cameras, radius=None,
+                  max_splat_px: int = 4, near: float = 1e-3, background: float = 0.0,
+                  backend: str = "torch", max_batch_points: int = 8_000_000) -> RenderedPoints:
+    """Renders coloured points into cameras with a z-buffer.
+
+    Args:
+        points: (N, 3) world points.
+        features: (N, C) per-point features (e.g. RGB in [0, 1]).
+        cameras: :class:`Cameras` with batch shape (T,) (or () for one camera).
+        radius: None (each point covers only the pixel it falls in), a float, or an (N,) tensor: the world
+            radius of each point's disc.
+        max_splat_px: the largest splat radius in pixels (bounds the work for points very close to a camera).
+        near: points with z-depth <= ``near`` are clipped.
+        background: feature value of empty pixels.
+        backend: ``"torch"`` or ``"pytorch3d"`` (when installed).
+        max_batch_points: caps T * N per internal batch of cameras (memory bound).
+
+    Returns:
+        :class:`RenderedPoints` with (T, ...) tensors.
+    """
+    if not isinstance(cameras, Cameras):
+        raise ValueError(f"cameras: expected a Cameras instance, got {type(cameras).__name__}")
+    single = len(cameras.batch_shape) == 0
+    if single:
+        cameras = cameras.unsqueeze(0)
+    if len(cameras.batch_shape) != 1:
+        raise ValueError(f"cameras: expected batch shape (T,), got {tuple(cameras.batch_shape)}")
+    pts = as_float_tensor("points", points, dtype=cameras.dtype)
+    check_shape("points", pts, ("N", 3))
+    check_finite("points", pts)
+    feats = as_float_tensor("features", features)
+    check_shape("features", feats, (pts.shape[0], "C"))
+    rad = None
+    if radius is not None:
+        rad = as_float_tensor("radius", radius, dtype=cameras.dtype)
+        if rad.dim() == 0:
+            rad = rad.expand(pts.shape[0])
+        check_shape("radius", rad, (pts.shape[0],))
+        if bool((rad < 0).any()) or not bool(torch.isfinite(rad).all()):
+            raise ValueError("radius: expected finite values >= 0")
+    if not isinstance(max_splat_px, int) or max_splat_px < 0:
+        raise ValueError(f"max_splat_px: expected an int >= 0, got {max_splat_px!r}")
+    if pts.shape[0] >= _IDX_MASK:
+        raise ValueError(f"points: at most {_IDX_MASK - 1} points per call, got {pts.shape[0]}")
+
+    if backend == "pytorch3d":
+        out = _render_pytorch3d(pts, feats, cameras, rad, max_splat_px, near, background)
+    elif backend == "torch":
+        outs = []
+        per = max(1, max_batch_points // max(pts.shape[0], 1))
+        for start in range(0, len(cameras), per):
+            outs.append(_render_torch(pts, feats, cameras[start:start + per], rad, max_splat_px, near, background))
+        out = RenderedPoints(*(torch.cat(parts) for parts in zip(*((o.features, o.depth, o.mask, o.index) for o in outs))))
+    else:
+        raise ValueError(f"backend: expected one of {available_backends()}, got {backend!r}")
+    if single:
+        out = RenderedPoints(out.features[0], out.depth[0], out.mask[0], out.index[0])
+    return out
+
+
+def _render_torch(pts, feats, cameras: Cameras, rad, max_splat_px, near, background) -> RenderedPoints:
+    t_count, h, w = len(cameras), cameras.height, cameras.width
+    n, c = feats.shape
+    uv, z = cameras.project(pts)  # (T, N, 2), (T, N)
+    z = z.float()
+    in_front = z > near
+    cam_idx = torch.arange(t_count).view(t_count, 1).expand(t_count, n)
+    pt_idx = torch.arange(n).view(1, n).expand(t_count, n)
+    u, v = uv[..., 0], uv[..., 1]
+    # Pixel containing the projection (pixel centres at integer + 0.5).
+    px = torch.floor(u)
+    py = torch.floor(v)
+    keep = in_front & (px >= -max_splat_px) & (px < w + max_splat_px) & (py >= -max_splat_px) & (py < h + max_splat_px)
+    cam_idx, pt_idx, u, v, px, py, zk = (a[keep] for a in (cam_idx, pt_idx, u, v, px, py, z))
+    z_bits = zk.contiguous().view(torch.int32).to(torch.int64)
+    keys = (z_bits << _IDX_BITS) | pt_idx
+
+    cand_pix, cand_key = [], []
+
+    def add(ox: int, oy: int, sel: torch.Tensor | None) -> None:
+        qx, qy = px + ox, py + oy
+        ok = (qx >= 0) & (qx < w) & (qy >= 0) & (qy < h)
+        if sel is not None:
+            ok &= sel
+        flat = cam_idx[ok] * (h * w) + qy[ok].long() * w + qx[ok].long()
+        cand_pix.append(flat)
+        cand_key.append(keys[ok])
+
+    add(0, 0, None)
+    if rad is not None and len(zk):
+        fx = cameras.K[:, 0, 0].float()[cam_idx]
+        fy = cameras.K[:, 1, 1].float()[cam_idx]
+        r_px = torch.clamp(0.5 * (fx + fy) * rad.float()[pt_idx] / zk, max=float(max_splat_px))
+        reach = int(math.ceil(float(r_px.max()))) if r_px.numel() else 0
+        for oy in range(-reach, reach + 1):
+            for ox in range(-reach, reach + 1):
+                if ox == 0 and oy == 0:
+                    continue
+                # Distance from the offset pixel's centre to the projected point.
+                dx = px + ox + 0.5 - u
+                dy = py + oy + 0.5 - v
+                add(ox, oy, dx * dx + dy * dy <= r_px * r_px)
+
+    pix = torch.cat(cand_pix)
+    key = torch.cat(cand_key)
+    zbuf = torch.full((t_count * h * w,), _EMPTY, dtype=torch.int64)
+    zbuf.scatter_reduce_(0, pix, key, reduce="amin", include_self=True)
+    mask = zbuf != _EMPTY
+    index = torch.where(mask, zbuf & _IDX_MASK, torch.full_like(zbuf, -1))
+    depth = torch.zeros(t_count * h * w, dtype=torch.float32)
+    depth[mask] = (zbuf[mask] >> _IDX_BITS).to(torch.int32).view(torch.float32)
+    out_feats = torch.full((t_count * h * w, c), float(background), dtype=feats.dtype)
+    out_feats[mask] = feats[index[mask]]
+    return RenderedPoints(
+        features=out_feats.view(t_count, h, w, c).permute(0, 3, 1, 2).contiguous(),
+        depth=depth.view(t_count, 1, h, w),
+        mask=mask.view(t_count, 1, h, w),
+        index=index.view(t_count, 1, h, w),
+    )
+
+
+def _render_pytorch3d(pts, feats, cameras: Cameras, rad, max_splat_px, near, background) -> RenderedPoints:
+    """The same contract through pytorch3d's rasterizer (square-ish discs in its NDC space)."""
+    try:
+        from pytorch3d.renderer.points import rasterize_points
+        from pytorch3d.structures import Pointclouds
+    except ImportError as err:
+        raise ValueError("backend: 'pytorch3d' was requested but pytorch3d is not installed") from err
+    t_count, h, w = len(cameras), cameras.height, cameras.width
+    s = min(h, w)
+    uv, z = cameras.project(pts)
+    clouds, radii, index_maps = [], [], []
+    for i in range(t_count):
+        keep = z[i] > near
+        ids = torch.nonzero(keep)[:, 0]
+        # pytorch3d NDC: +x left, +y up, the shorter image side spans [-1, 1].
+        x_ndc = -(uv[i, ids, 0] - w / 2.0) * 2.0 / s
+        y_ndc = -(uv[i, ids, 1] - h / 2.0) * 2.0 / s
+        clouds.append(torch.stack([x_ndc, y_ndc, z[i, ids]], dim=-1).float())
+        if rad is None:
+            r_px = torch.full_like(z[i, ids], 0.5)
+        else:
+            f = 0.5 * float(cameras.K[i, 0, 0] + cameras.K[i, 1, 1])
+            r_px = torch.clamp(f * rad[ids] / z[i, ids], min=0.5, max=float(max_splat_px))
+        radii.append((r_px * 2.0 / s).float())
+        index_maps.append(ids)
+    cloud = Pointclouds(points=clouds)
+    radius = torch.nn.utils.rnn.pad_sequence(radii, batch_first=True)
+    idx, zbuf, _ = rasterize_points(cloud, image_size=(h, w), radius=radius, points_per_pixel=1)
+    idx = idx[..., 0]
+    all_ids = torch.cat(index_maps)
+    mask = idx >= 0
+    index = torch.full_like(idx, -1)
+    index[mask] = all_ids[idx[mask]]
+    depth = torch.where(mask, zbuf[..., 0], torch.zeros_like(zbuf[..., 0]))
+    out_feats = torch.full((t_count, h, w, feats.shape[1]), float(background), dtype=feats.dtype)
+    out_feats[mask] = feats[index[mask]]
+    return RenderedPoints(out_feats.permute(0, 3, 1, 2).contiguous(), depth[:, None], mask[:, None], index[:, None])

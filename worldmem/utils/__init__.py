@@ -1,0 +1,1 @@
+"""Small shared helpers: input checks and atomic file writes."""
