@@ -26,7 +26,7 @@ bench: $(STAMP)
 	$(PY) -m eval bench geometry
 
 lint: $(STAMP)
-	$(PY) -m ruff check worldmem eval data_curation train tests
+	$(PY) -m ruff check $(wildcard worldmem eval data_curation train tests)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -4,6 +4,18 @@ Conventions: OpenCV camera axes, ``cam_from_world`` extrinsics, ``K`` in pixels 
 integer + 0.5, z-depth (0 = unknown). See :mod:`worldmem.geometry.cameras` and docs/conventions.md.
 """
 
+from worldmem.geometry import trajectories
 from worldmem.geometry.cameras import Cameras, intrinsics_from_fov, invert_rigid
+from worldmem.geometry.render import RenderedPoints, available_backends, render_points
+from worldmem.geometry.tsdf import SparseTSDF
 
-__all__ = ["Cameras", "intrinsics_from_fov", "invert_rigid"]
+__all__ = [
+    "Cameras",
+    "RenderedPoints",
+    "SparseTSDF",
+    "available_backends",
+    "intrinsics_from_fov",
+    "invert_rigid",
+    "render_points",
+    "trajectories",
+]

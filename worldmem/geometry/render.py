@@ -111,7 +111,8 @@ def render_points(points: torch.Tensor, features: torch.Tensor, cameras: Cameras
         per = max(1, max_batch_points // max(pts.shape[0], 1))
         for start in range(0, len(cameras), per):
             outs.append(_render_torch(pts, feats, cameras[start:start + per], rad, max_splat_px, near, background))
-        out = RenderedPoints(*(torch.cat(parts) for parts in zip(*((o.features, o.depth, o.mask, o.index) for o in outs))))
+        fields = zip(*((o.features, o.depth, o.mask, o.index) for o in outs), strict=True)
+        out = RenderedPoints(*(torch.cat(parts) for parts in fields))
     else:
         raise ValueError(f"backend: expected one of {available_backends()}, got {backend!r}")
     if single:

@@ -13,6 +13,7 @@ began.
 from __future__ import annotations
 
 import math
+
 import torch
 
 from worldmem.geometry.cameras import Cameras, intrinsics_from_fov

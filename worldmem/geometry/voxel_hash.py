@@ -86,7 +86,6 @@ class VoxelHashTable:
         # The longest probe distance of any stored key: lookups never need more rounds than this + 1.
         self._max_probe = 0
 
-    # ------------------------------------------------------------------ properties
     @property
     def capacity(self) -> int:
         return self._slot_keys.numel()
@@ -95,28 +94,30 @@ class VoxelHashTable:
     def keys(self) -> torch.Tensor:
         return self._keys[: self.size]
 
-    # ------------------------------------------------------------------ queries
     def lookup(self, keys: torch.Tensor) -> torch.Tensor:
         """Dense indices (N,) int64 of ``keys`` (N,), -1 for keys not in the table."""
         keys = keys.to(device=self.device, dtype=torch.int64).reshape(-1)
-        out = torch.full_like(keys, -1)
         if keys.numel() == 0 or self.size == 0:
-            return out
+            return torch.full_like(keys, -1)
         mask = self.capacity - 1
         home = _hash(keys)
-        active = torch.arange(keys.numel(), device=self.device)
-        for r in range(self._max_probe + 1):
+        # Round 0 runs on the full arrays (most keys end there), later rounds on the shrinking remainder.
+        slot = home & mask
+        found_key = self._slot_keys[slot]
+        hit = found_key == keys
+        out = torch.where(hit, self._slot_vals[slot], -1)
+        # A key absent from the table ends at the first empty slot of its probe sequence.
+        active = (~hit & (found_key != EMPTY_KEY)).nonzero()[:, 0]
+        for r in range(1, self._max_probe + 1):
+            if active.numel() == 0:
+                break
             slot = (home[active] + r) & mask
             found_key = self._slot_keys[slot]
             hit = found_key == keys[active]
             out[active[hit]] = self._slot_vals[slot[hit]]
-            # A key absent from the table ends at the first empty slot of its probe sequence.
             active = active[~hit & (found_key != EMPTY_KEY)]
-            if active.numel() == 0:
-                break
         return out
 
-    # ------------------------------------------------------------------ updates
     def insert(self, keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Inserts ``keys`` (N,) (duplicates and already-present keys allowed).
 
@@ -159,16 +160,15 @@ class VoxelHashTable:
             self._rehash(cap)
 
     def _rehash(self, capacity: int) -> None:
-        self._slot_keys = torch.full((capacity,), EMPTY_KEY, dtype=torch.int64, device=self.device)
-        self._slot_vals = torch.full((capacity,), -1, dtype=torch.int64, device=self.device)
-        self._max_probe = 0
-        # Placed in dense-index order, so the slot layout after a rehash depends only on the stored keys.
-        if self.size:
-            while not self._place(self._keys[: self.size], torch.arange(self.size, device=self.device)):
-                self._slot_keys = torch.full((capacity * 2,), EMPTY_KEY, dtype=torch.int64, device=self.device)
-                self._slot_vals = torch.full((capacity * 2,), -1, dtype=torch.int64, device=self.device)
-                self._max_probe = 0
-                capacity *= 2
+        """Rebuilds the slots at ``capacity`` (doubling further if needed) from the stored keys."""
+        while True:
+            self._slot_keys = torch.full((capacity,), EMPTY_KEY, dtype=torch.int64, device=self.device)
+            self._slot_vals = torch.full((capacity,), -1, dtype=torch.int64, device=self.device)
+            self._max_probe = 0
+            # Placed in dense-index order, so the slot layout depends only on the stored keys.
+            if self._place(self._keys[: self.size], torch.arange(self.size, device=self.device)):
+                return
+            capacity *= 2
 
     def _place(self, keys: torch.Tensor, vals: torch.Tensor) -> bool:
         """Writes unique keys that are absent from the slots; False if the probe-round limit was reached.
@@ -191,22 +191,22 @@ class VoxelHashTable:
             self._slot_keys.scatter_reduce_(0, cand_slot, keys[cand], reduce="amin", include_self=True)
             won = self._slot_keys[cand_slot] == keys[cand]
             self._slot_vals[cand_slot[won]] = vals[cand[won]]
-            self._max_probe = max(self._max_probe, int(offset[cand[won]].max()) if bool(won.any()) else 0)
+            if bool(won.any()):
+                self._max_probe = max(self._max_probe, int(offset[cand[won]].max()))
             placed = torch.zeros(pending.numel(), dtype=torch.bool, device=self.device)
             placed[free.nonzero()[:, 0][won]] = True
             pending = pending[~placed]
             offset[pending] += 1
         return pending.numel() == 0
 
-    # ------------------------------------------------------------------ serialisation
     @staticmethod
     def from_keys(keys: torch.Tensor) -> VoxelHashTable:
         """Rebuilds a table whose dense index ``n`` holds ``keys[n]`` (keys (N,) unique int64)."""
         keys = keys.to(torch.int64).reshape(-1)
-        table = VoxelHashTable(capacity=1024, device=keys.device)
         n = keys.numel()
         if n and torch.unique(keys).numel() != n:
             raise ValueError("keys: expected unique voxel keys")
+        table = VoxelHashTable(capacity=1024, device=keys.device)
         table._reserve(n)
         table._keys[:n] = keys
         table.size = n

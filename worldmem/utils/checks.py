@@ -45,11 +45,11 @@ def check_shape(name: str, t: torch.Tensor, expected: Sequence) -> None:
     if exp and exp[0] is Ellipsis:
         tail = exp[1:]
         ok = len(shape) >= len(tail) and all(
-            not isinstance(e, int) or s == e for s, e in zip(shape[len(shape) - len(tail):], tail)
+            not isinstance(e, int) or s == e for s, e in zip(shape[len(shape) - len(tail):], tail, strict=True)
         )
         want = "(..., " + ", ".join(str(e) for e in tail) + ")"
     else:
-        ok = len(shape) == len(exp) and all(not isinstance(e, int) or s == e for s, e in zip(shape, exp))
+        ok = len(shape) == len(exp) and all(not isinstance(e, int) or s == e for s, e in zip(shape, exp, strict=True))
         want = _fmt_shape(exp)
     if not ok:
         raise ValueError(f"{name}: expected shape {want}, got {_fmt_shape(shape)}")

@@ -1,0 +1,1 @@
+"""Evaluation applications on top of worldmem: benchmarks (``python -m eval bench ...``)."""

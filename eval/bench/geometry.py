@@ -1,0 +1,111 @@
+"""``python -m eval bench geometry``: point rendering and TSDF integration throughput.
+
+Measures, in one run on the same inputs (medians over ``repeats``):
+- ``render_points`` (torch z-buffer) at 100 k and 1 M points into one 256x256 camera, as points/s, without
+  and with the splat footprint; pytorch3d's point rasterizer on the same points when it is installed;
+- ``SparseTSDF.integrate`` per 256x256 synthetic frame (ms), and Open3D's ``ScalableTSDFVolume`` (0.19) on the
+  same frames with the same voxel size and truncation, when installed; ratios are Open3D / ours.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+
+import torch
+
+from eval.bench.timing import median_seconds
+from worldmem.geometry import trajectories
+from worldmem.geometry.render import available_backends, render_points
+from worldmem.geometry.tsdf import SparseTSDF
+from worldmem.synthetic import SyntheticScene
+from worldmem.utils.io import atomic_write_json
+
+
+def _points_in_view(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    # A slab of points 1.5 to 6 units in front of a camera at the origin looking along +x.
+    pts = torch.rand(n, 3, generator=g) * torch.tensor([4.5, 6.0, 6.0]) + torch.tensor([1.5, -3.0, -3.0])
+    return pts, torch.rand(n, 3, generator=g)
+
+
+def _open3d_integrator(frames, depth, cams, voxel_size, trunc):
+    try:
+        import numpy as np
+        import open3d as o3d
+    except ImportError:
+        return None
+
+    def run():
+        vol = o3d.pipelines.integration.ScalableTSDFVolume(
+            voxel_length=voxel_size, sdf_trunc=trunc, color_type=o3d.pipelines.integration.TSDFVolumeColorType.RGB8)
+        for i in range(len(cams)):
+            k = cams.K[i]
+            intr = o3d.camera.PinholeCameraIntrinsic(cams.width, cams.height, float(k[0, 0]), float(k[1, 1]),
+                                                     float(k[0, 2]) - 0.5, float(k[1, 2]) - 0.5)
+            color = o3d.geometry.Image(np.ascontiguousarray((frames[i].permute(1, 2, 0).numpy() * 255).astype(np.uint8)))
+            dimg = o3d.geometry.Image(np.ascontiguousarray(depth[i, 0].numpy().astype(np.float32)))
+            rgbd = o3d.geometry.RGBDImage.create_from_color_and_depth(
+                color, dimg, depth_scale=1.0, depth_trunc=100.0, convert_rgb_to_intensity=False)
+            vol.integrate(rgbd, intr, cams.cam_from_world[i].double().numpy())
+        return vol
+
+    return run
+
+
+def bench_geometry(out: Path, repeats: int = 5, quick: bool = False) -> dict:
+    torch.manual_seed(0)
+    size = 128 if quick else 256
+    results: dict = {"machine": {"cpu_threads": torch.get_num_threads(), "python": platform.python_version(),
+                                 "torch": torch.__version__}, "image_size": size, "render": {}, "tsdf": {}}
+    cam = trajectories.look_around(1, position=(0.0, 0.0, 0.0), height=size, width=size, fov_deg=70.0)
+    print(f"render_points into one {size}x{size} camera (median of {repeats})")
+    for n in ((20_000, 200_000) if quick else (100_000, 1_000_000)):
+        pts, cols = _points_in_view(n)
+        row = {}
+        for label, kwargs in (("torch", {}), ("torch_splat", {"radius": 0.02})):
+            s = median_seconds(lambda kw=kwargs, p=pts, c=cols: render_points(p, c, cam, **kw), repeats)
+            row[label] = {"ms": s * 1e3, "points_per_s": n / s}
+        if "pytorch3d" in available_backends():
+            s = median_seconds(lambda p=pts, c=cols: render_points(p, c, cam, backend="pytorch3d"), repeats)
+            row["pytorch3d"] = {"ms": s * 1e3, "points_per_s": n / s}
+            row["pytorch3d_over_torch_time"] = row["pytorch3d"]["ms"] / row["torch"]["ms"]
+        results["render"][str(n)] = row
+        line = "  ".join(f"{k} {v['ms']:.1f} ms ({v['points_per_s'] / 1e6:.1f} M pts/s)"
+                         for k, v in row.items() if isinstance(v, dict))
+        print(f"  {n:>9,d} points: {line}")
+
+    scene = SyntheticScene.random(seed=0, dynamic=False, kind="room")
+    lo, hi = scene.free_box
+    center = ((lo + hi) / 2).tolist()
+    n_frames = 4 if quick else 8
+    cams = trajectories.look_around(n_frames, position=center, yaw_range_deg=120.0, height=size, width=size,
+                                    fov_deg=70.0)
+    frames, depth = scene.render(cams)
+    voxel, trunc_voxels = 0.05, 4.0
+
+    def ours():
+        tsdf = SparseTSDF(voxel_size=voxel, trunc_voxels=trunc_voxels)
+        tsdf.integrate(frames, depth, cams)
+        return tsdf
+
+    s = median_seconds(ours, repeats)
+    results["tsdf"]["ours_ms_per_frame"] = s * 1e3 / n_frames
+    results["tsdf"]["voxels"] = ours().num_voxels
+    print(f"TSDF integration, {n_frames} frames of {size}x{size}, voxel {voxel}, trunc {trunc_voxels} voxels")
+    print(f"  ours (sparse-voxel torch): {results['tsdf']['ours_ms_per_frame']:.1f} ms/frame")
+    o3d_run = _open3d_integrator(frames, depth, cams, voxel, voxel * trunc_voxels)
+    if o3d_run is not None:
+        s = median_seconds(o3d_run, repeats)
+        results["tsdf"]["open3d_ms_per_frame"] = s * 1e3 / n_frames
+        results["tsdf"]["open3d_over_ours_time"] = results["tsdf"]["open3d_ms_per_frame"] / results["tsdf"]["ours_ms_per_frame"]
+        print(f"  open3d ScalableTSDFVolume: {results['tsdf']['open3d_ms_per_frame']:.1f} ms/frame "
+              f"(open3d time / ours = {results['tsdf']['open3d_over_ours_time']:.2f})")
+    else:
+        results["tsdf"]["open3d_ms_per_frame"] = None
+        print("  open3d: not installed (pip install -e '.[dev]')")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out, results)
+    print(f"wrote {out}")
+    return json.loads(json.dumps(results))

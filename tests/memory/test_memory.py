@@ -1,0 +1,163 @@
+import json
+
+import pytest
+import torch
+
+from worldmem.geometry import Cameras
+from worldmem.geometry import trajectories as tr
+from worldmem.memory import EpisodicConfig, EpisodicMemory, MemoryConfig, WorkingConfig, WorkingMemory, WorldMemory
+from worldmem.synthetic import SyntheticScene
+
+SIZE = 48
+
+
+@pytest.fixture(scope="module")
+def scene():
+    return SyntheticScene.random(seed=1, dynamic=False, kind="room")
+
+
+def center_of(scene):
+    lo, hi = scene.free_box
+    return ((lo + hi) / 2).tolist()
+
+
+def test_working_memory_keeps_the_newest_frames():
+    wm = WorkingMemory(WorkingConfig(window=3))
+    cams = tr.loop(5, height=8, width=8)
+    for i in range(5):
+        wm.write(torch.full((1, 3, 8, 8), i / 10), torch.ones(1, 1, 8, 8), cams[i:i + 1], torch.tensor([i]))
+    out = wm.read()
+    assert out.indices.tolist() == [2, 3, 4]
+    assert torch.allclose(out.frames[:, 0, 0, 0], torch.tensor([0.2, 0.3, 0.4]))
+    assert out.cameras == cams[2:]
+    assert wm.read(window=1).indices.tolist() == [4]
+
+
+def test_episodic_does_not_insert_near_duplicates(scene):
+    em = EpisodicMemory(EpisodicConfig(max_keyframes=4))
+    cams = tr.cameras_from_headings(torch.tensor([center_of(scene)] * 2), torch.tensor([0.0, 1.0]), 0.0, SIZE, SIZE)
+    frames, depth = scene.render(cams)
+    inserted = em.write(frames, depth, cams, torch.tensor([0, 1]))
+    assert inserted == [0]
+    assert len(em) == 1
+
+
+def test_episodic_retrieval_returns_the_keyframe_that_saw_the_area(scene):
+    em = EpisodicMemory(EpisodicConfig(max_keyframes=8, num_retrieved=2))
+    cams = tr.look_around(6, position=center_of(scene), height=SIZE, width=SIZE, fov_deg=60.0)
+    frames, depth = scene.render(cams)
+    inserted = em.write(frames, depth, cams, torch.arange(6))
+    assert inserted == list(range(6))  # 60-degree steps with a 60-degree field of view: each view is new
+    for j in (1, 4):
+        target = tr.cameras_from_headings(torch.tensor([center_of(scene)]), torch.tensor([j * 60.0 + 5.0]), 0.0,
+                                          SIZE, SIZE, fov_deg=60.0)
+        _, target_depth = scene.render(target)
+        got = em.retrieve(em.visibility(target_depth, target))
+        assert got is not None and int(got.indices[0]) == j
+        assert float(got.scores[0]) > 0.5
+    # A target that sees nothing the keyframes saw retrieves nothing.
+    assert em.retrieve(torch.tensor([123456789], dtype=torch.int64)) is None
+
+
+def test_episodic_eviction_keeps_coverage(scene):
+    # Views 0, 1 and 2 see three different areas; view 3 mostly repeats view 0 with a small new part.
+    em = EpisodicMemory(EpisodicConfig(max_keyframes=3, novelty_threshold=0.2))
+    yaws = torch.tensor([0.0, 120.0, 240.0, 25.0])
+    cams = tr.cameras_from_headings(torch.tensor([center_of(scene)] * 4), yaws, 0.0, SIZE, SIZE, fov_deg=60.0)
+    frames, depth = scene.render(cams)
+    em.write(frames, depth, cams, torch.arange(4))
+    assert len(em) == 3
+    # The keyframe that evicts least coverage goes; a FIFO would have dropped view 0 and lost its area.
+    union = torch.unique(torch.cat(em._keys))
+    fifo = torch.unique(torch.cat([em.visibility(depth[i:i + 1], cams[i:i + 1]) for i in (1, 2, 3)]))
+    assert union.numel() >= fifo.numel()
+    assert 1 in em.indices and 2 in em.indices
+
+
+def _walk(scene, n=12):
+    return tr.out_and_back(n, start=center_of(scene), heading_deg=30.0, distance=1.0, yaw_sweep_deg=90.0,
+                           height=SIZE, width=SIZE)
+
+
+def test_world_memory_write_read_shapes(scene):
+    cams = _walk(scene)
+    frames, depth = scene.render(cams)
+    mem = WorldMemory(MemoryConfig(working=WorkingConfig(window=3)))
+    mem.write(frames[:6], depth[:6], cams[:6])
+    assert mem.num_frames == 6 and mem.spatial.num_voxels > 0 and len(mem.episodic) >= 1
+    out = mem.read(cams[6:10])
+    assert out.spatial.rgb.shape == (4, 3, SIZE, SIZE) and out.spatial.mask.dtype == torch.bool
+    assert out.working.frames.shape == (3, 3, SIZE, SIZE) and out.working.indices.tolist() == [3, 4, 5]
+    assert out.keyframes is not None and len(out.keyframes) <= mem.config.episodic.num_retrieved
+    off = mem.read(cams[6:10], use_spatial=False, use_episodic=False)
+    assert off.spatial is None and off.keyframes is None and off.working is not None
+    # The returning frames (the same poses as frames 1..5) are well covered by the map.
+    assert float(out.spatial.coverage.mean()) > 0.8
+
+
+def test_save_load_round_trip_is_exact(scene, tmp_path):
+    cams = _walk(scene, 16)
+    frames, depth = scene.render(cams)
+    mem = WorldMemory()
+    mem.write(frames[:8], depth[:8], cams[:8])
+    mem.save(tmp_path / "mem")
+    assert json.loads((tmp_path / "mem" / "memory.json").read_text())["num_frames"] == 8
+    loaded = WorldMemory.load(tmp_path / "mem")
+    a, b = mem.read(cams[8:12]), loaded.read(cams[8:12])
+    for x, y in ((a.spatial.rgb, b.spatial.rgb), (a.spatial.depth, b.spatial.depth),
+                 (a.working.frames, b.working.frames), (a.keyframes.frames, b.keyframes.frames)):
+        assert torch.equal(x, y)
+    # Behaviour under further writes is identical too.
+    mem.write(frames[8:12], depth[8:12], cams[8:12])
+    loaded.write(frames[8:12], depth[8:12], cams[8:12])
+    a, b = mem.read(cams[12:]), loaded.read(cams[12:])
+    assert torch.equal(a.spatial.rgb, b.spatial.rgb) and torch.equal(a.keyframes.indices, b.keyframes.indices)
+    assert mem.spatial.num_voxels == loaded.spatial.num_voxels
+    # Saving again over the folder replaces it atomically (no temporary folders are left behind).
+    mem.save(tmp_path / "mem")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mem"]
+
+
+def test_load_missing_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="path: expected a saved memory folder"):
+        WorldMemory.load(tmp_path / "nothing")
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (lambda f, d, c: (f[:, :2], d, c), r"frames: expected shape \(T, 3, H, W\)"),
+        (lambda f, d, c: (f * 2, d, c), r"frames: expected values in \[0, 1\]"),
+        (lambda f, d, c: (f, d[:2], c), r"depth: expected shape \(3, 1, 48, 48\)"),
+        (lambda f, d, c: (f, d * float("nan"), c), "depth: contains NaN or inf"),
+        (lambda f, d, c: (f, d.clone().fill_(float("inf")), c), "depth: contains NaN or inf"),
+        (lambda f, d, c: (f, -d, c), "depth: expected depth >= 0"),
+        (lambda f, d, c: (f, d, c[:2]), "cameras: expected 3 cameras"),
+        (lambda f, d, c: (f, d, c.resize(32, 32)), r"cameras: expected image size \(48, 48\)"),
+        (lambda f, d, c: (f, d, torch.eye(4)), "cameras: expected a Cameras"),
+    ],
+)
+def test_bad_writes_raise_value_errors(scene, change, match):
+    cams = _walk(scene, 3)
+    frames, depth = scene.render(cams)
+    mem = WorldMemory()
+    with pytest.raises(ValueError, match=match):
+        mem.write(*change(frames, depth, cams))
+    assert mem.num_frames == 0
+
+
+def test_config_rejects_unknown_keys_and_bad_values():
+    with pytest.raises(ValueError, match=r"memory.spatial: unknown key\(s\) \['voxel'\]"):
+        MemoryConfig.from_dict({"spatial": {"voxel": 0.1}})
+    with pytest.raises(ValueError, match="memory.working.window: expected int"):
+        MemoryConfig.from_dict({"working": {"window": "4"}})
+    with pytest.raises(ValueError, match="memory.spatial.voxel_size: expected a positive"):
+        MemoryConfig.from_dict({"spatial": {"voxel_size": -1.0}})
+    cfg = MemoryConfig.from_dict({"spatial": {"voxel_size": 1}, "episodic": {"max_keyframes": 3}})
+    assert cfg.spatial.voxel_size == 1.0 and cfg.episodic.max_keyframes == 3
+    assert MemoryConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_singular_target_cameras_rejected():
+    with pytest.raises(ValueError, match="cam_from_world"):
+        Cameras(torch.zeros(2, 4, 4), torch.eye(3), 8, 8)

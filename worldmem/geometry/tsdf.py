@@ -1,0 +1,426 @@
+"""A sparse-voxel TSDF (truncated signed distance field) with colour, fused incrementally in torch.
+
+The spatial memory's persistent static map. Only voxels near observed surfaces exist: they live in dense,
+growable arrays indexed through :class:`~worldmem.geometry.voxel_hash.VoxelHashTable`, so storage grows with
+the surface seen, not with the number of frames, and integrating a frame costs in proportion to its pixels,
+never to the size of the map.
+
+Conventions:
+
+- World units are scene units; voxel ``(i, j, k)`` covers ``[i, i+1) x [j, j+1) x [k, k+1)`` times
+  ``voxel_size`` and its centre is ``(c + 0.5) * voxel_size``.
+- Cameras are :class:`~worldmem.geometry.cameras.Cameras` (OpenCV axes, ``cam_from_world``, pixel centres at
+  integer + 0.5). A point projects to pixel ``(row, col) = (floor(v), floor(u))``.
+- Depth is z-depth, 0 = unknown. The signed distance is projective and measured along the optical axis:
+  ``sdf = D(pixel) - z_voxel`` (positive in front of the surface), truncated to ``trunc = trunc_voxels *
+  voxel_size`` and stored normalised to [-1, 1]. Voxels with ``sdf < -trunc`` (occluded) are not updated.
+- Each observation has weight 1; a voxel's tsdf and colour are running weighted averages and its weight is
+  capped at ``max_weight`` (so old observations can still be outvoted).
+- Space carving removes moving things: a voxel met by a pixel ray in front of ``D - trunc`` and confirmed
+  in front of the surface by more than ``trunc`` in this frame (along z against the nearest depth of the 3x3
+  pixels it projects to, and perpendicular to the surface seen there) loses ``carve_weight``, once per
+  frame; at weight <= 0 it is dead (not counted, not extracted) until a later observation revives it. An
+  object seen in n frames therefore needs about ``n / carve_weight`` frames through its old place
+  (capped by ``max_weight``) to disappear.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from worldmem.geometry.cameras import Cameras
+from worldmem.geometry.voxel_hash import COORD_LIMIT, VoxelHashTable, pack_coords, unpack_keys
+from worldmem.utils import checks
+
+__all__ = ["SparseTSDF"]
+
+_STATE_KEYS = ("keys", "tsdf", "weight", "color")
+# Samples per chunk when marching carving rays: bounds peak memory for far depths and big frames.
+_CARVE_CHUNK = 1 << 21
+# Most sub-pixel rays per image axis when a pixel's footprint spans several voxels (bounds the work for far
+# depths; beyond it, distant surfaces may keep small holes).
+_MAX_SUBRAYS = 4
+
+
+def _shifted(x: torch.Tensor, dim: int, step: int) -> torch.Tensor:
+    """``x[i + step]`` along ``dim`` (step +-1), zero past the border (= unknown depth)."""
+    out = torch.roll(x, -step, dims=dim)
+    out.narrow(dim, x.shape[dim] - 1 if step > 0 else 0, 1).zero_()
+    return out
+
+
+def _slant(depth: torch.Tensor, rays_cam: torch.Tensor) -> torch.Tensor:
+    """|n . r| per pixel (H, W): turns a z-distance in front of the surface into a perpendicular one.
+
+    ``n`` is the unit surface normal from the depth map (H, W) and ``r`` the pixel's ray (H, W, 3) with z = 1.
+    Each tangent uses the neighbour (next or previous) with the smaller depth jump, so normals stay sound
+    next to depth edges; pixels without a valid normal get 0 (nothing is carved through them).
+    """
+    points = rays_cam * depth[..., None]
+    tangents, ok = [], depth > 0
+    for dim in (1, 0):  # along columns, then rows
+        d_next, d_prev = _shifted(depth, dim, 1), _shifted(depth, dim, -1)
+        use_next = (d_next > 0) & ((d_prev <= 0) | ((d_next - depth).abs() <= (depth - d_prev).abs()))
+        tangents.append(torch.where(use_next[..., None], _shifted(points, dim, 1) - points,
+                                    points - _shifted(points, dim, -1)))
+        ok &= (d_next > 0) | (d_prev > 0)
+    normal = torch.linalg.cross(tangents[0], tangents[1], dim=-1)
+    length = normal.norm(dim=-1)
+    return torch.where(ok & (length > 0), (normal * rays_cam).sum(-1).abs() / length.clamp_min(1e-20), 0.0)
+
+
+class SparseTSDF:
+    """Sparse-voxel TSDF with per-voxel colour.
+
+    Args:
+        voxel_size: edge length of a voxel in scene units (> 0).
+        trunc_voxels: truncation distance in voxels (> 0); ``trunc = trunc_voxels * voxel_size``.
+        max_weight: cap on a voxel's accumulated weight (> 0).
+        carve: whether to run space carving (removal of voxels seen to be free space).
+        carve_weight: weight a voxel loses per frame that sees through it (> 0).
+        carve_stride: carve along every ``carve_stride``-th pixel ray in each image direction (int >= 1), a
+            speed/thoroughness trade-off (integration always uses every pixel); None picks, per frame, the
+            largest stride whose rays are at most one voxel apart at the frame's median depth.
+        depth_max: depth beyond which pixels are treated as unknown (None: no limit).
+    """
+
+    def __init__(self, voxel_size: float = 0.05, trunc_voxels: float = 4, max_weight: float = 32.0,
+                 carve: bool = True, carve_weight: float = 1.0, carve_stride: int | None = None,
+                 depth_max: float | None = None) -> None:
+        def positive(name, value, allow_none=False):
+            if allow_none and value is None:
+                return
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                    or value <= 0:
+                raise ValueError(f"{name}: expected {'None or ' if allow_none else ''}a finite number > 0, "
+                                 f"got {value!r}")
+
+        for name, value in (("voxel_size", voxel_size), ("trunc_voxels", trunc_voxels),
+                            ("max_weight", max_weight), ("carve_weight", carve_weight)):
+            positive(name, value)
+        positive("depth_max", depth_max, allow_none=True)
+        if carve_stride is not None and (type(carve_stride) is not int or carve_stride < 1):
+            raise ValueError(f"carve_stride: expected None or an int >= 1, got {carve_stride!r}")
+        if not isinstance(carve, bool):
+            raise ValueError(f"carve: expected a bool, got {carve!r}")
+        self.voxel_size = float(voxel_size)
+        self.trunc_voxels = float(trunc_voxels)
+        self.max_weight = float(max_weight)
+        self.carve = carve
+        self.carve_weight = float(carve_weight)
+        self.carve_stride = carve_stride
+        self.depth_max = None if depth_max is None else float(depth_max)
+        self._table = VoxelHashTable()
+        self._tsdf = torch.zeros(0)
+        self._weight = torch.zeros(0)
+        self._color = torch.zeros(0, 3)
+
+    # ------------------------------------------------------------------ config and state
+    @property
+    def trunc(self) -> float:
+        """Truncation distance in scene units."""
+        return self.trunc_voxels * self.voxel_size
+
+    def config(self) -> dict:
+        """The constructor arguments as a JSON-ready dict (``SparseTSDF(**tsdf.config())``)."""
+        return {"voxel_size": self.voxel_size, "trunc_voxels": self.trunc_voxels,
+                "max_weight": self.max_weight, "carve": self.carve, "carve_weight": self.carve_weight,
+                "carve_stride": self.carve_stride, "depth_max": self.depth_max}
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Tensors that, with :meth:`config`, rebuild this TSDF exactly (allocated voxels incl. dead ones).
+
+        ``keys`` (N,) int64 packed voxel coordinates in dense-index order, ``tsdf`` (N,), ``weight`` (N,),
+        ``color`` (N, 3) float32.
+        """
+        n = self._table.size
+        return {"keys": self._table.keys.clone(), "tsdf": self._tsdf[:n].clone(),
+                "weight": self._weight[:n].clone(), "color": self._color[:n].clone()}
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, torch.Tensor], config: dict) -> SparseTSDF:
+        """Rebuilds a TSDF from :meth:`state_dict` and :meth:`config` outputs."""
+        tsdf = cls(**config)
+        tsdf.load_state_dict(state)
+        return tsdf
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Replaces the voxels with those of a :meth:`state_dict`."""
+        if set(state) != set(_STATE_KEYS):
+            raise ValueError(f"state: expected keys {sorted(_STATE_KEYS)}, got {sorted(state)}")
+        keys, n = state["keys"], state["keys"].numel()
+        for name, shape in (("keys", (n,)), ("tsdf", (n,)), ("weight", (n,)), ("color", (n, 3))):
+            value, dtype = state[name], "int64" if name == "keys" else "float"
+            if tuple(value.shape) != shape or (name == "keys") != (value.dtype == torch.int64):
+                raise ValueError(f"state[{name!r}]: expected shape {shape} {dtype}, got {tuple(value.shape)} "
+                                 f"{value.dtype}")
+        self._table = VoxelHashTable.from_keys(keys.clone())
+        self._tsdf = state["tsdf"].to(torch.float32).clone()
+        self._weight = state["weight"].to(torch.float32).clone()
+        self._color = state["color"].to(torch.float32).clone()
+
+    # ------------------------------------------------------------------ voxel queries
+    @property
+    def num_voxels(self) -> int:
+        """Number of live voxels (weight > 0)."""
+        return int((self._weight[: self._table.size] > 0).sum())
+
+    @property
+    def num_allocated(self) -> int:
+        """Number of allocated voxels, live or dead (the storage in use)."""
+        return self._table.size
+
+    def voxel_keys(self, points: torch.Tensor) -> torch.Tensor:
+        """Packed int64 keys (N,) of the voxels containing world ``points`` (N, 3)."""
+        # float32 like integrate(), so a point on a voxel boundary gets the same key in both
+        p = checks.as_float_tensor("points", points, dtype=torch.float32)
+        checks.check_shape("points", p, ("N", 3))
+        checks.check_finite("points", p)
+        if p.numel() and float(p.abs().max()) / self.voxel_size >= COORD_LIMIT:
+            raise ValueError(f"points: expected coordinates within +-{COORD_LIMIT * self.voxel_size:.4g}")
+        return self._keys_of(p)
+
+    def lookup(self, keys: torch.Tensor) -> torch.Tensor:
+        """Dense voxel indices (N,) int64 of ``keys`` (N,); -1 where no voxel is allocated.
+
+        Indices of dead voxels (weight <= 0) are returned too; check :meth:`weights` when that matters.
+        """
+        return self._table.lookup(keys)
+
+    def weights(self, indices: torch.Tensor | None = None) -> torch.Tensor:
+        """Weights (N,) of the voxels at dense ``indices`` (N,) (all allocated voxels if None)."""
+        w = self._weight[: self._table.size]
+        return w.clone() if indices is None else w[indices]
+
+    def voxel_centers(self, indices: torch.Tensor | None = None) -> torch.Tensor:
+        """World centres (N, 3) of the voxels at dense ``indices`` (all allocated voxels if None)."""
+        keys = self._table.keys if indices is None else self._table.keys[indices]
+        return (unpack_keys(keys).to(torch.float32) + 0.5) * self.voxel_size
+
+    # ------------------------------------------------------------------ integration
+    def integrate(self, rgb: torch.Tensor, depth: torch.Tensor, cameras: Cameras,
+                  mask: torch.Tensor | None = None) -> None:
+        """Fuses frames into the volume, one after another.
+
+        Args:
+            rgb: (T, 3, H, W) float colours in [0, 1].
+            depth: (T, 1, H, W) z-depth in scene units, 0 = unknown.
+            cameras: (T,) cameras for images of H x W.
+            mask: optional (T, 1, H, W) bool; False pixels are treated as unknown depth (e.g. known movers).
+        """
+        if not isinstance(cameras, Cameras):
+            raise ValueError(f"cameras: expected a Cameras of batch shape (T,), got {type(cameras).__name__}")
+        rgb = checks.check_images("rgb", rgb)
+        t, _, h, w = rgb.shape
+        depth = checks.check_depth("depth", depth, num_frames=t, height=h, width=w)
+        if tuple(cameras.batch_shape) != (t,):
+            raise ValueError(f"cameras: expected batch shape ({t},) to match the {t} frames, got "
+                             f"{tuple(cameras.batch_shape)}")
+        if (cameras.height, cameras.width) != (h, w):
+            raise ValueError(f"cameras: expected image size {(h, w)} to match the frames, got "
+                             f"{(cameras.height, cameras.width)}")
+        valid = depth > 0
+        if mask is not None:
+            valid &= checks.check_mask("mask", mask, t, h, w).to(valid.device)
+        if self.depth_max is not None:
+            valid &= depth <= self.depth_max
+        depth = torch.where(valid, depth, torch.zeros_like(depth)).float()
+        cams = cameras.to(dtype=torch.float32)
+        rays = cams.ray_directions()  # (T, H, W, 3), z = 1
+        # Every sample lies within (depth + trunc) * |ray| of its camera: one check up front spares a range
+        # check per sample and leaves the map untouched by a call that would fail half-way.
+        longest = rays.norm(dim=-1).amax((1, 2))
+        reach = cams.centers.abs().amax(-1) + (depth.amax((1, 2, 3)) + self.trunc) * longest
+        if t and float(reach.max()) * 1.01 / self.voxel_size >= COORD_LIMIT:
+            raise ValueError("depth: reaches points beyond the volume's range "
+                             f"+-{COORD_LIMIT * self.voxel_size:.4g} (scene units)")
+        for i in range(t):
+            m, k, center = cams.cam_from_world[i], cams.K[i], cams.centers[i]
+            rays_world = rays[i] @ m[:3, :3]  # R^T r in row-vector form
+            if self.carve and self._table.size:
+                self._carve_frame(depth[i, 0], rays[i], rays_world, center, m, k)
+            self._integrate_frame(rgb[i].float(), depth[i, 0], center, m, k)
+
+    def _project(self, points: torch.Tensor, cam_from_world: torch.Tensor, k: torch.Tensor,
+                 depth: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Projects world points (N, 3) into one frame.
+
+        Returns the flat pixel index (N,) (0 where outside), the voxel z (N,) and the observed depth D there
+        (N,) (0 outside the image, behind the camera or unknown).
+        """
+        h, w = depth.shape
+        x_cam = points @ cam_from_world[:3, :3].T + cam_from_world[:3, 3]
+        z = x_cam[:, 2]
+        safe_z = z.clamp_min(1e-6)
+        u = (k[0, 0] * x_cam[:, 0] + k[0, 1] * x_cam[:, 1]) / safe_z + k[0, 2]
+        v = k[1, 1] * x_cam[:, 1] / safe_z + k[1, 2]
+        inside = (z > 1e-6) & (u >= 0) & (u < w) & (v >= 0) & (v < h)
+        col = torch.where(inside, u, torch.zeros_like(u)).long().clamp_(0, w - 1)
+        row = torch.where(inside, v, torch.zeros_like(v)).long().clamp_(0, h - 1)
+        pix = row * w + col
+        d = torch.where(inside, depth.reshape(-1)[pix], torch.zeros_like(z))
+        return pix, z, d
+
+    def _keys_of(self, points: torch.Tensor) -> torch.Tensor:
+        """Packed keys (N,) of world points (N, 3) already known to be within the representable range."""
+        return pack_coords(torch.floor(points / self.voxel_size).to(torch.int64))
+
+    def _integrate_frame(self, rgb, depth, center, cam_from_world, k) -> None:
+        valid = depth > 0
+        if not bool(valid.any()):
+            return
+        # Band samples every voxel_size in z over [d - trunc, d + trunc] (<= ~1.2 voxels along the ray for
+        # usual fields of view; neighbouring rays fill the gaps).
+        n_side = math.ceil(self.trunc_voxels)
+        offsets = torch.arange(-n_side, n_side + 1, dtype=torch.float32) * (self.trunc / n_side)
+        keys = []
+        for dirs, d in self._band_rays(depth, valid, cam_from_world, k):
+            z = d[:, None] + offsets[None, :]
+            keys.append(self._keys_of((center + dirs[:, None, :] * z[..., None]).reshape(-1, 3)))
+        keys = torch.unique(torch.cat(keys))
+        # Existing voxels take any observation in front of the surface (free-space evidence, clamped to +1);
+        # new voxels are allocated only inside the band, where they can carry a surface.
+        idx = self._table.lookup(keys)
+        centers = (unpack_keys(keys).to(torch.float32) + 0.5) * self.voxel_size
+        pix, zv, dv = self._project(centers, cam_from_world, k, depth)
+        sdf = dv - zv
+        observed = (dv > 0) & (sdf >= -self.trunc)
+        new = observed & (idx < 0) & (sdf <= self.trunc)
+        if bool(new.any()):
+            new_idx, _ = self._table.insert(keys[new])  # keys are sorted: indices follow key order
+            idx[new] = new_idx
+            self._grow_arrays(self._table.size)
+        upd = observed & (idx >= 0)
+        idx, pix = idx[upd], pix[upd]
+        tsdf_obs = (sdf[upd] / self.trunc).clamp(max=1.0)
+        color_obs = rgb.reshape(3, -1)[:, pix].T
+        w_old = self._weight[idx].clamp_min(0.0)  # dead voxels restart from scratch
+        w_new = w_old + 1.0
+        self._tsdf[idx] = (self._tsdf[idx] * w_old + tsdf_obs) / w_new
+        self._color[idx] = (self._color[idx] * w_old[:, None] + color_obs) / w_new[:, None]
+        self._weight[idx] = w_new.clamp(max=self.max_weight)
+
+    def _band_rays(self, depth, valid, cam_from_world, k):
+        """Yields (world ray directions (P, 3) with camera z = 1, z-depth (P,)) to sample the band along.
+
+        A pixel whose footprint ``d / f`` exceeds a voxel would leave voxels of the band between its ray and
+        its neighbours' unvisited (holes in the map of low-resolution or distant views), so such pixels are
+        split into s x s sub-pixel rays (s <= _MAX_SUBRAYS), each carrying the pixel's depth; s = 1 gives
+        the ray through the pixel centre.
+        """
+        rows, cols = valid.nonzero(as_tuple=True)
+        d = depth[rows, cols]
+        focal = float(torch.minimum(k[0, 0], k[1, 1]))
+        split = torch.ceil(d / (focal * self.voxel_size)).clamp_(1, _MAX_SUBRAYS).to(torch.int64)
+        k_inv = torch.linalg.inv(k)
+        for s in torch.unique(split).tolist():
+            sel = split == s
+            within = (torch.arange(s, dtype=torch.float32) + 0.5) / s  # sub-pixel centres in [0, 1)
+            u = (cols[sel].to(torch.float32)[:, None, None] + within[None, None, :]).expand(-1, s, s)
+            v = (rows[sel].to(torch.float32)[:, None, None] + within[None, :, None]).expand(-1, s, s)
+            pix = torch.stack([u, v, torch.ones_like(u)], dim=-1).reshape(-1, 3)
+            dirs = pix @ k_inv.T @ cam_from_world[:3, :3]  # camera rays (z = 1), rotated to the world
+            yield dirs, d[sel].repeat_interleave(s * s)
+
+    def _carve_frame(self, depth, rays_cam, rays_world, center, cam_from_world, k) -> None:
+        if not bool((depth > 0).any()):
+            return
+        s = self.carve_stride
+        if s is None:
+            # Rays s pixels apart are s * d / f apart at depth d; sparser than a voxel, they would skip
+            # voxels and moved objects would take more frames to disappear.
+            focal = float(torch.minimum(k[0, 0], k[1, 1]))
+            s = max(1, int(self.voxel_size * focal / float(depth[depth > 0].median())))
+        d = depth[::s, ::s].reshape(-1)
+        dirs = rays_world[::s, ::s].reshape(-1, 3)
+        keep = d > self.trunc + self.voxel_size
+        d, dirs = d[keep], dirs[keep]
+        if d.numel() == 0:
+            return
+        # March from one voxel in front of the camera to d - trunc in voxel steps along z. Rays are sorted
+        # by length so each step's live rays are a prefix, which keeps the marching vectorised.
+        n_steps = ((d - self.trunc) / self.voxel_size).floor().long()  # steps k = 1 .. n_steps
+        n_steps, order = torch.sort(n_steps, descending=True)
+        d, dirs = d[order], dirs[order]
+        max_steps = int(n_steps[0])
+        live_rays = torch.bincount(n_steps, minlength=max_steps + 1).flip(0).cumsum(0).flip(0)  # n_steps >= k
+        hits, batch, batch_size = [], [], 0
+        for step in range(1, max_steps + 1):
+            m = int(live_rays[step])
+            batch.append(center + dirs[:m] * (step * self.voxel_size))
+            batch_size += m
+            if batch_size >= _CARVE_CHUNK or step == max_steps:
+                keys = self._keys_of(torch.cat(batch))
+                # Neighbouring rays cross the same voxels many times near the camera: deduplicating first
+                # is cheaper than looking every sample up.
+                idx = self._table.lookup(torch.unique(keys))
+                hits.append(idx[idx >= 0])
+                batch, batch_size = [], 0
+        idx = torch.unique(torch.cat(hits))
+        idx = idx[self._weight[idx] > 0]
+        if idx.numel() == 0:
+            return
+        # Projective check in this frame: a voxel met by a ray may project onto a nearer surface (depth
+        # edges, voxel centres off the ray); only carve it where it is clearly in front of what this frame
+        # sees there. The nearest depth over the 3x3 pixels around its projection is used because at
+        # grazing angles depth changes by more than trunc from one pixel to the next. A surface seen at a
+        # grazing angle is also far along the ray even from voxels right on it, so the distance must exceed
+        # trunc perpendicular to that surface too, or oblique views would erode walls and floors.
+        pix, zv, dv = self._project(self.voxel_centers(idx), cam_from_world, k, depth)
+        unknown = torch.full_like(depth, -math.inf)
+        nearest = -F.max_pool2d(torch.where(depth > 0, -depth, unknown)[None], 3, stride=1, padding=1)[0]
+        d_near = nearest.reshape(-1)[pix]
+        perpendicular = (d_near - zv) * _slant(depth, rays_cam).reshape(-1)[pix]
+        carved = idx[(dv > 0) & (zv < d_near - self.trunc) & (perpendicular > self.trunc)]
+        self._weight[carved] = (self._weight[carved] - self.carve_weight).clamp_min(0.0)
+
+    def _grow_arrays(self, n: int) -> None:
+        """Ensures room for n voxels in the dense arrays (amortised doubling); new entries start empty."""
+        cap = self._tsdf.shape[0]
+        if n > cap:
+            new_cap = 1 << max(10, math.ceil(math.log2(n)), cap.bit_length())
+            self._tsdf, self._weight, self._color = (
+                torch.cat([a, a.new_zeros((new_cap - cap, *a.shape[1:]))])
+                for a in (self._tsdf, self._weight, self._color))
+
+    # ------------------------------------------------------------------ extraction
+    def extract_points(self, min_weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Points on the zero level set and their colours.
+
+        For every live voxel with weight >= ``min_weight`` and each axis x, y, z in turn: if the +axis
+        neighbour is live with weight >= ``min_weight``, both tsdf values are untruncated (|tsdf| < 1) and
+        their signs differ, the linearly interpolated zero crossing between the two centres is emitted.
+
+        Returns:
+            points: (N, 3) world points, colours: (N, 3) in [0, 1]; ordered by axis, then by dense voxel
+            index (deterministic for a given sequence of integrations).
+        """
+        if min_weight <= 0:
+            raise ValueError(f"min_weight: expected a value > 0, got {min_weight}")
+        n = self._table.size
+        tsdf, weight, color = self._tsdf[:n], self._weight[:n], self._color[:n]
+        ok = (weight >= min_weight) & (tsdf.abs() < 1.0)
+        src = ok.nonzero()[:, 0]
+        coords = unpack_keys(self._table.keys[src])
+        points, colors = [], []
+        for axis in range(3):
+            nb_coords = coords.clone()
+            nb_coords[:, axis] += 1
+            inside = nb_coords[:, axis] <= COORD_LIMIT
+            nb = torch.full_like(src, -1)
+            nb[inside] = self._table.lookup(pack_coords(nb_coords[inside]))
+            pair = nb >= 0
+            pair[pair.clone()] = ok[nb[pair]]
+            a, b = src[pair], nb[pair]
+            ta, tb = tsdf[a], tsdf[b]
+            cross = (ta >= 0) != (tb >= 0)
+            a, b, ta, tb = a[cross], b[cross], ta[cross], tb[cross]
+            frac = ta / (ta - tb)  # in [0, 1]: signs differ
+            p = (coords[pair][cross].to(torch.float32) + 0.5) * self.voxel_size
+            p[:, axis] += frac * self.voxel_size
+            points.append(p)
+            colors.append(color[a] + frac[:, None] * (color[b] - color[a]))
+        return torch.cat(points), torch.cat(colors).clamp(0.0, 1.0)
