@@ -1,0 +1,5 @@
+import sys
+
+from data_curation.cli import main
+
+sys.exit(main())

@@ -1,0 +1,286 @@
+"""``python -m data_curation build``: sources -> resumable, sharded training samples.
+
+The plan: all clips of all ``--source`` arguments in a fixed order (sources as given, clips as each reader
+lists them), cut into shards of ``clips_per_shard`` consecutive clips. Shard ``s`` belongs to partition
+``s % parts`` where ``parts = num_shards * WORLD_SIZE`` (``--num-shards`` / ``--shard-id`` for job arrays,
+``RANK`` / ``WORLD_SIZE`` as set by ``accelerate launch`` or ``torchrun``), so any number of processes can
+build one output folder together and the union is the same as one process would write.
+
+Output folder::
+
+    plan.json                 the sources, the config and the clip list (a rerun must match it)
+    shards/shard-NNNNNN.tar   samples (see worldmem.data.shards), written under a temporary name, renamed
+    shards/shard-NNNNNN.json  the shard's index (clips, manifest rows, failures); written after the tar,
+                              so it marks the shard complete: a rerun skips complete shards
+    manifest.jsonl            one row per sample, in shard order
+    failures.jsonl            one row per failed clip or chunk, with a one-line reason
+    summary.json              ok / failed counts of clips and samples, shards complete
+
+The three summary files are rebuilt from the shard indexes (under a file lock) whenever a process finishes,
+so an interrupted run that is resumed ends with the same files as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import math
+import multiprocessing
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from worldmem.data.builder import build_clip_samples, sample_key, single_thread
+from worldmem.data.clip import ClipError, ClipRef
+from worldmem.data.config import CurationConfig
+from worldmem.data.readers import READERS, parse_source
+from worldmem.data.shards import SHARD_DIR, shard_index_name, shard_name, write_shard
+from worldmem.utils.io import atomic_write, atomic_write_json
+
+__all__ = ["BuildResult", "make_plan", "resolve_partition", "run_build", "curate_clip", "finalize"]
+
+PLAN_VERSION = 1
+_MANIFEST_FIELDS = ("key", "source", "clip_id", "source_range", "target_indices", "scale", "coverage",
+                    "surface_coverage", "overlap", "revisit_score", "revisit", "render_psnr")
+
+
+@dataclass
+class BuildResult:
+    """What one ``run_build`` call did (this process) and the dataset's summary afterwards."""
+
+    shards_written: int
+    shards_skipped: int
+    clips_ok: int
+    clips_failed: int
+    samples: int
+    seconds: float
+    summary: dict
+
+
+def _normalise_source(spec: str) -> str:
+    kind, path = parse_source(spec)
+    return f"{kind}:{path}" if kind == "synthetic" else f"{kind}:{os.path.abspath(path)}"
+
+
+def make_plan(sources: list[str], config: CurationConfig, depth_dir: str | None) -> dict:
+    """The clip list and everything that determines the output; ``ValueError`` for a bad source."""
+    if not sources:
+        raise ValueError("expected at least one --source KIND:PATH")
+    specs = [_normalise_source(s) for s in sources]
+    clips, seen = [], {}
+    for spec in specs:
+        kind, path = parse_source(spec)
+        for ref in READERS[kind].list_clips(path):
+            key = sample_key(ref.source, ref.clip_id, 0)
+            if key in seen:
+                raise ValueError(f"duplicate clip id {ref.clip_id!r} ({seen[key]} and {ref.path}); clip ids must "
+                                 "be unique per kind")
+            seen[key] = ref.path
+            clips.append(ref.to_dict())
+    plan = {"format_version": PLAN_VERSION, "sources": specs, "config": config.to_dict(),
+            "depth_dir": None if depth_dir is None else os.path.abspath(depth_dir), "clips": clips,
+            "num_shards": math.ceil(len(clips) / config.clips_per_shard)}
+    plan["plan_hash"] = hashlib.sha256(json.dumps(plan, sort_keys=True).encode()).hexdigest()[:16]
+    return plan
+
+
+def resolve_partition(num_shards: int, shard_id: int, env: dict | None = None) -> tuple[int, int]:
+    """(parts, part) from ``--num-shards/--shard-id`` and ``RANK``/``WORLD_SIZE`` (accelerate, torchrun)."""
+    env = os.environ if env is None else env
+    if num_shards < 1 or not 0 <= shard_id < num_shards:
+        raise ValueError(f"--num-shards/--shard-id: expected 0 <= shard-id < num-shards, got {shard_id}, {num_shards}")
+    try:
+        world, rank = int(env.get("WORLD_SIZE", "1")), int(env.get("RANK", "0"))
+    except ValueError:
+        raise ValueError("RANK/WORLD_SIZE: expected integers in the environment") from None
+    if world < 1 or not 0 <= rank < world:
+        raise ValueError(f"RANK/WORLD_SIZE: expected 0 <= RANK < WORLD_SIZE, got {rank}, {world}")
+    return num_shards * world, shard_id * world + rank
+
+
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split())
+    return (text if isinstance(err, ClipError) else f"{type(err).__name__}: {text}")[:400] or type(err).__name__
+
+
+def curate_clip(ref: dict, config: CurationConfig, depth_dir: str | None) -> dict:
+    """Loads and curates one clip on one torch thread; never raises for bad data (returns the reason instead)."""
+    clip_ref = ClipRef(**ref)
+    out = {"ref": ref, "reason": None, "samples": [], "failures": []}
+    try:
+        with single_thread():
+            clip = READERS[clip_ref.source].load_clip(clip_ref, config, depth_dir)
+            samples, failures = build_clip_samples(clip, config)
+    except (MemoryError, KeyboardInterrupt):
+        raise
+    except Exception as err:  # any defect of one clip is recorded, never fatal for the run
+        out["reason"] = _one_line(err)
+        return out
+    for s in samples:
+        out["samples"].append((s.key, s.to_bytes(), {k: s.meta[k] for k in _MANIFEST_FIELDS} | {
+            "num_keyframes": len(s.meta["keyframe_indices"]), "dynamic": s.meta["clip"].get("dynamic")}))
+    out["failures"] = failures
+    if not samples:
+        out["reason"] = f"no usable target chunk ({failures[0][1]})" if failures else "no usable target chunk"
+    return out
+
+
+def _worker_init() -> None:
+    torch.set_num_threads(1)
+
+
+def _curate_task(task: tuple) -> tuple[int, dict]:
+    shard, ref, config, depth_dir = task
+    return shard, curate_clip(ref, config, depth_dir)
+
+
+def _write_shard(folder: Path, shard: int, results: list[dict], plan_hash: str) -> None:
+    tar = shard_name(shard)
+    samples, rows, failures, clips = [], [], [], []
+    for r in results:
+        ref = r["ref"]
+        for key, files, row in r["samples"]:
+            samples.append((key, files))
+            rows.append({**row, "shard": f"{SHARD_DIR}/{tar}"})
+        for key, reason in r["failures"]:
+            failures.append({**ref, "key": key, "stage": "sample", "reason": reason, "shard": shard})
+        if r["reason"] is not None:
+            failures.append({**ref, "key": None, "stage": "clip", "reason": r["reason"], "shard": shard})
+        clips.append({**ref, "ok": r["reason"] is None, "samples": len(r["samples"])})
+    info = write_shard(folder / tar, samples)
+    index = {"format_version": PLAN_VERSION, "shard": shard, "tar": tar, "plan_hash": plan_hash, **info,
+             "clips": clips, "samples": rows, "failures": failures}
+    atomic_write_json(folder / shard_index_name(shard), index)
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _jsonl(rows: list[dict]) -> str:
+    return "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows)
+
+
+def finalize(out: Path, plan: dict) -> dict:
+    """Rebuilds manifest.jsonl, failures.jsonl and summary.json from the complete shards; returns the summary."""
+    folder = out / SHARD_DIR
+    with _locked(out / ".lock"):
+        for name in ("manifest.jsonl", "failures.jsonl", "summary.json"):  # temporaries of a killed finalize
+            for stale in out.glob(f".{name}.*"):
+                stale.unlink(missing_ok=True)
+        indexes = []
+        for s in range(plan["num_shards"]):
+            p = folder / shard_index_name(s)
+            if p.is_file():
+                indexes.append(json.loads(p.read_text()))
+        manifest = [row for idx in indexes for row in idx["samples"]]
+        failures = [row for idx in indexes for row in idx["failures"]]
+        clips = [c for idx in indexes for c in idx["clips"]]
+        summary = {
+            "plan_hash": plan["plan_hash"],
+            "sources": plan["sources"],
+            "complete": len(indexes) == plan["num_shards"],
+            "shards": {"total": plan["num_shards"], "complete": len(indexes)},
+            "clips": {"total": len(plan["clips"]), "done": len(clips), "ok": sum(c["ok"] for c in clips),
+                      "failed": sum(not c["ok"] for c in clips)},
+            "samples": {"ok": len(manifest), "failed": sum(f["stage"] == "sample" for f in failures)},
+        }
+        for name, text in (("manifest.jsonl", _jsonl(manifest)), ("failures.jsonl", _jsonl(failures))):
+            atomic_write(out / name, lambda tmp, t=text: Path(tmp).write_text(t))
+        atomic_write_json(out / "summary.json", summary)
+    return summary
+
+
+def _check_plan(out: Path, plan: dict) -> None:
+    path = out / "plan.json"
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text()).get("plan_hash")
+        except (json.JSONDecodeError, AttributeError):
+            old = None
+        if old != plan["plan_hash"]:
+            raise ValueError(f"{out} holds a build with different sources, clips or config (plan.json); "
+                             "use a new --out or the same arguments")
+    else:
+        atomic_write_json(path, plan)
+
+
+def _pending(folder: Path, shards: list[int], plan_hash: str) -> list[int]:
+    todo = []
+    for s in shards:
+        idx = folder / shard_index_name(s)
+        done = False
+        if idx.is_file() and (folder / shard_name(s)).is_file():
+            try:
+                done = json.loads(idx.read_text()).get("plan_hash") == plan_hash
+            except json.JSONDecodeError:
+                done = False
+        if not done:
+            todo.append(s)
+            for stale in folder.glob(f".shard-{s:06d}.*"):  # temporaries of a killed run
+                stale.unlink(missing_ok=True)
+    return todo
+
+
+def run_build(sources: list[str], out: str | os.PathLike, config: CurationConfig | None = None,
+              num_shards: int = 1, shard_id: int = 0, workers: int = 1, depth_dir: str | None = None,
+              progress: bool = True, env: dict | None = None) -> BuildResult:
+    """Builds (or resumes) this process's share of the shards and refreshes the summary files."""
+    t_start = time.perf_counter()
+    config = config or CurationConfig()
+    if workers < 1:
+        raise ValueError(f"--workers: expected an int >= 1, got {workers}")
+    if depth_dir is not None and not Path(depth_dir).is_dir():
+        raise ValueError(f"--depth-dir {depth_dir}: not a folder")
+    parts, part = resolve_partition(num_shards, shard_id, env)
+    plan = make_plan(sources, config, depth_dir)
+    out = Path(out)
+    folder = out / SHARD_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    _check_plan(out, plan)
+    mine = [s for s in range(plan["num_shards"]) if s % parts == part]
+    todo = _pending(folder, mine, plan["plan_hash"])
+    cps = config.clips_per_shard
+    tasks = [(s, ref, config, plan["depth_dir"]) for s in todo for ref in plan["clips"][s * cps:(s + 1) * cps]]
+    expected = {s: len(plan["clips"][s * cps:(s + 1) * cps]) for s in todo}
+    results: dict[int, list[dict]] = {s: [] for s in todo}
+    ok = failed = samples = 0
+    bar = tqdm(total=len(tasks), unit="clip", desc=f"curate {out.name} [{part}/{parts}]", disable=not progress)
+    pool = None
+    try:
+        if workers > 1 and len(tasks) > 1:
+            pool = multiprocessing.get_context("spawn").Pool(min(workers, len(tasks)), initializer=_worker_init)
+            stream = pool.imap(_curate_task, tasks, chunksize=1)
+        else:
+            stream = map(_curate_task, tasks)
+        for shard, result in stream:
+            results[shard].append(result)
+            ok, failed = ok + (result["reason"] is None), failed + (result["reason"] is not None)
+            samples += len(result["samples"])
+            bar.update(1)
+            bar.set_postfix(ok=ok, failed=failed, samples=samples)
+            if len(results[shard]) == expected[shard]:
+                _write_shard(folder, shard, results.pop(shard), plan["plan_hash"])
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+    for shard in [s for s in results if expected[s] == 0]:
+        _write_shard(folder, shard, [], plan["plan_hash"])
+    summary = finalize(out, plan)
+    return BuildResult(shards_written=len(todo), shards_skipped=len(mine) - len(todo), clips_ok=ok,
+                       clips_failed=failed, samples=samples, seconds=time.perf_counter() - t_start, summary=summary)

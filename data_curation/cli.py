@@ -1,0 +1,69 @@
+"""``python -m data_curation {build,preview,stats}``; bad input is a one-line error (exit 2), never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from worldmem.data.config import load_curation_config
+from worldmem.data.readers import READERS
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m data_curation",
+                                     description="Curate posed videos into sharded training samples.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help="read sources and write shards (resumable)",
+                       description="Read posed videos and write training shards. A rerun with the same arguments "
+                                   "skips finished shards.")
+    b.add_argument("--source", action="append", required=True, metavar="KIND:PATH",
+                   help=f"KIND one of {', '.join(READERS)}; synthetic:N (or synthetic:START+N) takes N scenes")
+    b.add_argument("--out", type=Path, required=True, help="output folder")
+    b.add_argument("--config", type=Path, default=None, help="curation yaml (default: the built-in defaults)")
+    b.add_argument("--num-shards", type=int, default=1, help="split the shards over N jobs (job arrays)")
+    b.add_argument("--shard-id", type=int, default=0, help="this job's index in [0, N)")
+    b.add_argument("--workers", type=int, default=1, help="worker processes (one torch thread each)")
+    b.add_argument("--depth-dir", default=None, help="depth for RGB-only sources: <clip_id>.npy (N, H, W) float")
+    b.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("preview", help="write one sample as an mp4 grid (target | memory | coverage | keyframes)")
+    p.add_argument("dir", type=Path, help="curated dataset folder")
+    p.add_argument("--sample", required=True, help="sample key from manifest.jsonl, or its row number")
+    p.add_argument("--out", type=Path, default=None, help="mp4 path (default DIR/previews/KEY.mp4)")
+    p.add_argument("--fps", type=int, default=4)
+
+    s = sub.add_parser("stats", help="print counts and coverage/overlap statistics")
+    s.add_argument("dir", type=Path, help="curated dataset folder")
+    s.add_argument("--json", action="store_true", help="print json instead of text")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "build":
+            from data_curation.build import run_build
+
+            config = load_curation_config(args.config)
+            res = run_build(args.source, args.out, config, num_shards=args.num_shards, shard_id=args.shard_id,
+                            workers=args.workers, depth_dir=args.depth_dir, progress=not args.no_progress)
+            s = res.summary
+            print(f"this run: {res.shards_written} shards written, {res.shards_skipped} already done; clips "
+                  f"{res.clips_ok} ok, {res.clips_failed} failed; {res.samples} samples in {res.seconds:.1f} s")
+            print(f"{args.out}: {s['shards']['complete']}/{s['shards']['total']} shards; clips {s['clips']['ok']} ok, "
+                  f"{s['clips']['failed']} failed; samples {s['samples']['ok']} ok, {s['samples']['failed']} failed"
+                  + ("" if s["complete"] else " (other shards pending)"))
+        elif args.command == "preview":
+            from data_curation.preview import write_preview
+
+            print(write_preview(args.dir, args.sample, args.out, fps=args.fps))
+        else:
+            from data_curation.stats import dataset_stats, format_stats
+
+            stats = dataset_stats(args.dir)
+            print(json.dumps(stats, indent=2) if args.json else format_stats(stats))
+    except (ValueError, OSError) as err:
+        parser.exit(2, f"python -m data_curation {args.command}: error: {' '.join(str(err).split())}\n")
+    return 0

@@ -1,0 +1,57 @@
+"""``python -m eval bench curation``: curation throughput on the synthetic source, 1 and 2 workers.
+
+Each measurement is a complete ``data_curation build --source synthetic:N`` into a fresh folder (rendering,
+TSDF fusion, memory reads, shard writing, manifest; with 2 workers also starting the worker processes),
+timed ``repeats`` times; the figures are medians. The default config is the tiny model's
+(``CurationConfig()``: 64x64, 2 samples per clip); ``--quick`` uses 24x24 frames and short clips.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+import statistics
+import tempfile
+from pathlib import Path
+
+import torch
+
+from data_curation.build import run_build
+from worldmem.data.config import CurationConfig
+from worldmem.utils.io import atomic_write_json
+
+QUICK = dict(image_size=(24, 24), voxel_size=0.05, synthetic_supersample=1, synthetic_frames=10, source_frames=8,
+             min_source_frames=4, target_frames=2, working_frames=1, max_keyframes=2, samples_per_clip=1)
+
+
+def bench_curation(out: Path, repeats: int = 5, quick: bool = False) -> dict:
+    config = CurationConfig(**QUICK) if quick else CurationConfig()
+    clips = 4 if quick else 6
+    config = dataclasses.replace(config, clips_per_shard=1)
+    results: dict = {"machine": {"cpu_threads": torch.get_num_threads(), "python": platform.python_version(),
+                                 "torch": torch.__version__},
+                     "source": f"synthetic:{clips}", "config": config.to_dict(), "repeats": repeats, "workers": {}}
+    print(f"curation of synthetic:{clips} at {config.height}x{config.width}, {config.samples_per_clip} samples/clip "
+          f"(median of {repeats} complete builds)")
+    for workers in (1, 2):
+        seconds, samples = [], 0
+        for _ in range(repeats):
+            with tempfile.TemporaryDirectory() as tmp:
+                res = run_build([f"synthetic:{clips}"], Path(tmp) / "out", config, workers=workers, progress=False)
+            if res.clips_failed:
+                raise RuntimeError(f"bench build failed on {res.clips_failed} clips: {res.summary}")
+            seconds.append(res.seconds)
+            samples = res.samples
+        s = statistics.median(seconds)
+        row = {"seconds": s, "clips_per_min": clips / s * 60, "samples_per_min": samples / s * 60,
+               "all_seconds": seconds}
+        results["workers"][str(workers)] = row
+        print(f"  workers {workers}: {row['clips_per_min']:6.1f} clips/min  {row['samples_per_min']:6.1f} samples/min  "
+              f"({s:.1f} s per build)")
+    ratio = results["workers"]["2"]["clips_per_min"] / results["workers"]["1"]["clips_per_min"]
+    results["speedup_2_over_1"] = ratio
+    print(f"  2 workers / 1 worker: {ratio:.2f}x throughput (same run)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out, results)
+    print(f"wrote {out}")
+    return results

@@ -1,0 +1,102 @@
+"""The command line: one-line errors, preview and stats, and the curation benchmark."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import imageio.v2 as imageio
+import pytest
+
+from data_curation.cli import main
+from eval.cli import main as eval_main
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = ("image_size: [24, 24]\nvoxel_size: 0.05\nsynthetic_supersample: 1\nsynthetic_frames: 10\nsource_frames: 8\n"
+        "min_source_frames: 4\ntarget_frames: 2\nworking_frames: 1\nmax_keyframes: 2\nsamples_per_clip: 2\n"
+        "clips_per_shard: 2\n")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    (root / "tiny.yaml").write_text(TINY)
+    out = root / "out"
+    assert main(["build", "--source", "synthetic:3", "--out", str(out), "--config", str(root / "tiny.yaml"),
+                 "--no-progress"]) == 0
+    return out
+
+
+def run_error(capsys, argv):
+    with pytest.raises(SystemExit) as err:
+        main(argv)
+    assert err.value.code == 2
+    text = capsys.readouterr().err.strip()
+    assert "Traceback" not in text
+    return text.splitlines()[-1]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["build", "--source", "colmap:/x", "--out", "o"], "unknown kind 'colmap'; expected one of synthetic"),
+    (["build", "--source", "tum:/nowhere", "--out", "o"], "tum:/nowhere: expected a TUM sequence folder"),
+    (["build", "--source", "synthetic:2", "--out", "o", "--num-shards", "2", "--shard-id", "2"], "--shard-id"),
+    (["build", "--source", "synthetic:2", "--out", "o", "--workers", "0"], "--workers"),
+    (["build", "--source", "synthetic:2", "--out", "o", "--config", "nope.yaml"], "cannot read"),
+    (["build", "--source", "synthetic:2", "--out", "o", "--depth-dir", "/nowhere"], "--depth-dir /nowhere: not a folder"),
+    (["build", "--source", "synthetic:2"], "the following arguments are required: --out"),
+    (["preview", ".", "--sample", "x"], "no manifest.jsonl"),
+    (["stats", "."], "no summary.json"),
+])
+def test_bad_input_is_one_line(capsys, tmp_path, monkeypatch, argv, message):
+    monkeypatch.chdir(tmp_path)
+    assert message in run_error(capsys, argv)
+
+
+def test_unknown_config_key_is_one_line(capsys, tmp_path):
+    (tmp_path / "c.yaml").write_text("voxel_sise: 0.1\n")
+    line = run_error(capsys, ["build", "--source", "synthetic:1", "--out", str(tmp_path / "o"),
+                              "--config", str(tmp_path / "c.yaml")])
+    assert "unknown key 'voxel_sise'" in line
+
+
+def test_real_command_line_prints_no_traceback(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "data_curation", "build", "--source", "megasam:/nowhere", "--out",
+                        str(tmp_path / "o")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines() == ["python -m data_curation build: error: megasam:/nowhere: expected a .npz "
+                                             "file or a folder of them"]
+
+
+def test_preview_writes_the_grid(built, capsys, tmp_path):
+    rows = [json.loads(line) for line in (built / "manifest.jsonl").read_text().splitlines()]
+    assert main(["preview", str(built), "--sample", rows[1]["key"], "--out", str(tmp_path / "p.mp4")]) == 0
+    frames = [f for f in imageio.get_reader(tmp_path / "p.mp4", format="FFMPEG").iter_data()]
+    assert len(frames) == 2  # T target frames
+    h, w, _ = frames[0].shape
+    assert h == 240 and w > 4 * 240  # 24 px scaled 10x; target | render | coverage | keyframes
+    assert main(["preview", str(built), "--sample", "0"]) == 0
+    assert (built / "previews" / f"{rows[0]['key']}.mp4").is_file()
+    line = run_error(capsys, ["preview", str(built), "--sample", "nope"])
+    assert "no such key" in line
+
+
+def test_stats_prints_counts_and_coverage(built, capsys):
+    assert main(["stats", str(built)]) == 0
+    text = capsys.readouterr().out
+    assert "clips  3 ok, 0 failed, of 3" in text and "samples 6 ok, 0 failed" in text
+    assert "coverage" in text and "overlap" in text and "revisit_fraction" in text
+    assert main(["stats", str(built), "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["by_source"] == {"synthetic": 6} and 0 <= stats["coverage"]["median"] <= 1
+
+
+def test_curation_bench_quick_reports_both_worker_counts(tmp_path, capsys):
+    out = tmp_path / "curation.json"
+    assert eval_main(["bench", "curation", "--quick", "--repeats", "1", "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert set(res["workers"]) == {"1", "2"}
+    for row in res["workers"].values():
+        assert row["clips_per_min"] > 0 and row["samples_per_min"] > 0
+    assert res["speedup_2_over_1"] > 0
+    text = capsys.readouterr().out
+    assert "workers 1:" in text and "workers 2:" in text and "clips/min" in text and "samples/min" in text
