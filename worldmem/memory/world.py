@@ -46,6 +46,9 @@ class WorldMemory:
         self.episodic = EpisodicMemory(self.config.episodic)
         self.num_frames = 0
         self.image_size: tuple[int, int] | None = None
+        # Scene units per memory unit: writers that normalise a scene (e.g. the pipeline, to median depth 1)
+        # record the factor here so a resumed rollout uses the same one. The memory itself never applies it.
+        self.scene_scale = 1.0
 
     def __repr__(self) -> str:
         return (f"WorldMemory(frames={self.num_frames}, voxels={self.spatial.num_voxels}, "
@@ -127,6 +130,7 @@ class WorldMemory:
             "config": self.config.to_dict(),
             "num_frames": self.num_frames,
             "image_size": list(self.image_size) if self.image_size else None,
+            "scene_scale": self.scene_scale,
         }
 
         def fill(tmp: Path) -> None:
@@ -152,6 +156,7 @@ class WorldMemory:
         state = load_file(str(tensor_file))
         memory.num_frames = int(meta["num_frames"])
         memory.image_size = tuple(meta["image_size"]) if meta["image_size"] else None
+        memory.scene_scale = float(meta.get("scene_scale", 1.0))
 
         def part(prefix: str) -> dict[str, torch.Tensor]:
             return {k[len(prefix) + 1:]: v for k, v in state.items() if k.startswith(prefix + ".")}

@@ -58,3 +58,14 @@ def atomic_directory(path: str | os.PathLike, fill_fn: Callable[[Path], None]) -
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(tmp, path)
+
+
+def read_json(path: str | os.PathLike):
+    """Reads a JSON file; a missing or malformed file is a ValueError naming the path."""
+    import json
+
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path}: expected a readable JSON file ({err})") from err

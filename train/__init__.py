@@ -1,0 +1,1 @@
+"""Training with accelerate: ``python -m train --config configs/tiny.yaml [key=value ...] [--resume]``."""

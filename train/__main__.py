@@ -1,0 +1,35 @@
+"""``python -m train --config configs/tiny.yaml [key=value ...] [--resume]`` (also under ``accelerate launch``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m train", description="Train a worldmem model with accelerate.")
+    parser.add_argument("--config", required=True, help="YAML config, e.g. configs/tiny.yaml")
+    parser.add_argument("--resume", action="store_true", help="continue from output_dir/checkpoints/latest")
+    parser.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (for smoke runs)")
+    parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. optim.lr=3e-4 data.num_workers=1")
+    args = parser.parse_args(argv)
+    from train.config import ConfigError, load_config
+
+    try:
+        cfg = load_config(args.config, args.overrides)
+    except ConfigError as err:
+        parser.exit(2, f"python -m train: error: {err}\n")
+    from train.loop import train
+
+    try:
+        final = train(cfg, resume=args.resume, max_steps=args.max_steps)
+    except (FileNotFoundError, ValueError) as err:
+        parser.exit(2, f"python -m train: error: {err}\n")
+    if final.is_dir() and os.environ.get("RANK", "0") == "0":
+        print(f"saved the trained pipeline to {final}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""Training batches: curated shards or synthetic samples made on the fly, and their collation.
+
+Both sources are deterministic in (seed, position): a resumed run sees exactly the samples an uninterrupted
+run would have seen from that step on. Synthetic sample ``i`` of process ``rank`` uses scene seed
+``hash(seed, i * world_size + rank)`` inside the documented training seed range.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import torch
+from torch.utils.data import DataLoader, IterableDataset
+
+from worldmem.data import ShardDataset, TrainingSample, make_synthetic_sample
+from worldmem.data.readers.synthetic import TRAIN_SEEDS
+
+__all__ = ["SyntheticStream", "make_loader", "collate"]
+
+
+class SyntheticStream(IterableDataset):
+    """Endless synthetic samples from position ``start`` on, split over ranks and DataLoader workers."""
+
+    def __init__(self, seed: int, start: int, rank: int, world_size: int, curation_config=None):
+        self.seed, self.start, self.rank, self.world_size = seed, start, rank, world_size
+        self.curation_config = curation_config
+
+    def _scene_seed(self, position: int) -> int:
+        g = torch.Generator().manual_seed(self.seed * 2_000_003 + position * self.world_size + self.rank)
+        lo, hi = TRAIN_SEEDS.start, TRAIN_SEEDS.stop
+        return int(torch.randint(lo, hi, (1,), generator=g))
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        wid, nw = (0, 1) if info is None else (info.id, info.num_workers)
+        torch.set_num_threads(1) if info is not None else None
+        for position in itertools.count(self.start + wid, nw):
+            yield make_synthetic_sample(self._scene_seed(position), self.curation_config)
+
+
+def collate(samples: list[TrainingSample]) -> list[TrainingSample]:
+    """Batches stay lists of samples: the conditioning is encoded by the codec inside the training step."""
+    return samples
+
+
+def make_loader(cfg, rank: int, world_size: int, samples_seen: int, curation_config=None) -> DataLoader:
+    """A DataLoader over this process's samples, positioned after ``samples_seen`` of them."""
+    d = cfg.data
+    if d.source == "synthetic":
+        ds = SyntheticStream(cfg.seed, samples_seen, rank, world_size, curation_config)
+        # Worker w yields positions start + w, start + w + n, ...; DataLoader interleaves workers in order,
+        # so the stream is the same for any worker count.
+        return DataLoader(ds, batch_size=cfg.optim.batch_size, num_workers=d.num_workers, collate_fn=collate,
+                          persistent_workers=False)
+    ds = ShardDataset(d.shards, shuffle=True, seed=cfg.seed, rank=rank, world_size=world_size, repeat=True)
+    loader = DataLoader(ds, batch_size=cfg.optim.batch_size, num_workers=d.num_workers, collate_fn=collate)
+    skip = samples_seen // cfg.optim.batch_size
+    return _Skipped(loader, skip)
+
+
+class _Skipped:
+    """Iterates ``loader`` after dropping its first ``skip`` batches (the data position of a resumed run)."""
+
+    def __init__(self, loader, skip: int):
+        self.loader, self.skip = loader, skip
+
+    def __iter__(self):
+        return itertools.islice(iter(self.loader), self.skip, None)

@@ -1,0 +1,260 @@
+"""The training loop (accelerate): read it top to bottom.
+
+``python -m train --config configs/tiny.yaml [key=value ...] [--resume]``; the same under ``accelerate launch``
+for several processes (DDP; FSDP or DeepSpeed through an accelerate config file).
+
+Per step: encode the target chunk with the codec, noise it at a random timestep, encode the memory readout
+(working latents with noise augmentation, spatial render, keyframes, Plücker rays) with each path dropped for
+the whole batch with its configured probability, predict the scheduler's target (v, epsilon or sample) for
+the chunk frames only, MSE loss. AdamW, warm-up + decay, gradient clipping and accumulation, EMA weights.
+
+Checkpoints: ``output_dir/checkpoints/step_XXXXXXX`` from ``accelerator.save_state`` (model, optimiser, LR
+schedule, EMA, step), written under a temporary name and renamed, then ``latest`` (a text file) is replaced
+atomically, so a crash never leaves a half checkpoint as latest. Noise, dropout and data depend only on
+(seed, step, rank), so ``--resume`` continues exactly. The final (EMA) model is saved as a pipeline in
+``output_dir/pipeline``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from accelerate.utils import DistributedDataParallelKwargs, set_seed
+from diffusers.optimization import get_scheduler
+from diffusers.training_utils import EMAModel
+from tqdm import tqdm
+
+from train.config import TrainConfig, curation_config, memory_config
+from train.data import make_loader
+from worldmem.models import PixelCodec, VAECodec, WorldMemTransformer, build_conditioning
+from worldmem.pipelines import WorldMemPipeline, default_scheduler
+from worldmem.utils.io import atomic_write
+
+__all__ = ["build_model", "train", "latest_checkpoint"]
+
+
+class TrainState:
+    """The step counter, checkpointed with the rest of the state."""
+
+    def __init__(self):
+        self.step = 0
+
+    def state_dict(self) -> dict:
+        return {"step": self.step}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step = int(state["step"])
+
+
+def build_model(cfg: TrainConfig) -> tuple[WorldMemTransformer, torch.nn.Module]:
+    """The transformer and codec described by ``cfg.model`` (from a local CogVideoX folder when set)."""
+    m = cfg.model
+    kwargs = dict(spatial_mode=m.spatial_mode, num_control_layers=m.num_control_layers,
+                  keyframe_every=m.keyframe_every, use_camera=m.use_camera)
+    if m.pretrained:
+        model = WorldMemTransformer.from_cogvideox(m.pretrained, **kwargs)
+    else:
+        model = WorldMemTransformer(base_config=m.base_config or None, latent_channels=m.latent_channels, **kwargs)
+    codec = VAECodec.from_cogvideox(m.pretrained) if m.codec == "vae" else PixelCodec()
+    if codec.latent_channels != model.config.latent_channels:
+        raise ValueError(f"model.latent_channels: the codec has {codec.latent_channels} channels, "
+                         f"the model expects {model.config.latent_channels}")
+    if m.train_new_modules_only:
+        model.base.requires_grad_(False)
+    if m.gradient_checkpointing:
+        model.enable_gradient_checkpointing()
+    codec.requires_grad_(False)
+    return model, codec
+
+
+def latest_checkpoint(output_dir: Path) -> Path | None:
+    pointer = output_dir / "checkpoints" / "latest"
+    if not pointer.is_file():
+        return None
+    path = output_dir / "checkpoints" / pointer.read_text().strip()
+    return path if path.is_dir() else None
+
+
+def _save_checkpoint(accelerator: Accelerator, output_dir: Path, step: int, keep: int) -> None:
+    ckpt_root = output_dir / "checkpoints"
+    name = f"step_{step:07d}"
+    tmp = ckpt_root / f".tmp_{name}"
+    if accelerator.is_main_process and tmp.exists():
+        shutil.rmtree(tmp)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(tmp))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        final = ckpt_root / name
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        atomic_write(ckpt_root / "latest", lambda p: Path(p).write_text(name + "\n"))
+        done = sorted(p for p in ckpt_root.glob("step_*") if p.is_dir())
+        for old in done[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+
+
+def training_loss(model, codec, scheduler, samples, cfg: TrainConfig, generator: torch.Generator,
+                  path_generator: torch.Generator) -> torch.Tensor:
+    """The diffusion loss of one batch of :class:`TrainingSample` (the chunk's frames only).
+
+    ``generator`` draws this process's noise; ``path_generator`` (seeded the same on every process) draws which
+    memory paths are dropped, so all processes run the same paths in a step.
+    """
+    device, dtype = next(model.parameters()).device, torch.float32
+    d = cfg.dropout
+    drop = torch.rand(5, generator=path_generator).tolist()
+    use = {"use_spatial": drop[0] >= d.spatial, "use_episodic": drop[1] >= d.episodic,
+           "use_working": drop[2] >= d.working, "use_camera": drop[3] >= d.camera}
+    readouts = [s.readout for s in samples]
+    cond = build_conditioning(readouts, codec, device=device, dtype=dtype, **use)
+    frames = torch.stack([s.target.frames for s in samples]).to(device, dtype)
+    depth = torch.stack([s.target.depth for s in samples]).to(device, dtype)
+    with torch.no_grad():
+        latents = codec.encode(frames, depth if codec.has_depth else None)
+    b = latents.shape[0]
+    if cond["working"] is not None and cfg.optim.working_noise > 0:
+        sigma = torch.rand(b, 1, 1, 1, 1, generator=generator) * cfg.optim.working_noise
+        cond["working"] = cond["working"] + sigma.to(device) * torch.randn(cond["working"].shape, generator=generator).to(device)
+    noise = torch.randn(latents.shape, generator=generator).to(device, dtype)
+    t = torch.randint(0, scheduler.config.num_train_timesteps, (b,), generator=generator).to(device)
+    noisy = scheduler.add_noise(latents, noise, t)
+    kind = scheduler.config.prediction_type
+    target = {"epsilon": noise, "sample": latents}.get(kind)
+    if target is None:
+        target = scheduler.get_velocity(latents, noise, t)
+    pred = model(noisy, t, **cond).sample
+    return F.mse_loss(pred.float(), target.float())
+
+
+def train(cfg: TrainConfig, resume: bool = False, max_steps: int | None = None, quiet: bool = False) -> Path:
+    """Runs (or resumes) training; returns the folder of the final pipeline.
+
+    ``max_steps`` stops early after that many steps (tests use it to simulate a crash); the final pipeline is
+    only written when the configured number of steps is reached.
+    """
+    output_dir = Path(cfg.output_dir)
+    # A batch may hold no keyframes (or drop a path): some parameters then get no gradient in that step.
+    ddp = DistributedDataParallelKwargs(find_unused_parameters=True)
+    accelerator = Accelerator(gradient_accumulation_steps=cfg.optim.grad_accum, mixed_precision=cfg.optim.mixed_precision,
+                              log_with="tensorboard", project_dir=str(output_dir), kwargs_handlers=[ddp])
+    set_seed(cfg.seed)
+    model, codec = build_model(cfg)
+    scheduler = default_scheduler()
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+    lr_schedule = get_scheduler(cfg.optim.lr_schedule, optimizer, num_warmup_steps=cfg.optim.warmup_steps,
+                                num_training_steps=cfg.optim.steps)
+    ema = EMAModel(params, decay=cfg.optim.ema_decay) if cfg.optim.ema_decay > 0 else None
+    state = TrainState()
+    model, optimizer, lr_schedule = accelerator.prepare(model, optimizer, lr_schedule)
+    codec.to(accelerator.device)
+    accelerator.register_for_checkpointing(state)
+    if ema is not None:
+        accelerator.register_for_checkpointing(ema)
+
+    if resume:
+        ckpt = latest_checkpoint(output_dir)
+        if ckpt is None:
+            raise FileNotFoundError(f"--resume: no complete checkpoint under {output_dir}/checkpoints")
+        accelerator.load_state(str(ckpt))
+    if accelerator.is_main_process:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        accelerator.init_trackers("worldmem")
+
+    per_step = cfg.optim.batch_size * cfg.optim.grad_accum
+    curation = curation_config(cfg) if cfg.data.source == "synthetic" else None
+    loader = make_loader(cfg, accelerator.process_index, accelerator.num_processes, state.step * per_step, curation)
+    batches = iter(loader)
+    stop = cfg.optim.steps if max_steps is None else min(cfg.optim.steps, state.step + max_steps)
+    bar = tqdm(total=cfg.optim.steps, initial=state.step, desc="train", unit="step",
+               disable=quiet or not accelerator.is_local_main_process)
+    t_last, samples_done = time.perf_counter(), 0
+    while state.step < stop:
+        g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + state.step * 4099 + accelerator.process_index)
+        g_paths = torch.Generator().manual_seed(cfg.seed * 1_000_003 + state.step * 4099 + 7919)
+        loss_sum = 0.0
+        for _ in range(cfg.optim.grad_accum):
+            with accelerator.accumulate(model):
+                loss = training_loss(model, codec, scheduler, next(batches), cfg, g, g_paths)
+                accelerator.backward(loss)
+                grad_norm = None
+                if accelerator.sync_gradients:
+                    grad_norm = accelerator.clip_grad_norm_(params, cfg.optim.grad_clip)
+                optimizer.step()
+                lr_schedule.step()
+                optimizer.zero_grad()
+                loss_sum += float(loss.detach()) / cfg.optim.grad_accum
+        state.step += 1
+        samples_done += per_step * accelerator.num_processes
+        if ema is not None:
+            ema.step(params)
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss_sum:.4f}")
+        if state.step % cfg.log_every == 0 or state.step == stop:
+            now = time.perf_counter()
+            accelerator.log({"loss": loss_sum, "lr": lr_schedule.get_last_lr()[0],
+                             "grad_norm": float(grad_norm) if grad_norm is not None else math.nan,
+                             "samples_per_s": samples_done / max(now - t_last, 1e-9)}, step=state.step)
+            t_last, samples_done = now, 0
+        if state.step % cfg.checkpoint_every == 0 or state.step == stop:
+            _save_checkpoint(accelerator, output_dir, state.step, cfg.keep_checkpoints)
+        if state.step % cfg.validate_every == 0 and accelerator.is_main_process:
+            from train.validate import validation_rollout
+
+            pipe = _pipeline(accelerator.unwrap_model(model), codec, cfg, ema)
+            metrics = validation_rollout(pipe, cfg, output_dir / "validation" / f"step_{state.step:07d}.mp4")
+            accelerator.log({f"val/{k}": v for k, v in metrics.items()}, step=state.step)
+    bar.close()
+    _check_replicas(accelerator, model, output_dir)
+    final = output_dir / "pipeline"
+    if state.step >= cfg.optim.steps:
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            pipe = _pipeline(accelerator.unwrap_model(model), codec, cfg, ema)
+            tmp = output_dir / ".tmp_pipeline"
+            shutil.rmtree(tmp, ignore_errors=True)
+            pipe.save_pretrained(str(tmp), safe_serialization=True)
+            shutil.rmtree(final, ignore_errors=True)
+            os.replace(tmp, final)
+    accelerator.end_training()
+    return final
+
+
+def _check_replicas(accelerator: Accelerator, model, output_dir: Path) -> None:
+    """Verifies that every process holds the same weights (DDP keeps replicas in sync; a bug would not).
+
+    Each process fingerprints its parameters (sum, sum of squares, index-weighted sum, in float64); the
+    fingerprints are gathered and written to ``output_dir/replicas.json``; a mismatch is an error.
+    """
+    flat = torch.cat([p.detach().double().flatten() for p in accelerator.unwrap_model(model).parameters()])
+    index = torch.arange(flat.numel(), dtype=torch.float64) / flat.numel()
+    fingerprint = torch.stack([flat.sum(), (flat * flat).sum(), (flat * index).sum()]).to(accelerator.device)
+    prints = accelerator.gather(fingerprint[None]).cpu()
+    if accelerator.is_main_process:
+        import json
+
+        atomic_write(output_dir / "replicas.json", lambda p: Path(p).write_text(json.dumps(
+            {"num_processes": accelerator.num_processes, "fingerprints": prints.tolist()}, indent=2) + "\n"))
+    if not all(torch.equal(prints[0], row) for row in prints):
+        raise RuntimeError(f"training processes ended with different weights: fingerprints {prints.tolist()}")
+
+
+def _pipeline(model: WorldMemTransformer, codec, cfg: TrainConfig, ema: EMAModel | None) -> WorldMemPipeline:
+    """A pipeline around a copy of the model carrying the EMA weights (when EMA is on)."""
+    import copy
+
+    model = copy.deepcopy(model).eval()
+    if ema is not None:
+        ema.copy_to([p for p in model.parameters() if p.requires_grad])
+    return WorldMemPipeline(model, default_scheduler(), codec, memory_config=memory_config(cfg),
+                            chunk_size=cfg.data.chunk_frames, working_window=cfg.data.working_frames)

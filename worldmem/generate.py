@@ -1,0 +1,184 @@
+"""``worldmem generate``: a long camera-controlled video from a trained pipeline.
+
+    worldmem generate --checkpoint DIR (--scene synthetic:SEED | --frames video.mp4 --depth depth.npy
+        --cameras cams.json) --trajectory out-and-back|loop|orbit|excursion|keys:WWAADD --num-frames N --out DIR
+        [--context-frames K] [--no-spatial] [--no-episodic] [--save-memory DIR] [--resume-memory DIR]
+
+Writes to ``--out``: ``video.mp4`` (the frames), ``depth.mp4`` (colourised depth), ``cameras.json`` (every
+frame's camera: ``{"convention": "opencv_cam_from_world", "height", "width", "cam_from_world": [N x 4 x 4],
+"K": [N x 3 x 3]}``, see docs/conventions.md), ``memory.ply`` (the map's surface points) and ``memory/`` (the
+saved memory, which ``--resume-memory`` continues from).
+
+With ``--scene synthetic:SEED`` the path is fitted to the procedural scene and its first ``--context-frames``
+frames are rendered as the given frames. With ``--frames`` the given video's frames (``--depth``: an
+(N0, H, W) .npy of z-depth; ``--cameras``: a cameras.json of its N0 cameras) start the video and the trajectory
+continues from its last camera.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+__all__ = ["main"]
+
+
+def _fail(parser: argparse.ArgumentParser, message: str):
+    parser.exit(2, f"worldmem generate: error: {message}\n")
+
+
+def _continue_from(last, path):
+    """The trajectory ``path`` moved so its first camera is ``last`` (the path's shape, relative to its start)."""
+    rel = path.relative_to(path[0])
+    return rel.transform_world(last.world_from_cam.reshape(4, 4))
+
+
+def _read_inputs(args, parser, size):
+    from worldmem.geometry import Cameras, trajectories
+    from worldmem.data.clip import ClipError
+    from worldmem.data.media import read_video
+    from worldmem.utils.io import read_json
+
+    if args.scene is not None:
+        from worldmem.synthetic import SyntheticScene
+        from worldmem.synthetic.paths import scene_path
+
+        kind, _, seed = args.scene.partition(":")
+        if kind != "synthetic" or not seed.lstrip("-").isdigit():
+            _fail(parser, f"--scene: expected synthetic:SEED (an integer seed), got {args.scene!r}")
+        scene = SyntheticScene.random(seed=int(seed))
+        try:
+            cams = scene_path(scene, args.trajectory, args.num_frames, size)
+        except ValueError as err:
+            _fail(parser, str(err))
+        k = args.context_frames
+        frames, depth = scene.render(cams[:k])
+        return frames, depth, cams, (scene, cams)
+    for name in ("frames", "depth", "cameras"):
+        if getattr(args, name) is None:
+            _fail(parser, f"--{name}: required with --frames (or use --scene synthetic:SEED)")
+        if not Path(getattr(args, name)).is_file():
+            _fail(parser, f"--{name}: no such file {getattr(args, name)}")
+    try:
+        frames = read_video(args.frames, None, None)[0]
+        depth = torch.from_numpy(np.load(args.depth, allow_pickle=False)).float()
+        given = Cameras.from_dict(read_json(args.cameras))
+    except (ValueError, OSError, ClipError) as err:
+        _fail(parser, f"could not read the inputs: {err}")
+    if depth.dim() == 3:
+        depth = depth[:, None]
+    n0 = frames.shape[0]
+    if depth.shape != (n0, 1, *frames.shape[-2:]) or len(given) != n0:
+        _fail(parser, f"--frames/--depth/--cameras: expected {n0} frames, depth (N0, H, W) and {n0} cameras of the "
+                      f"same size, got depth {tuple(depth.shape)} and {len(given)} cameras")
+    if (given.height, given.width) != tuple(frames.shape[-2:]):
+        _fail(parser, f"--cameras: expected image size {tuple(frames.shape[-2:])}, got {(given.height, given.width)}")
+    extra = args.num_frames - n0
+    if extra < 1:
+        _fail(parser, f"--num-frames: expected more than the {n0} given frames, got {args.num_frames}")
+    h, w = given.height, given.width
+    if args.trajectory.startswith("keys:"):
+        keys = args.trajectory[5:]
+        path = trajectories.from_keys(keys, height=h, width=w)
+        if len(keys) != extra:
+            _fail(parser, f"--trajectory: {len(keys)} keys give {len(keys)} new frames, expected {extra}")
+    elif args.trajectory == "out-and-back":
+        path = trajectories.out_and_back(extra + 1, distance=1.0, yaw_sweep_deg=60.0, height=h, width=w)
+    elif args.trajectory in ("loop", "excursion"):
+        path = trajectories.loop(extra + 1, center=(0.0, 0.5, 0.0), radius=0.5, height=h, width=w)
+    elif args.trajectory == "orbit":
+        path = trajectories.look_around(extra + 1, height=h, width=w)
+    else:
+        _fail(parser, f"--trajectory: unknown name {args.trajectory!r}")
+    path = Cameras(path.cam_from_world, given.K[-1].expand(len(path), 3, 3), h, w)
+    cams = Cameras.cat([given, _continue_from(given[n0 - 1], path)[1:]])
+    return frames, depth, cams, None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="worldmem generate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checkpoint", required=True, type=Path, help="a saved WorldMemPipeline folder")
+    src = parser.add_mutually_exclusive_group()
+    src.add_argument("--scene", help="synthetic:SEED, a procedural scene")
+    src.add_argument("--frames", help="an mp4 (or image folder) of the first frames")
+    parser.add_argument("--depth", help="(N0, H, W) .npy z-depth of --frames")
+    parser.add_argument("--cameras", help="cameras.json of --frames")
+    parser.add_argument("--trajectory", default="out-and-back", help="out-and-back, loop, orbit, excursion or keys:WASD..")
+    parser.add_argument("--num-frames", type=int, default=48, help="frames in the whole video")
+    parser.add_argument("--context-frames", type=int, default=None, help="given frames for --scene (default: the working window)")
+    parser.add_argument("--out", required=True, type=Path, help="output folder")
+    parser.add_argument("--steps", type=int, default=8, help="denoising steps per chunk")
+    parser.add_argument("--seed", type=int, default=0, help="noise seed")
+    parser.add_argument("--no-spatial", action="store_true", help="switch the spatial memory off")
+    parser.add_argument("--no-episodic", action="store_true", help="switch the episodic memory off")
+    parser.add_argument("--save-memory", type=Path, help="also save the final memory here")
+    parser.add_argument("--resume-memory", type=Path, help="continue from a saved memory (--num-frames new frames)")
+    args = parser.parse_args(argv)
+    if args.scene is None and args.frames is None and args.resume_memory is None:
+        _fail(parser, "expected --scene synthetic:SEED, --frames ... or --resume-memory DIR")
+    if args.num_frames < 2:
+        _fail(parser, f"--num-frames: expected >= 2, got {args.num_frames}")
+    if not (args.checkpoint / "model_index.json").is_file():
+        _fail(parser, f"--checkpoint: no model_index.json in {args.checkpoint} (expected a saved WorldMemPipeline)")
+
+    from worldmem.geometry import Cameras, trajectories
+    from worldmem.geometry.points import write_ply
+    from worldmem.memory import WorldMemory
+    from worldmem.pipelines import WorldMemPipeline
+    from worldmem.utils.io import atomic_write_json
+    from worldmem.utils.video import colorize_depth, write_video
+
+    pipe = WorldMemPipeline.from_pretrained(str(args.checkpoint))
+    size = pipe.transformer.base.config.sample_height * pipe.codec.spatial_factor
+    if args.context_frames is None:
+        args.context_frames = max(1, pipe.config.working_window)
+    if not 1 <= args.context_frames < args.num_frames:
+        _fail(parser, f"--context-frames: expected 1 .. --num-frames - 1, got {args.context_frames}")
+    flags = {"use_spatial": not args.no_spatial, "use_episodic": not args.no_episodic,
+             "num_inference_steps": args.steps, "generator": torch.Generator().manual_seed(args.seed)}
+    if args.resume_memory is not None:
+        try:
+            memory = WorldMemory.load(args.resume_memory)
+        except ValueError as err:
+            _fail(parser, f"--resume-memory: {err}")
+        if memory.working.read() is None:
+            _fail(parser, f"--resume-memory: the memory in {args.resume_memory} holds no frames")
+        last = memory.working.read().cameras[-1]
+        last = last.transform_world(torch.eye(4), scale=memory.scene_scale)  # back to scene units
+        if not args.trajectory.startswith("keys:"):
+            path = {"loop": trajectories.loop, "orbit": trajectories.look_around}.get(args.trajectory)
+            path = (path or trajectories.out_and_back)(args.num_frames + 1, height=last.height, width=last.width)
+        else:
+            path = trajectories.from_keys(args.trajectory[5:], height=last.height, width=last.width)
+        path = Cameras(path.cam_from_world, last.K.reshape(3, 3).expand(len(path), 3, 3), last.height, last.width)
+        new = _continue_from(last, path)[1:]
+        done = Cameras(last.cam_from_world.reshape(1, 4, 4).expand(memory.num_frames, 4, 4),
+                       last.K.reshape(1, 3, 3).expand(memory.num_frames, 3, 3), last.height, last.width)
+        out = pipe(cameras=Cameras.cat([done, new]), memory=memory, **flags)
+        cams = new
+    else:
+        frames, depth, cams, _ = _read_inputs(args, parser, size)
+        try:
+            out = pipe(frames=frames, depth=depth, cameras=cams, **flags)
+        except ValueError as err:
+            _fail(parser, str(err))
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_video(args.out / "video.mp4", out.frames, fps=8)
+    write_video(args.out / "depth.mp4", colorize_depth(out.depth), fps=8)
+    atomic_write_json(args.out / "cameras.json", cams.to_dict())
+    pts, cols = out.memory.spatial.points()
+    write_ply(args.out / "memory.ply", pts * out.memory.scene_scale, cols)
+    out.memory.save(args.out / "memory")
+    if args.save_memory is not None:
+        out.memory.save(args.save_memory)
+    print(f"wrote {out.frames.shape[0]} frames to {args.out}/video.mp4, depth.mp4, cameras.json, memory.ply, memory/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,267 @@
+"""WorldMemPipeline: autoregressive, camera-controlled generation with read/write world memory.
+
+The pipeline owns the loop. For each chunk of ``chunk_size`` cameras it reads the memory at the chunk's
+cameras (spatial render, working window, retrieved keyframes), denoises the chunk with the transformer and the
+scheduler, decodes it, gets depth (the codec's own depth channel or a depth estimator), aligns that depth to the
+memory's rendered depth on co-visible pixels (robust scale and shift), and writes the chunk back. The memory
+write touches only the new frames, the render touches only the map, and keyframes are bounded, so every chunk
+costs the same however long the video is.
+
+Seeding and resuming: either pass ``frames`` (+ ``depth``) for the first cameras, which are written into a new
+memory, or pass a loaded ``memory`` whose ``num_frames`` first cameras are already known; generation then
+continues from there. The noise of a chunk depends only on the generator's seed and the chunk's first frame
+index, so 2N chunks in one call equal N chunks, save, load, N more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from diffusers import DDIMScheduler, DiffusionPipeline
+from diffusers.utils import BaseOutput
+from diffusers.utils.torch_utils import randn_tensor
+
+from worldmem.geometry.cameras import Cameras
+from worldmem.memory import MemoryConfig, WorldMemory
+from worldmem.memory.readout import FrameSet, MemoryReadout
+from worldmem.models.conditioning import build_conditioning
+from worldmem.models.depth import align_depth
+from worldmem.utils.checks import check_depth, check_images
+
+__all__ = ["WorldMemPipeline", "WorldMemPipelineOutput", "default_scheduler"]
+
+
+def default_scheduler() -> DDIMScheduler:
+    """A few-step sampler: DDIM on a cosine schedule with zero terminal SNR, v-prediction, trailing timesteps."""
+    return DDIMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", prediction_type="v_prediction",
+                         rescale_betas_zero_snr=True, timestep_spacing="trailing", clip_sample=False,
+                         set_alpha_to_one=True)
+
+
+@dataclass
+class WorldMemPipelineOutput(BaseOutput):
+    """Result of a rollout.
+
+    Attributes:
+        frames: (N, 3, H, W) in [0, 1] for cameras ``start_index ..`` (given frames first, then generated).
+        depth: (N, 1, H, W) z-depth in the caller's units (aligned to the memory), 0 = unknown.
+        memory: the :class:`WorldMemory` after the last chunk (save it to resume).
+        start_index: the index (in ``cameras``) of the first returned frame.
+        alignment: per generated chunk, the (scale, shift, inliers) applied to its depth.
+    """
+
+    frames: torch.Tensor
+    depth: torch.Tensor
+    memory: WorldMemory
+    start_index: int
+    alignment: list
+
+
+class WorldMemPipeline(DiffusionPipeline):
+    """Generates a long video along ``cameras`` chunk by chunk, reading and writing a :class:`WorldMemory`.
+
+    Args:
+        transformer: :class:`~worldmem.models.WorldMemTransformer`.
+        scheduler: any diffusers scheduler with ``set_timesteps``/``step`` (default: :func:`default_scheduler`).
+        codec: :class:`~worldmem.models.PixelCodec` (RGB-D) or :class:`~worldmem.models.VAECodec` (RGB).
+        memory_config: the :class:`MemoryConfig` (as a dict) new memories are built with; sized for the scene
+            scale the model was trained on.
+        chunk_size: default frames per chunk.
+        working_window: default working frames the model reads (the number it was trained with).
+    """
+
+    model_cpu_offload_seq = "transformer"
+
+    def __init__(self, transformer, scheduler, codec, memory_config: dict | None = None, chunk_size: int = 4,
+                 working_window: int = 2):
+        super().__init__()
+        self.register_modules(transformer=transformer, scheduler=scheduler, codec=codec)
+        memory_config = MemoryConfig.from_dict(memory_config).to_dict()
+        self.register_to_config(memory_config=memory_config, chunk_size=chunk_size, working_window=working_window)
+        self.depth_estimator = None  # set to a DepthEstimator for codecs without a depth channel
+
+    # ------------------------------------------------------------------ 1. inputs
+    def check_inputs(self, frames, depth, cameras, chunk_size, num_inference_steps, guidance_scale, memory,
+                     working_window):
+        if not isinstance(cameras, Cameras) or len(cameras.batch_shape) != 1:
+            raise ValueError(f"cameras: expected a Cameras with batch shape (N,), got {type(cameras).__name__}"
+                             + (f" {tuple(cameras.batch_shape)}" if isinstance(cameras, Cameras) else ""))
+        if not isinstance(chunk_size, int) or chunk_size < 1:
+            raise ValueError(f"chunk_size: expected a positive int, got {chunk_size!r}")
+        problem = self.codec.chunk_size_error(chunk_size)
+        if problem:
+            raise ValueError(f"chunk_size: {problem}")
+        if not isinstance(num_inference_steps, int) or num_inference_steps < 1:
+            raise ValueError(f"num_inference_steps: expected a positive int, got {num_inference_steps!r}")
+        if guidance_scale < 1.0:
+            raise ValueError(f"guidance_scale: expected >= 1 (1 = no guidance), got {guidance_scale}")
+        if working_window < 0:
+            raise ValueError(f"working_window: expected >= 0, got {working_window}")
+        factor = getattr(self.codec, "spatial_factor", 1) * self.transformer.base.config.patch_size
+        if cameras.height % factor or cameras.width % factor:
+            raise ValueError(f"cameras: expected height and width divisible by {factor}, got {(cameras.height, cameras.width)}")
+        if memory is not None:
+            if frames is not None:
+                raise ValueError("frames: expected None when resuming from a memory (its frames are already written)")
+            if not isinstance(memory, WorldMemory):
+                raise ValueError(f"memory: expected a WorldMemory, got {type(memory).__name__}")
+            if memory.num_frames < 1:
+                raise ValueError("memory: expected a memory with at least one written frame")
+            if memory.num_frames >= len(cameras):
+                raise ValueError(f"cameras: expected more than the memory's {memory.num_frames} frames, got {len(cameras)}")
+            return
+        if frames is None:
+            raise ValueError("frames: expected (N0, 3, H, W) first frames, or pass memory= to resume")
+        frames = check_images("frames", frames, cameras.height, cameras.width)
+        if frames.shape[0] >= len(cameras):
+            raise ValueError(f"cameras: expected more cameras than the {frames.shape[0]} given frames, got {len(cameras)}")
+        if depth is None and self.depth_estimator is None:
+            raise ValueError("depth: expected (N0, 1, H, W) for the given frames (or set pipe.depth_estimator)")
+        if depth is not None:
+            check_depth("depth", depth, frames.shape[0], cameras.height, cameras.width)
+        if not self.codec.has_depth and self.depth_estimator is None:
+            raise ValueError("depth_estimator: this codec has no depth channel; set pipe.depth_estimator "
+                             "(e.g. TransformersDepthEstimator(local_path)) for the memory write-back")
+
+    # ------------------------------------------------------------------ helpers
+    def _chunk_generator(self, seed: int, start: int, device) -> torch.Generator:
+        return torch.Generator(device=device).manual_seed((seed * 1_000_003 + start) % (2**63 - 1))
+
+    @staticmethod
+    def _normalise(cameras: Cameras, memory: WorldMemory) -> Cameras:
+        """Cameras in memory units (scene units / memory.scene_scale)."""
+        if memory.scene_scale == 1.0:
+            return cameras
+        return cameras.transform_world(torch.eye(4, dtype=cameras.dtype), scale=1.0 / memory.scene_scale)
+
+    def _depth_for(self, frames: torch.Tensor, decoded_depth: torch.Tensor | None) -> torch.Tensor:
+        if decoded_depth is not None:
+            return decoded_depth
+        return self.depth_estimator(frames).to(frames.dtype)
+
+    @staticmethod
+    def _trim_working(readout: MemoryReadout, window: int) -> MemoryReadout:
+        w = readout.working
+        if w is None or window >= len(w):
+            return readout
+        if window == 0:
+            readout.working = None
+            return readout
+        readout.working = FrameSet(w.frames[-window:], w.depth[-window:], w.cameras[len(w) - window:],
+                                   w.indices[-window:])
+        return readout
+
+    def _denoise(self, readout, chunk_len, num_inference_steps, guidance_scale, generator, use_spatial,
+                 use_episodic, device, dtype) -> torch.Tensor:
+        cond = build_conditioning([readout], self.codec, use_spatial=use_spatial, use_episodic=use_episodic,
+                                  device=device, dtype=dtype)
+        uncond = None
+        if guidance_scale > 1.0:
+            uncond = build_conditioning([readout], self.codec, use_spatial=False, use_episodic=False, device=device,
+                                        dtype=dtype)
+        h, w = readout.target_cameras.height, readout.target_cameras.width
+        f = self.codec.latent_frames(chunk_len)
+        shape = (1, f, self.codec.latent_channels, h // self.codec.spatial_factor, w // self.codec.spatial_factor)
+        latents = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
+        self.scheduler.set_timesteps(num_inference_steps, device=device)
+        latents = latents * self.scheduler.init_noise_sigma
+        for t in self.scheduler.timesteps:
+            model_in = self.scheduler.scale_model_input(latents, t)
+            pred = self.transformer(model_in, t.expand(1), **cond).sample
+            if uncond is not None:
+                pred_u = self.transformer(model_in, t.expand(1), **uncond).sample
+                pred = pred_u + guidance_scale * (pred - pred_u)
+            latents = self.scheduler.step(pred, t, latents).prev_sample
+        return latents
+
+    # ------------------------------------------------------------------ call
+    @torch.no_grad()
+    def __call__(self, frames: torch.Tensor | None = None, depth: torch.Tensor | None = None,
+                 cameras: Cameras | None = None, chunk_size: int | None = None, num_inference_steps: int = 8,
+                 guidance_scale: float = 1.0, memory: WorldMemory | None = None, use_spatial: bool = True,
+                 use_episodic: bool = True, working_window: int | None = None,
+                 generator: torch.Generator | None = None,
+                 callback_on_chunk_end: Callable[[WorldMemPipeline, int, dict], None] | None = None,
+                 output_type: str = "pt", progress: bool = True) -> WorldMemPipelineOutput:
+        """Generates frames for ``cameras`` after the given (or remembered) first frames.
+
+        Args:
+            frames: (N0, 3, H, W) in [0, 1], the first frames (None when resuming from ``memory``).
+            depth: (N0, 1, H, W) z-depth of ``frames`` (None: from ``pipe.depth_estimator``).
+            cameras: :class:`Cameras` (N,) for the whole video, N > N0.
+            chunk_size: frames generated per chunk (default: the pipeline's).
+            num_inference_steps: scheduler steps per chunk.
+            guidance_scale: classifier-free guidance on the memory paths (the unconditional branch drops the
+                spatial and episodic memory); 1 disables it.
+            memory: a :class:`WorldMemory` to continue from (its ``num_frames`` first cameras are done).
+            use_spatial / use_episodic: switch the memory paths off (ablations); the working window stays.
+            working_window: working frames read per chunk (default: the pipeline's).
+            generator: seeds the noise; chunk noise depends only on its seed and the chunk's first frame index.
+            callback_on_chunk_end: called as ``fn(pipe, chunk_index, {"frames", "depth", "readout", "start"})``.
+            output_type: "pt" (tensors) or "np" (numpy arrays, channels last).
+        """
+        # 1. Check inputs.
+        chunk_size = self.config.chunk_size if chunk_size is None else chunk_size
+        working_window = self.config.working_window if working_window is None else working_window
+        self.check_inputs(frames, depth, cameras, chunk_size, num_inference_steps, guidance_scale, memory,
+                          working_window)
+        if output_type not in ("pt", "np"):
+            raise ValueError(f"output_type: expected 'pt' or 'np', got {output_type!r}")
+        device, dtype = self.transformer.device, self.transformer.dtype
+        seed = generator.initial_seed() if generator is not None else int(torch.randint(0, 2**62, (1,)).item())
+
+        # 2. Seed the memory with the given frames (or resume from the given memory). The model works at a
+        # normalised scene scale (median depth 1 in the first frames, as in training); results are returned in
+        # the caller's units.
+        out_frames, out_depth, alignment = [], [], []
+        if memory is None:
+            memory = WorldMemory(MemoryConfig.from_dict(self.config.memory_config))
+            frames = frames.float()
+            depth = self._depth_for(frames, depth.float() if depth is not None else None)
+            valid = depth[depth > 0]
+            if valid.numel() == 0:
+                raise ValueError("depth: expected some positive (known) depth in the given frames, got none")
+            memory.scene_scale = float(valid.median())
+            memory.write(frames, depth / memory.scene_scale, self._normalise(cameras, memory)[: frames.shape[0]])
+            out_frames.append(frames)
+            out_depth.append(depth)
+        cameras_n = self._normalise(cameras, memory)
+        start_index = memory.num_frames - (frames.shape[0] if frames is not None else 0)
+        first = memory.num_frames
+
+        # 3. Generate chunk by chunk: read, denoise, decode, depth, align, write.
+        starts = list(range(first, len(cameras), chunk_size))
+        for chunk_index, start in enumerate(self.progress_bar(starts) if progress else starts):
+            end = min(start + chunk_size, len(cameras))
+            cams = cameras_n[start:end]
+            # 3a. Read the memory at the chunk's cameras.
+            readout = memory.read(cams, use_spatial=use_spatial, use_working=working_window > 0,
+                                  use_episodic=use_episodic)
+            readout = self._trim_working(readout, working_window)
+            # 3b. Denoise the chunk.
+            latents = self._denoise(readout, end - start, num_inference_steps, guidance_scale,
+                                    self._chunk_generator(seed, start, device), use_spatial, use_episodic, device, dtype)
+            # 3c. Decode and get depth.
+            chunk, chunk_depth = self.codec.decode(latents)
+            chunk = chunk[0].float().cpu()
+            chunk_depth = self._depth_for(chunk, None if chunk_depth is None else chunk_depth[0].float().cpu())
+            # 3d. Align the depth to the memory's rendered depth on co-visible pixels, then write back.
+            rendered = readout.spatial.depth if readout.spatial is not None else memory.spatial.render(cams).depth
+            chunk_depth, fit = align_depth(chunk_depth, rendered)
+            alignment.append(tuple(fit))
+            memory.write(chunk, chunk_depth, cams)
+            out_frames.append(chunk)
+            out_depth.append(chunk_depth * memory.scene_scale)
+            if callback_on_chunk_end is not None:
+                callback_on_chunk_end(self, chunk_index, {"frames": chunk, "depth": out_depth[-1], "readout": readout,
+                                                          "start": start})
+
+        # 4. Output.
+        frames_out, depth_out = torch.cat(out_frames), torch.cat(out_depth)
+        if output_type == "np":
+            frames_out = frames_out.permute(0, 2, 3, 1).numpy()
+            depth_out = depth_out.permute(0, 2, 3, 1).numpy()
+        return WorldMemPipelineOutput(frames=frames_out, depth=depth_out, memory=memory, start_index=start_index,
+                                      alignment=alignment)
