@@ -121,7 +121,14 @@ class TrainConfig:
     log_every: int = 10
 
 
+class _Raw(str):
+    """A command-line override value, parsed according to the type of the field it sets."""
+
+
 def _check_type(value, hint, where: str):
+    if isinstance(value, _Raw):
+        # A string field takes the text as is ("no" stays "no"); other fields parse it as a YAML scalar.
+        value = str(value) if hint is str else yaml.safe_load(value)
     origin = typing.get_origin(hint)
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
@@ -146,6 +153,13 @@ def _check_type(value, hint, where: str):
     return value
 
 
+def _parse_raw(value):
+    """Overrides inside free-form dicts (e.g. model.base_config.num_layers=2) are parsed as YAML scalars."""
+    if isinstance(value, dict):
+        return {k: _parse_raw(v) for k, v in value.items()}
+    return yaml.safe_load(value) if isinstance(value, _Raw) else value
+
+
 def _build(cls, data: dict, where: str):
     if not isinstance(data, dict):
         raise ConfigError(f"{where or 'config'}: expected a mapping, got {data!r}")
@@ -160,6 +174,8 @@ def _build(cls, data: dict, where: str):
         hint = hints[name]
         if dataclasses.is_dataclass(hint):
             kwargs[name] = _build(hint, value, key)
+        elif hint is dict or typing.get_origin(hint) is dict:
+            kwargs[name] = _check_type(_parse_raw(value), hint, key)
         else:
             kwargs[name] = _check_type(value, hint, key)
     return cls(**kwargs)
@@ -169,7 +185,7 @@ def _apply_override(data: dict, item: str) -> None:
     if "=" not in item:
         raise ConfigError(f"override {item!r}: expected key=value (e.g. optim.lr=1e-4)")
     key, raw = item.split("=", 1)
-    value = yaml.safe_load(raw) if raw else ""
+    value = _Raw(raw)
     node = data
     parts = key.split(".")
     for part in parts[:-1]:

@@ -8,8 +8,9 @@ Per step: encode the target chunk with the codec, noise it at a random timestep,
 the whole batch with its configured probability, predict the scheduler's target (v, epsilon or sample) for
 the chunk frames only, MSE loss. AdamW, warm-up + decay, gradient clipping and accumulation, EMA weights.
 
-Checkpoints: ``output_dir/checkpoints/step_XXXXXXX`` from ``accelerator.save_state`` (model, optimiser, LR
-schedule, EMA, step), written under a temporary name and renamed, then ``latest`` (a text file) is replaced
+Checkpoints: ``output_dir/checkpoints/step_XXXXXXX`` from ``accelerator.save_state`` (model as safetensors,
+optimiser, LR schedule; loaded back with ``weights_only=True``) plus ``ema.safetensors`` and ``train_state.json``
+(the step; EMA settings), written under a temporary name and renamed, then ``latest`` (a text file) is replaced
 atomically, so a crash never leaves a half checkpoint as latest. Noise, dropout and data depend only on
 (seed, step, rank), so ``--resume`` continues exactly. The final (EMA) model is saved as a pipeline in
 ``output_dir/pipeline``.
@@ -46,11 +47,34 @@ class TrainState:
     def __init__(self):
         self.step = 0
 
-    def state_dict(self) -> dict:
-        return {"step": self.step}
 
-    def load_state_dict(self, state: dict) -> None:
-        self.step = int(state["step"])
+def _save_extra(folder: Path, state: TrainState, ema: EMAModel | None) -> None:
+    """The step and the EMA weights, as json + safetensors (accelerate would pickle registered objects)."""
+    import json
+
+    from safetensors.torch import save_file
+
+    extra = {"step": state.step}
+    if ema is not None:
+        ema_state = ema.state_dict()
+        shadow = ema_state.pop("shadow_params")
+        save_file({f"{i:05d}": p.detach().contiguous().cpu() for i, p in enumerate(shadow)}, str(folder / "ema.safetensors"))
+        extra["ema"] = ema_state
+    (folder / "train_state.json").write_text(json.dumps(extra, indent=2) + "\n")
+
+
+def _load_extra(folder: Path, state: TrainState, ema: EMAModel | None) -> None:
+    import json
+
+    from safetensors.torch import load_file
+
+    extra = json.loads((folder / "train_state.json").read_text())
+    state.step = int(extra["step"])
+    if ema is not None:
+        if "ema" not in extra or not (folder / "ema.safetensors").is_file():
+            raise ValueError(f"--resume: checkpoint {folder} has no EMA weights but optim.ema_decay > 0")
+        shadow = load_file(str(folder / "ema.safetensors"))
+        ema.load_state_dict({**extra["ema"], "shadow_params": [shadow[k] for k in sorted(shadow)]})
 
 
 def build_model(cfg: TrainConfig) -> tuple[WorldMemTransformer, torch.nn.Module]:
@@ -82,7 +106,9 @@ def latest_checkpoint(output_dir: Path) -> Path | None:
     return path if path.is_dir() else None
 
 
-def _save_checkpoint(accelerator: Accelerator, output_dir: Path, step: int, keep: int) -> None:
+def _save_checkpoint(accelerator: Accelerator, output_dir: Path, state: TrainState, ema: EMAModel | None,
+                     keep: int) -> None:
+    step = state.step
     ckpt_root = output_dir / "checkpoints"
     name = f"step_{step:07d}"
     tmp = ckpt_root / f".tmp_{name}"
@@ -92,6 +118,7 @@ def _save_checkpoint(accelerator: Accelerator, output_dir: Path, step: int, keep
     accelerator.save_state(str(tmp))
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
+        _save_extra(tmp, state, ema)
         final = ckpt_root / name
         if final.exists():
             shutil.rmtree(final)
@@ -158,15 +185,13 @@ def train(cfg: TrainConfig, resume: bool = False, max_steps: int | None = None, 
     state = TrainState()
     model, optimizer, lr_schedule = accelerator.prepare(model, optimizer, lr_schedule)
     codec.to(accelerator.device)
-    accelerator.register_for_checkpointing(state)
-    if ema is not None:
-        accelerator.register_for_checkpointing(ema)
 
     if resume:
         ckpt = latest_checkpoint(output_dir)
         if ckpt is None:
             raise FileNotFoundError(f"--resume: no complete checkpoint under {output_dir}/checkpoints")
         accelerator.load_state(str(ckpt))
+        _load_extra(ckpt, state, ema)
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
         accelerator.init_trackers("worldmem")
@@ -207,7 +232,7 @@ def train(cfg: TrainConfig, resume: bool = False, max_steps: int | None = None, 
                              "samples_per_s": samples_done / max(now - t_last, 1e-9)}, step=state.step)
             t_last, samples_done = now, 0
         if state.step % cfg.checkpoint_every == 0 or state.step == stop:
-            _save_checkpoint(accelerator, output_dir, state.step, cfg.keep_checkpoints)
+            _save_checkpoint(accelerator, output_dir, state, ema, cfg.keep_checkpoints)
         if state.step % cfg.validate_every == 0 and accelerator.is_main_process:
             from train.validate import validation_rollout
 

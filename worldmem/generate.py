@@ -1,6 +1,6 @@
 """``worldmem generate``: a long camera-controlled video from a trained pipeline.
 
-    worldmem generate --checkpoint DIR (--scene synthetic:SEED | --frames video.mp4 --depth depth.npy
+    worldmem generate (--checkpoint DIR | --random-init) (--scene synthetic:SEED | --frames video.mp4 --depth depth.npy
         --cameras cams.json) --trajectory out-and-back|loop|orbit|excursion|keys:WWAADD --num-frames N --out DIR
         [--context-frames K] [--no-spatial] [--no-episodic] [--save-memory DIR] [--resume-memory DIR]
 
@@ -99,9 +99,30 @@ def _read_inputs(args, parser, size):
     return frames, depth, cams, None
 
 
+def random_tiny_pipeline(seed: int = 0):
+    """The tiny configuration with random weights; its zero-initialised memory paths get small random weights
+    too, so that every path influences the output."""
+    from worldmem.data.config import load_curation_config
+    from worldmem.models import PixelCodec, WorldMemTransformer
+    from worldmem.pipelines import WorldMemPipeline, default_scheduler
+
+    torch.manual_seed(seed)
+    model = WorldMemTransformer(spatial_mode="concat").eval()
+    g = torch.Generator().manual_seed(seed)
+    for p in model.parameters():
+        if p.abs().sum() == 0:
+            p.data.copy_(0.02 * torch.randn(p.shape, generator=g))
+    memory = load_curation_config(None).memory_config().to_dict()
+    memory["spatial"]["voxel_size"] = 0.04
+    return WorldMemPipeline(model, default_scheduler(), PixelCodec(), memory_config=memory, chunk_size=4, working_window=2)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="worldmem generate", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkpoint", required=True, type=Path, help="a saved WorldMemPipeline folder")
+    model_src = parser.add_mutually_exclusive_group(required=True)
+    model_src.add_argument("--checkpoint", type=Path, help="a saved WorldMemPipeline folder")
+    model_src.add_argument("--random-init", action="store_true",
+                           help="a randomly initialised tiny model (exercises every path; the video is noise)")
     src = parser.add_mutually_exclusive_group()
     src.add_argument("--scene", help="synthetic:SEED, a procedural scene")
     src.add_argument("--frames", help="an mp4 (or image folder) of the first frames")
@@ -122,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         _fail(parser, "expected --scene synthetic:SEED, --frames ... or --resume-memory DIR")
     if args.num_frames < 2:
         _fail(parser, f"--num-frames: expected >= 2, got {args.num_frames}")
-    if not (args.checkpoint / "model_index.json").is_file():
+    if args.checkpoint is not None and not (args.checkpoint / "model_index.json").is_file():
         _fail(parser, f"--checkpoint: no model_index.json in {args.checkpoint} (expected a saved WorldMemPipeline)")
 
     from worldmem.geometry import Cameras, trajectories
@@ -132,7 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     from worldmem.utils.io import atomic_write_json
     from worldmem.utils.video import colorize_depth, write_video
 
-    pipe = WorldMemPipeline.from_pretrained(str(args.checkpoint))
+    if args.random_init:
+        pipe = random_tiny_pipeline(seed=args.seed)
+    else:
+        pipe = WorldMemPipeline.from_pretrained(str(args.checkpoint))
     size = pipe.transformer.base.config.sample_height * pipe.codec.spatial_factor
     if args.context_frames is None:
         args.context_frames = max(1, pipe.config.working_window)

@@ -130,3 +130,31 @@ def test_bad_inputs_name_the_argument(base_dir):
         WorldMemTransformer(base_config=tiny_base(in_channels=5), latent_channels=C)
     with pytest.raises(FileNotFoundError, match="no transformer config.json"):
         WorldMemTransformer.from_cogvideox(base_dir.parent / "missing")
+
+
+@pytest.mark.parametrize("mode", ["controlnet", "concat", "both", "none"])
+def test_tiny_config_shapes_for_every_combination_of_paths(mode):
+    import itertools
+
+    torch.manual_seed(0)
+    model = WorldMemTransformer(spatial_mode=mode).eval()  # the tiny config: 32x32 RGB-D, patch 4
+    g = torch.Generator().manual_seed(0)
+    b, f, fw, k, s = 2, 4, 2, 3, 32
+    x = torch.randn(b, f, 4, s, s, generator=g)
+    full = dict(working=torch.randn(b, fw, 4, s, s, generator=g), spatial=torch.randn(b, f, 5, s, s, generator=g),
+                keyframes=torch.randn(b, k, 4, s, s, generator=g), keyframe_plucker=torch.randn(b, k, 6, s, s, generator=g),
+                keyframe_mask=torch.ones(b, k, dtype=torch.bool))
+    with torch.no_grad():
+        for use_w, use_s, use_k, use_c in itertools.product([False, True], repeat=4):
+            kw = {}
+            if use_w:
+                kw["working"] = full["working"]
+            if use_s:
+                kw["spatial"] = full["spatial"]
+            if use_k:
+                kw.update(keyframes=full["keyframes"], keyframe_plucker=full["keyframe_plucker"],
+                          keyframe_mask=full["keyframe_mask"])
+            if use_c:
+                kw["plucker"] = torch.randn(b, f + (fw if use_w else 0), 6, s, s, generator=g)
+            out = model(x, torch.tensor([3, 900]), **kw).sample
+            assert out.shape == (b, f, 4, s, s) and torch.isfinite(out).all(), (use_w, use_s, use_k, use_c)

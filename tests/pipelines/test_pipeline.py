@@ -50,9 +50,14 @@ def test_rollout_shapes_units_and_bounded_work(world):
         return original(self, frames, depth, cameras, mask)
 
     WorldMemory.write = spy
-    chunks = []
+    chunks, voxels = [], []
+
+    def on_chunk(p, i, info):
+        chunks.append((i, info["start"]))
+        voxels.append(info["memory"].spatial.num_voxels)
+
     try:
-        out = run(pipe, world, callback_on_chunk_end=lambda p, i, info: chunks.append((i, info["start"])))
+        out = run(pipe, world, callback_on_chunk_end=on_chunk)
     finally:
         WorldMemory.write = original
     assert out.frames.shape == (12, 3, S, S) and out.depth.shape == (12, 1, S, S) and out.start_index == 0
@@ -60,6 +65,7 @@ def test_rollout_shapes_units_and_bounded_work(world):
     torch.testing.assert_close(out.frames[:2], world[1][:2])
     assert chunks == [(0, 2), (1, 4), (2, 6), (3, 8), (4, 10)]
     assert written == [2, 2, 2, 2, 2, 2]  # each write holds only the new frames
+    assert voxels[0] > 0 and all(b >= a for a, b in zip(voxels, voxels[1:])) and voxels[-1] > voxels[0]  # the map grows
     assert out.memory.num_frames == 12 and len(out.memory.episodic) <= 3
     # The depth comes back in the caller's units; the memory works at median depth 1.
     assert out.memory.scene_scale == pytest.approx(float(world[2][:2][world[2][:2] > 0].median()))
@@ -117,10 +123,19 @@ def test_bad_inputs_fail_with_one_line_errors(world):
         (dict(frames=frames[:2], depth=depth[:2], cameras=cams, memory=WorldMemory()), "frames: expected None"),
         (dict(frames=None, cameras=cams), "frames: expected"),
         (dict(frames=frames[:2], depth=depth[:2], cameras="path"), "cameras: expected a Cameras"),
+        (dict(frames=frames[:3], depth=depth[:2], cameras=cams), "depth"),
+        (dict(frames=frames[:2], depth=depth[:2], cameras=cams, working_window=-1), "working_window"),
     ]
     for kwargs, message in cases:
         with pytest.raises(ValueError, match=message):
             pipe(num_inference_steps=1, progress=False, **kwargs)
+
+
+def test_nan_cameras_are_refused_before_any_work():
+    from worldmem.geometry import Cameras
+
+    with pytest.raises(ValueError, match="cam_from_world"):
+        Cameras(torch.full((3, 4, 4), float("nan")), torch.eye(3).expand(3, 3, 3), S, S)
 
 
 def test_vae_codec_pipeline_uses_the_depth_estimator(world):

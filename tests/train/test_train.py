@@ -65,6 +65,8 @@ def test_resume_is_exact(tmp_path, curation_yaml, shards):
     cfg = load_config(ROOT / "configs" / "tiny.yaml", args)
     train(cfg, max_steps=3, quiet=True)  # "killed" after 3 steps: no final pipeline
     assert not (tmp_path / "resumed" / "pipeline").exists()
+    ckpt = tmp_path / "resumed" / "checkpoints" / "step_0000003"
+    assert (ckpt / "ema.safetensors").is_file() and not list(ckpt.glob("custom_checkpoint*"))  # no pickled objects
     resumed = weights(train(cfg, resume=True, quiet=True))
     for k, v in straight.items():
         torch.testing.assert_close(resumed[k], v, rtol=0, atol=1e-6, msg=k)
@@ -135,5 +137,7 @@ def test_cogvideox_config_runs_two_steps_with_tiny_random_weights(tmp_path, tmp_
     after = weights(final)
     for k, v in before.items():  # the base model is frozen: only the new memory modules train
         assert torch.equal(after["base." + k], v), k
-    assert any(not torch.equal(after[k], v) for k, v in load_file(
-        str(tmp_path / "run" / "checkpoints" / "step_0000002" / "model.safetensors")).items() if k in after) is False
+    # The new, zero-initialised memory layers did train, and the saved pipeline is the last checkpoint's model.
+    assert after["control_out.0.weight"].abs().sum() > 0
+    ckpt = load_file(str(tmp_path / "run" / "checkpoints" / "step_0000002" / "model.safetensors"))
+    assert all(torch.equal(after[k], v) for k, v in ckpt.items())

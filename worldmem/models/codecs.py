@@ -106,7 +106,7 @@ class VAECodec(ModelMixin, ConfigMixin):
 
     @classmethod
     def from_vae(cls, vae) -> VAECodec:
-        codec = cls(vae_config=dict(vae.config))
+        codec = cls(vae_config={k: v for k, v in vae.config.items() if not k.startswith("_")})
         codec.vae.load_state_dict(vae.state_dict())
         return codec
 

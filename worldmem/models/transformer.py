@@ -133,7 +133,7 @@ class WorldMemTransformer(ModelMixin, ConfigMixin):
             raise FileNotFoundError(f"from_cogvideox: no transformer config.json under {path} (or {path}/transformer)")
         base = CogVideoXTransformer3DModel.from_pretrained(folder)
         memory_kwargs.setdefault("latent_channels", base.config.out_channels)
-        model = cls(base_config=dict(base.config), **memory_kwargs)
+        model = cls(base_config={k: v for k, v in base.config.items() if not k.startswith("_")}, **memory_kwargs)
         model.base.load_state_dict(base.state_dict())
         if model.control_blocks is not None:
             for i, block in enumerate(model.control_blocks):

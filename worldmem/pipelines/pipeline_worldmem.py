@@ -199,7 +199,7 @@ class WorldMemPipeline(DiffusionPipeline):
             use_spatial / use_episodic: switch the memory paths off (ablations); the working window stays.
             working_window: working frames read per chunk (default: the pipeline's).
             generator: seeds the noise; chunk noise depends only on its seed and the chunk's first frame index.
-            callback_on_chunk_end: called as ``fn(pipe, chunk_index, {"frames", "depth", "readout", "start"})``.
+            callback_on_chunk_end: called as ``fn(pipe, chunk_index, {"frames", "depth", "readout", "start", "memory"})``.
             output_type: "pt" (tensors) or "np" (numpy arrays, channels last).
         """
         # 1. Check inputs.
@@ -256,7 +256,7 @@ class WorldMemPipeline(DiffusionPipeline):
             out_depth.append(chunk_depth * memory.scene_scale)
             if callback_on_chunk_end is not None:
                 callback_on_chunk_end(self, chunk_index, {"frames": chunk, "depth": out_depth[-1], "readout": readout,
-                                                          "start": start})
+                                                          "start": start, "memory": memory})
 
         # 4. Output.
         frames_out, depth_out = torch.cat(out_frames), torch.cat(out_depth)

@@ -1,0 +1,70 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from worldmem import generate
+from worldmem.geometry import Cameras
+from worldmem.memory import WorldMemory
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_generate_from_a_synthetic_scene_writes_every_output_and_resumes(tmp_path):
+    out = tmp_path / "run"
+    assert generate.main(["--random-init", "--scene", "synthetic:5", "--trajectory", "out-and-back", "--num-frames", "10",
+                          "--out", str(out), "--steps", "1", "--save-memory", str(tmp_path / "saved")]) == 0
+    for name in ("video.mp4", "depth.mp4", "cameras.json", "memory.ply", "memory/memory.json", "memory/memory.safetensors"):
+        assert (out / name).is_file(), name
+    cams = Cameras.from_dict(json.loads((out / "cameras.json").read_text()))
+    assert len(cams) == 10 and (cams.height, cams.width) == (32, 32)
+    assert WorldMemory.load(tmp_path / "saved").num_frames == 10
+    more = tmp_path / "more"
+    assert generate.main(["--random-init", "--resume-memory", str(out / "memory"), "--trajectory", "keys:WWAA",
+                          "--num-frames", "5", "--out", str(more), "--steps", "1"]) == 0
+    assert WorldMemory.load(more / "memory").num_frames == 14
+    assert len(Cameras.from_dict(json.loads((more / "cameras.json").read_text()))) == 4
+
+
+def test_generate_from_posed_frames_on_disk(tmp_path):
+    from worldmem.synthetic import SyntheticScene
+    from worldmem.synthetic.paths import out_and_back_in_scene
+    from worldmem.utils.io import atomic_write_json
+    from worldmem.utils.video import write_video
+
+    scene = SyntheticScene.random(seed=2, kind="room")
+    cams = out_and_back_in_scene(scene, 3, 32)
+    frames, depth = scene.render(cams)
+    write_video(tmp_path / "given.mp4", frames)
+    np.save(tmp_path / "depth.npy", depth[:, 0].numpy())
+    atomic_write_json(tmp_path / "cams.json", cams.to_dict())
+    out = tmp_path / "out"
+    assert generate.main(["--random-init", "--frames", str(tmp_path / "given.mp4"), "--depth", str(tmp_path / "depth.npy"),
+                          "--cameras", str(tmp_path / "cams.json"), "--trajectory", "keys:WWDD", "--num-frames", "7",
+                          "--out", str(out), "--steps", "1"]) == 0
+    written = Cameras.from_dict(json.loads((out / "cameras.json").read_text()))
+    assert len(written) == 7
+    torch.testing.assert_close(written.cam_from_world[:3], cams.cam_from_world, rtol=0, atol=1e-5)
+    # The keyed path continues from the last given camera: its first step moves forward along that camera's +z.
+    step = written.centers[3] - written.centers[2]
+    forward = cams.world_from_cam[2, :3, 2]
+    assert float(step @ forward) > 0.05
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--random-init", "--scene", "synthetic:x", "--out", "o"], "--scene: expected synthetic:SEED"),
+    (["--random-init", "--scene", "synthetic:1", "--trajectory", "zigzag", "--out", "o"], "unknown name 'zigzag'"),
+    (["--checkpoint", "/no/such/dir", "--scene", "synthetic:1", "--out", "o"], "--checkpoint: no model_index.json"),
+    (["--random-init", "--frames", "/no/video.mp4", "--depth", "d.npy", "--cameras", "c.json", "--out", "o"], "--frames: no such file"),
+    (["--random-init", "--out", "o"], "expected --scene"),
+    (["--random-init", "--scene", "synthetic:1", "--num-frames", "1", "--out", "o"], "--num-frames: expected >= 2"),
+])
+def test_bad_arguments_give_one_line_errors(args, message, tmp_path):
+    run = subprocess.run([sys.executable, "-m", "worldmem.cli", "generate", *args], cwd=tmp_path, capture_output=True,
+                         text=True)
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr[-500:]
+    assert message in run.stderr and run.stderr.strip().count("\n") == 0, run.stderr
