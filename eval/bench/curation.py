@@ -4,12 +4,15 @@ Each measurement is a complete ``data_curation build --source synthetic:N`` into
 TSDF fusion, memory reads, shard writing, manifest; with 2 workers also starting the worker processes),
 timed ``repeats`` times; the figures are medians. The default config is the tiny model's
 (``CurationConfig()``: 64x64, 2 samples per clip); ``--quick`` uses 24x24 frames and short clips.
+Wall-clock figures depend on what else runs on the machine, so the CPU seconds per clip (this process and its
+workers) are reported too.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import platform
+import resource
 import statistics
 import tempfile
 from pathlib import Path
@@ -24,9 +27,15 @@ QUICK = dict(image_size=(24, 24), voxel_size=0.05, synthetic_supersample=1, synt
              min_source_frames=4, target_frames=2, working_frames=1, max_keyframes=2, samples_per_clip=1)
 
 
+def _cpu_seconds() -> float:
+    """User + system CPU time of this process and its finished children (the worker pools)."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def bench_curation(out: Path, repeats: int = 5, quick: bool = False) -> dict:
     config = CurationConfig(**QUICK) if quick else CurationConfig()
-    clips = 4 if quick else 6
+    clips = 4 if quick else 8
     config = dataclasses.replace(config, clips_per_shard=1)
     results: dict = {"machine": {"cpu_threads": torch.get_num_threads(), "python": platform.python_version(),
                                  "torch": torch.__version__},
@@ -34,20 +43,22 @@ def bench_curation(out: Path, repeats: int = 5, quick: bool = False) -> dict:
     print(f"curation of synthetic:{clips} at {config.height}x{config.width}, {config.samples_per_clip} samples/clip "
           f"(median of {repeats} complete builds)")
     for workers in (1, 2):
-        seconds, samples = [], 0
+        seconds, cpu, samples = [], [], 0
         for _ in range(repeats):
+            cpu0 = _cpu_seconds()
             with tempfile.TemporaryDirectory() as tmp:
                 res = run_build([f"synthetic:{clips}"], Path(tmp) / "out", config, workers=workers, progress=False)
             if res.clips_failed:
                 raise RuntimeError(f"bench build failed on {res.clips_failed} clips: {res.summary}")
             seconds.append(res.seconds)
+            cpu.append(_cpu_seconds() - cpu0)
             samples = res.samples
         s = statistics.median(seconds)
         row = {"seconds": s, "clips_per_min": clips / s * 60, "samples_per_min": samples / s * 60,
-               "all_seconds": seconds}
+               "cpu_seconds_per_clip": statistics.median(cpu) / clips, "all_seconds": seconds}
         results["workers"][str(workers)] = row
         print(f"  workers {workers}: {row['clips_per_min']:6.1f} clips/min  {row['samples_per_min']:6.1f} samples/min  "
-              f"({s:.1f} s per build)")
+              f"({s:.1f} s per build, {row['cpu_seconds_per_clip']:.2f} CPU s per clip)")
     ratio = results["workers"]["2"]["clips_per_min"] / results["workers"]["1"]["clips_per_min"]
     results["speedup_2_over_1"] = ratio
     print(f"  2 workers / 1 worker: {ratio:.2f}x throughput (same run)")

@@ -128,6 +128,13 @@ def test_window_choice_prefers_revisits_or_spreads_evenly():
     samples, _ = build_clip_samples(clip, dataclasses.replace(SMALL, samples_per_clip=3))
     starts = [s.meta["target_indices"][0] for s in samples]
     assert starts == sorted(starts) and all(b - a >= SMALL.target_frames for a, b in zip(starts, starts[1:], strict=False))
+    # Chunks of one clip extend one memory; each sample equals one built from a fresh memory.
+    prepared, scale = prepare_clip(clip)
+    config = dataclasses.replace(SMALL, samples_per_clip=3)
+    for s in samples:
+        t0, s0 = s.meta["target_indices"][0], s.meta["source_range"][0]
+        window = next(w for w in score_windows(frame_visibility(prepared, config), config) if w.t0 == t0)
+        assert window.s0 == s0 and build_sample(prepared, window, scale, config).equals(s)
     spread, _ = build_clip_samples(clip, dataclasses.replace(SMALL, samples_per_clip=2, revisit_windows=False))
     n = SMALL.synthetic_frames
     assert [s.meta["target_indices"][0] for s in spread] == [SMALL.min_source_frames, n - SMALL.target_frames]

@@ -139,11 +139,21 @@ def _r(x: float | None) -> float | None:
     return None if x is None or x != x else round(float(x), 6)
 
 
-def build_sample(clip: Clip, window: Window, scale: float, config: CurationConfig) -> TrainingSample:
-    """The sample of one chunk of a prepared (quantised, normalised) clip."""
+def build_sample(clip: Clip, window: Window, scale: float, config: CurationConfig,
+                 memory: WorldMemory | None = None) -> TrainingSample:
+    """The sample of one chunk of a prepared (quantised, normalised) clip.
+
+    ``memory``: optionally, a memory that already holds frames ``[s0, t)`` of this clip for some ``t <= t0``
+    (the rest up to ``t0`` is written into it): chunks that share ``s0`` reuse one memory, which gives the same
+    result as a fresh one because every write is frame by frame.
+    """
     s0, t0, t1 = window.s0, window.t0, window.t0 + config.target_frames
-    memory = WorldMemory(config.memory_config())
-    memory.write(clip.frames[s0:t0], clip.depth[s0:t0], clip.cameras[s0:t0])
+    if memory is None:
+        memory = WorldMemory(config.memory_config())
+    done = s0 + memory.num_frames
+    if done > t0:
+        raise ValueError(f"memory: holds frames up to {done}, past the chunk start {t0}")
+    memory.write(clip.frames[done:t0], clip.depth[done:t0], clip.cameras[done:t0])
     target_cams = clip.cameras[t0:t1]
     raw = memory.read(target_cams)
     spatial = SpatialRender(rgb=quantize_images(raw.spatial.rgb), depth=raw.spatial.depth, mask=raw.spatial.mask)
@@ -193,9 +203,13 @@ def build_clip_samples(clip: Clip, config: CurationConfig) -> tuple[list[Trainin
                         "(min_source_frames + target_frames)")
     windows = choose_windows(score_windows(frame_visibility(clip, config), config), config)
     samples, failures = [], []
-    for w in windows:
+    memory, memory_s0 = None, None
+    for w in windows:  # in t0 order: chunks with the same source start extend one memory
+        if memory is None or memory_s0 != w.s0:
+            memory, memory_s0 = WorldMemory(config.memory_config()), w.s0
         try:
-            samples.append(build_sample(clip, w, scale, config))
+            samples.append(build_sample(clip, w, scale, config, memory))
         except (ClipError, ValueError) as err:
+            memory = None
             failures.append((sample_key(clip.ref.source, clip.ref.clip_id, w.t0), " ".join(str(err).split())[:400]))
     return samples, failures

@@ -6,7 +6,8 @@ dealt out to ``world_size * num_workers`` readers (rank-major: reader ``rank * n
 fewer shards than readers, every reader walks all shards and keeps every n-th sample instead, so each sample
 is still read exactly once per epoch. Within a reader, samples pass through a shuffle buffer seeded by
 ``(seed, epoch, reader)``. Ranks may get a few samples more or fewer than each other: use ``repeat=True``
-(an endless stream, epochs counted internally) for distributed training with a fixed step count.
+(an endless stream, epochs counted internally) for distributed training with a fixed step count, and with
+``persistent_workers=True`` (whose workers keep the epoch they started with).
 """
 
 from __future__ import annotations
