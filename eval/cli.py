@@ -1,26 +1,50 @@
-"""``python -m eval``: benchmarks. Each benchmark prints medians and same-run ratios and writes a json."""
+"""``python -m eval``: the revisit benchmark and the performance benchmarks.
+
+    python -m eval revisit --checkpoint DIR --out DIR [...]     (eval/revisit.py; docs/evaluation.md)
+    python -m eval bench NAME [--quick] [--repeats N] [--out PATH] [--checkpoint DIR]
+
+Each benchmark prints medians and same-run ratios and writes a json (default ``outputs/bench/NAME.json``);
+``bench all`` runs geometry, rollout and curation in turn and gathers them into ``outputs/bench/bench.json``.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from eval.bench import BENCHMARKS
+from eval.bench import BENCHMARKS, CHECKPOINT_BENCHMARKS
 
 
 def main(argv: list[str] | None = None) -> int:
+    from eval import revisit
+
     parser = argparse.ArgumentParser(prog="python -m eval")
     sub = parser.add_subparsers(dest="command", required=True)
+    rev = sub.add_parser("revisit", help="revisit-consistency benchmark (ablations, report, videos)",
+                         description=revisit.__doc__.split("\n\n")[0])
+    revisit.add_arguments(rev)
     bench = sub.add_parser("bench", help="performance benchmarks (medians, same-run ratios)")
     bench.add_argument("name", help=f"one of: {', '.join(sorted(BENCHMARKS))}")
-    bench.add_argument("--out", type=Path, default=None, help="json output (default outputs/bench/NAME.json)")
+    bench.add_argument("--out", type=Path, default=None,
+                       help="json output (default outputs/bench/NAME.json; bench.json for all)")
     bench.add_argument("--repeats", type=int, default=5, help="timed repetitions per measurement")
     bench.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    bench.add_argument("--checkpoint", type=Path, default=None,
+                       help="rollout/all: a saved WorldMemPipeline (default: the random tiny model)")
     args = parser.parse_args(argv)
+    if args.command == "revisit":
+        return revisit.main(args, rev)
     if args.name not in BENCHMARKS:
-        parser.error(f"unknown benchmark {args.name!r}; expected one of: {', '.join(sorted(BENCHMARKS))}")
+        bench.error(f"unknown benchmark {args.name!r}; expected one of: {', '.join(sorted(BENCHMARKS))}")
     if args.repeats < 1:
-        parser.error("--repeats: expected an int >= 1")
-    out = args.out or Path("outputs/bench") / f"{args.name}.json"
-    BENCHMARKS[args.name](out=out, repeats=args.repeats, quick=args.quick)
+        bench.error("--repeats: expected an int >= 1")
+    kwargs = {}
+    if args.checkpoint is not None:
+        if args.name not in CHECKPOINT_BENCHMARKS:
+            bench.error(f"--checkpoint: only for {', '.join(sorted(CHECKPOINT_BENCHMARKS))}")
+        if not (args.checkpoint / "model_index.json").is_file():
+            bench.error(f"--checkpoint: no model_index.json in {args.checkpoint} (expected a saved WorldMemPipeline)")
+        kwargs["checkpoint"] = args.checkpoint
+    out = args.out or Path("outputs/bench") / ("bench.json" if args.name == "all" else f"{args.name}.json")
+    BENCHMARKS[args.name](out=out, repeats=args.repeats, quick=args.quick, **kwargs)
     return 0

@@ -1,0 +1,167 @@
+"""``python -m eval bench rollout``: generation throughput, per-chunk cost over a long rollout, peak memory.
+
+The model is the tiny configuration with random weights (``worldmem.generate.random_tiny_pipeline``: the same
+architecture and sizes as the trained tiny model, so the cost is the same) or ``--checkpoint DIR``, at its
+native frame size, along a forward-looking loop in a held-out synthetic scene; the first ``working_window``
+frames are given, everything after is generated with the pipeline's default step count and full memory.
+
+With random weights the model's depth is noise (up to hundreds of scene units), and writing noise back makes
+the spatial map grow by ~100 k voxels per chunk without bound, which is no property of the memory. So with
+the random model the depth the pipeline writes back (its decoded depth channel, before the usual alignment)
+is replaced by the scene's true depth at those cameras, as a trained model's depth approximately is;
+the frames written are still the model's. With ``--checkpoint`` the model's own depth is written. The json
+records which (``depth_written``).
+
+- ``throughput``: a rollout of 32 new frames (``--quick``: 8), timed ``repeats`` times after one warm-up;
+  the median, as generated frames per second;
+- ``chunks``: one long rollout of 1,000 frames (``--quick``: 100). The wall time of every chunk (callback to
+  callback) is recorded; the median of the first 5 chunks is compared with the median of the last 5
+  (``last5_over_first5``: about 1 when a chunk costs the same however long the video is);
+- ``memory``: the process's resident set size (``/proc/self/statm``) sampled at every chunk of that rollout:
+  at the start, the peak, and the median of the first vs the last 5 chunks; plus ``ru_maxrss`` (the process's
+  lifetime peak, which includes anything done before) and the spatial map's voxel count.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from eval.bench.timing import median_seconds
+from worldmem.utils.io import atomic_write_json
+
+__all__ = ["bench_rollout", "rss_mb"]
+
+
+def rss_mb() -> float:
+    """Current resident set size of this process in MiB (peak RSS where /proc is missing)."""
+    try:
+        with open("/proc/self/statm") as f:
+            pages = int(f.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return _maxrss_mb()
+
+
+def _maxrss_mb() -> float:
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kb / 2**20 if sys.platform == "darwin" else kb / 2**10  # bytes on macOS, KiB on Linux
+
+
+PER_TURN = 48
+
+
+def _loop_path(scene, num_frames: int, size: int, per_turn: int = PER_TURN):
+    from worldmem.geometry import trajectories
+    from worldmem.synthetic.paths import FOV_DEG
+
+    lo, hi = scene.free_box[0], scene.free_box[1]
+    center, half = ((lo + hi) / 2).tolist(), ((hi - lo) / 2).tolist()
+    ring = trajectories.loop(per_turn, center=center, radius=0.7 * min(half[0], half[1]), look="forward",
+                             height=size, width=size, fov_deg=FOV_DEG)
+    return ring[torch.arange(num_frames) % per_turn]
+
+
+def _median(xs) -> float | None:
+    return statistics.median(xs) if xs else None
+
+
+def bench_rollout(out: Path, repeats: int = 5, quick: bool = False, checkpoint: Path | None = None) -> dict:
+    from worldmem.data.readers.synthetic import EVAL_SEEDS, render_supersampled
+    from worldmem.generate import random_tiny_pipeline
+    from worldmem.pipelines import WorldMemPipeline
+    from worldmem.synthetic import SyntheticScene
+
+    torch.manual_seed(0)
+    pipe = WorldMemPipeline.from_pretrained(str(checkpoint)) if checkpoint is not None else random_tiny_pipeline(0)
+    pipe.set_progress_bar_config(disable=True)
+    factor = pipe.codec.spatial_factor
+    size = pipe.transformer.base.config.sample_height * factor
+    steps = inspect.signature(pipe.__call__).parameters["num_inference_steps"].default
+    chunk, window = int(pipe.config.chunk_size), int(pipe.config.working_window)
+    context = max(1, window)
+    new_frames = 8 if quick else 32
+    long_frames = 100 if quick else 1000
+
+    scene = SyntheticScene.random(seed=EVAL_SEEDS.start, dynamic=False)
+    cams = _loop_path(scene, long_frames, size, PER_TURN)
+    frames, depth, _ = render_supersampled(scene, cams[:context], torch.arange(context, dtype=torch.float32), 3)
+    state = {"next": context}
+    if checkpoint is None:
+        _, turn_depth = scene.render(cams[:PER_TURN])  # the path repeats every PER_TURN frames
+        scale = float(depth[depth > 0].median())  # the pipeline's scene normalisation
+        model_decode = pipe.codec.decode
+
+        def decode_with_true_depth(latents):
+            rgb, _ = model_decode(latents)
+            n = rgb.shape[1]
+            idx = torch.arange(state["next"], state["next"] + n) % PER_TURN
+            state["next"] += n
+            return rgb, (turn_depth[idx] / scale).unsqueeze(0).to(rgb.dtype)
+
+        pipe.codec.decode = decode_with_true_depth
+
+    def rollout(n: int, callback=None):
+        state["next"] = context
+        return pipe(frames=frames, depth=depth, cameras=cams[: context + n], num_inference_steps=steps,
+                    generator=torch.Generator().manual_seed(0), progress=False, callback_on_chunk_end=callback)
+
+    results: dict = {
+        "machine": {"cpu_threads": torch.get_num_threads(), "python": platform.python_version(),
+                    "torch": torch.__version__},
+        "model": str(checkpoint) if checkpoint is not None else "random tiny (worldmem.generate.random_tiny_pipeline)",
+        "image_size": [size, pipe.transformer.base.config.sample_width * factor],
+        "steps": steps, "chunk_size": chunk, "working_window": window, "context_frames": context,
+        "repeats": repeats,
+        "depth_written": "model" if checkpoint is not None else "ground truth (random weights; see the docstring)",
+    }
+    print(f"rollout bench: {results['model']} at {size}x{size}, {steps} steps, chunks of {chunk}")
+    s = median_seconds(lambda: rollout(new_frames), repeats)
+    results["throughput"] = {"new_frames": new_frames, "seconds": s, "frames_per_s": new_frames / s,
+                             "ms_per_frame": s * 1e3 / new_frames}
+    print(f"  throughput: {new_frames / s:.2f} frames/s ({s * 1e3 / new_frames:.1f} ms/frame, median of {repeats} "
+          f"rollouts of {new_frames} frames)")
+
+    stamps, rss, voxels = [], [], []
+    rss_start = rss_mb()
+
+    def on_chunk(_pipe, _index, info):
+        stamps.append(time.perf_counter())
+        rss.append(rss_mb())
+        voxels.append(info["memory"].spatial.num_voxels)
+
+    t0 = time.perf_counter()
+    res = rollout(long_frames - context, on_chunk)
+    total = time.perf_counter() - t0
+    times = [b - a for a, b in zip([t0] + stamps[:-1], stamps, strict=True)]
+    first, last = _median(times[:5]), _median(times[-5:])
+    results["chunks"] = {"num_frames": long_frames, "num_chunks": len(times), "seconds_total": total,
+                         "first5_median_s": first, "last5_median_s": last,
+                         "last5_over_first5": last / first if first else None,
+                         "median_s": _median(times), "seconds": times}
+    print(f"  {long_frames}-frame rollout: {len(times)} chunks in {total:.1f} s; chunk median first 5 "
+          f"{first * 1e3:.0f} ms, last 5 {last * 1e3:.0f} ms (last / first = {last / first:.2f})")
+    first_rss, last_rss = _median(rss[:5]), _median(rss[-5:])
+    results["memory"] = {"rss_start_mb": rss_start, "rss_peak_mb": max(rss + [rss_start]),
+                         "rss_first5_median_mb": first_rss, "rss_last5_median_mb": last_rss,
+                         "rss_last5_over_first5": last_rss / first_rss if first_rss else None,
+                         "ru_maxrss_mb": _maxrss_mb(), "voxels_first5_median": _median(voxels[:5]),
+                         "voxels_end": voxels[-1] if voxels else None, "voxels_per_chunk": voxels,
+                         "memory_frames": res.memory.num_frames,
+                         "rss_mb_per_chunk": rss}
+    m = results["memory"]
+    print(f"  memory: RSS {m['rss_start_mb']:.0f} MiB at start, peak {m['rss_peak_mb']:.0f} MiB over the rollout "
+          f"(first 5 chunks {first_rss:.0f}, last 5 {last_rss:.0f}: ratio {m['rss_last5_over_first5']:.3f}); "
+          f"map {m['voxels_end']} voxels")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out, results)
+    print(f"wrote {out}")
+    return results

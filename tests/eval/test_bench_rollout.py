@@ -1,0 +1,69 @@
+"""``python -m eval bench rollout`` and ``bench all`` write their json (no timing assertions)."""
+
+import json
+
+import pytest
+import torch
+
+import eval.bench as bench
+from eval.cli import main
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_rollout_bench_quick_writes_json(tmp_path, capsys):
+    out = tmp_path / "rollout.json"
+    assert main(["bench", "rollout", "--quick", "--repeats", "1", "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert {"machine", "model", "image_size", "steps", "chunk_size", "throughput", "chunks", "memory",
+            "depth_written"} <= set(res)
+    assert res["image_size"] == [32, 32] and res["steps"] == 8 and res["chunk_size"] == 4
+    assert res["throughput"]["frames_per_s"] > 0 and res["throughput"]["new_frames"] == 8
+    chunks = res["chunks"]
+    assert chunks["num_frames"] == 100 and chunks["num_chunks"] == len(chunks["seconds"]) == 25  # 98 new frames
+    assert chunks["first5_median_s"] > 0 and chunks["last5_over_first5"] > 0
+    mem = res["memory"]
+    assert mem["rss_peak_mb"] >= mem["rss_first5_median_mb"] > 0 and mem["ru_maxrss_mb"] > 0
+    assert mem["memory_frames"] == 100 and len(mem["voxels_per_chunk"]) == 25 and mem["voxels_end"] > 0
+    assert "frames/s" in capsys.readouterr().out
+
+
+def test_bench_all_gathers_every_benchmark(tmp_path, monkeypatch):
+    calls = []
+
+    def fake(name):
+        def run(out, repeats, quick, **kwargs):
+            calls.append((name, out, kwargs))
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text("{}")
+            return {"name": name, "quick": quick}
+        return run
+
+    for name in bench.ALL_ORDER:
+        monkeypatch.setitem(bench.BENCHMARKS, name, fake(name))
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    (ckpt / "model_index.json").write_text("{}")
+    out = tmp_path / "b" / "bench.json"
+    assert main(["bench", "all", "--quick", "--repeats", "1", "--out", str(out), "--checkpoint", str(ckpt)]) == 0
+    assert [c[0] for c in calls] == ["geometry", "rollout", "curation"]
+    assert all(c[1] == tmp_path / "b" / f"{c[0]}.json" for c in calls)
+    assert [c[2] for c in calls] == [{}, {"checkpoint": ckpt}, {}]  # the checkpoint only reaches the rollout
+    res = json.loads(out.read_text())
+    assert set(res["benchmarks"]) == {"geometry", "rollout", "curation"}
+    assert res["benchmarks"]["rollout"] == {"name": "rollout", "quick": True} and res["quick"] is True
+
+
+def test_checkpoint_is_only_for_rollout_benches(tmp_path, capsys):
+    with pytest.raises(SystemExit) as err:
+        main(["bench", "geometry", "--checkpoint", str(tmp_path)])
+    assert err.value.code == 2 and "--checkpoint: only for all, rollout" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as err:
+        main(["bench", "rollout", "--checkpoint", str(tmp_path)])
+    assert err.value.code == 2 and "model_index.json" in capsys.readouterr().err
