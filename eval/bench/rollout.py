@@ -17,6 +17,10 @@ records which (``depth_written``).
 - ``chunks``: one long rollout of 1,000 frames (``--quick``: 100). The wall time of every chunk (callback to
   callback) is recorded; the median of the first 5 chunks is compared with the median of the last 5
   (``last5_over_first5``: about 1 when a chunk costs the same however long the video is);
+- ``at_chunk_s`` / ``ratio_to_chunk2``: the chunk wall time at chunks 2, 10, 50 and 100 (median of the 5
+  chunks around each) and its ratio to chunk 2 (target <= 1.1 at chunk 100);
+- ``rebuild_baseline``: at the same chunks, the memory update of ours (fuse the new chunk) against rebuilding
+  the map from all frames so far (what the paper's code does after every chunk), on the rollout's own frames;
 - ``memory``: the process's resident set size (``/proc/self/statm``) sampled at every chunk of that rollout:
   at the start, the peak, and the median of the first vs the last 5 chunks; plus ``ru_maxrss`` (the process's
   lifetime peak, which includes anything done before) and the spatial map's voxel count.
@@ -68,6 +72,36 @@ def _loop_path(scene, num_frames: int, size: int, per_turn: int = PER_TURN):
     ring = trajectories.loop(per_turn, center=center, radius=0.7 * min(half[0], half[1]), look="forward",
                              height=size, width=size, fov_deg=FOV_DEG)
     return ring[torch.arange(num_frames) % per_turn]
+
+
+def _rebuild_baseline(res, cams, pipe, context: int, chunk: int, marks: list[int]) -> dict:
+    """Memory update per chunk: ours (fuse the chunk's frames into the existing map) against the paper's code
+    (rebuild the map from all frames so far after every chunk), timed at the same chunks on the rollout's own
+    frames and depth (in the memory's normalised units)."""
+    from worldmem.memory import MemoryConfig, WorldMemory
+
+    scale = res.memory.scene_scale
+    norm = cams.transform_world(torch.eye(4, dtype=cams.dtype), scale=1.0 / scale) if scale != 1.0 else cams
+    frames, depth = res.frames, res.depth / scale
+    config = MemoryConfig.from_dict(pipe.config.memory_config)
+    rows = {}
+    for k in marks:
+        end = context + k * chunk
+        start = end - chunk
+        memory = WorldMemory(config)
+        for s0 in range(0, start, chunk):  # the map as it stood before chunk k
+            memory.spatial.write(frames[s0:min(s0 + chunk, start)], depth[s0:min(s0 + chunk, start)], norm[s0:min(s0 + chunk, start)])
+        t0 = time.perf_counter()
+        memory.spatial.write(frames[start:end], depth[start:end], norm[start:end])
+        ours = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        rebuilt = WorldMemory(config)
+        rebuilt.spatial.write(frames[:end], depth[:end], norm[:end])
+        rebuild = time.perf_counter() - t0
+        rows[str(k)] = {"frames_in_map": end, "ours_write_s": ours, "rebuild_s": rebuild, "rebuild_over_ours": rebuild / ours}
+    print("  memory update per chunk, ours vs rebuilding from all frames (the paper's code): " + ", ".join(
+        f"chunk {k}: {r['ours_write_s'] * 1e3:.0f} vs {r['rebuild_s'] * 1e3:.0f} ms" for k, r in rows.items()))
+    return rows
 
 
 def _median(xs) -> float | None:
@@ -157,6 +191,13 @@ def bench_rollout(out: Path, repeats: int = 5, quick: bool = False, checkpoint: 
                          "voxels_end": voxels[-1] if voxels else None, "voxels_per_chunk": voxels,
                          "memory_frames": res.memory.num_frames,
                          "rss_mb_per_chunk": rss}
+    # Chunk cost at chunks 2, 10, 50, 100 (median of the 5 chunks around each), as ratios to chunk 2.
+    marks = [k for k in (2, 10, 50, 100) if k <= len(times)]
+    at = {k: _median(times[max(0, k - 3): k + 2]) for k in marks}
+    results["chunks"]["at_chunk_s"] = {str(k): at[k] for k in marks}
+    results["chunks"]["ratio_to_chunk2"] = {str(k): at[k] / at[2] for k in marks} if 2 in at else {}
+    print("  chunk wall time at chunk " + ", ".join(f"{k}: {at[k] * 1e3:.0f} ms ({at[k] / at[2]:.2f}x chunk 2)" for k in marks))
+    results["rebuild_baseline"] = _rebuild_baseline(res, cams, pipe, context, chunk, marks)
     m = results["memory"]
     print(f"  memory: RSS {m['rss_start_mb']:.0f} MiB at start, peak {m['rss_peak_mb']:.0f} MiB over the rollout "
           f"(first 5 chunks {first_rss:.0f}, last 5 {last_rss:.0f}: ratio {m['rss_last5_over_first5']:.3f}); "
