@@ -151,7 +151,8 @@ def training_loss(model, codec, scheduler, samples, cfg: TrainConfig, generator:
     b = latents.shape[0]
     if cond["working"] is not None and cfg.optim.working_noise > 0:
         sigma = torch.rand(b, 1, 1, 1, 1, generator=generator) * cfg.optim.working_noise
-        cond["working"] = cond["working"] + sigma.to(device) * torch.randn(cond["working"].shape, generator=generator).to(device)
+        jitter = torch.randn(cond["working"].shape, generator=generator).to(device)
+        cond["working"] = cond["working"] + sigma.to(device) * jitter
     noise = torch.randn(latents.shape, generator=generator).to(device, dtype)
     t = torch.randint(0, scheduler.config.num_train_timesteps, (b,), generator=generator).to(device)
     noisy = scheduler.add_noise(latents, noise, t)

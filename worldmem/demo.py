@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+import torch
 from tqdm import tqdm
 
 from worldmem.geometry import trajectories

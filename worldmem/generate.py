@@ -38,9 +38,9 @@ def _continue_from(last, path):
 
 
 def _read_inputs(args, parser, size):
-    from worldmem.geometry import Cameras, trajectories
     from worldmem.data.clip import ClipError
     from worldmem.data.media import read_video
+    from worldmem.geometry import Cameras, trajectories
     from worldmem.utils.io import read_json
 
     if args.scene is not None:
@@ -130,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cameras", help="cameras.json of --frames")
     parser.add_argument("--trajectory", default="out-and-back", help="out-and-back, loop, orbit, excursion or keys:WASD..")
     parser.add_argument("--num-frames", type=int, default=48, help="frames in the whole video")
-    parser.add_argument("--context-frames", type=int, default=None, help="given frames for --scene (default: the working window)")
+    parser.add_argument("--context-frames", type=int, default=None,
+                        help="given frames for --scene (default: the working window)")
     parser.add_argument("--out", required=True, type=Path, help="output folder")
     parser.add_argument("--steps", type=int, default=8, help="denoising steps per chunk")
     parser.add_argument("--seed", type=int, default=0, help="noise seed")

@@ -90,7 +90,8 @@ def _rebuild_baseline(res, cams, pipe, context: int, chunk: int, marks: list[int
         start = end - chunk
         memory = WorldMemory(config)
         for s0 in range(0, start, chunk):  # the map as it stood before chunk k
-            memory.spatial.write(frames[s0:min(s0 + chunk, start)], depth[s0:min(s0 + chunk, start)], norm[s0:min(s0 + chunk, start)])
+            part = slice(s0, min(s0 + chunk, start))
+            memory.spatial.write(frames[part], depth[part], norm[part])
         t0 = time.perf_counter()
         memory.spatial.write(frames[start:end], depth[start:end], norm[start:end])
         ours = time.perf_counter() - t0

@@ -59,7 +59,8 @@ def test_generate_from_posed_frames_on_disk(tmp_path):
     (["--random-init", "--scene", "synthetic:x", "--out", "o"], "--scene: expected synthetic:SEED"),
     (["--random-init", "--scene", "synthetic:1", "--trajectory", "zigzag", "--out", "o"], "unknown name 'zigzag'"),
     (["--checkpoint", "/no/such/dir", "--scene", "synthetic:1", "--out", "o"], "--checkpoint: no model_index.json"),
-    (["--random-init", "--frames", "/no/video.mp4", "--depth", "d.npy", "--cameras", "c.json", "--out", "o"], "--frames: no such file"),
+    (["--random-init", "--frames", "/no/video.mp4", "--depth", "d.npy", "--cameras", "c.json", "--out", "o"],
+     "--frames: no such file"),
     (["--random-init", "--out", "o"], "expected --scene"),
     (["--random-init", "--scene", "synthetic:1", "--num-frames", "1", "--out", "o"], "--num-frames: expected >= 2"),
 ])

@@ -25,7 +25,7 @@ def inputs(b=2, f=3, fw=2, k=2, seed=0):
 
 def perturb_zero_layers(model: WorldMemTransformer, seed: int = 1) -> None:
     g = torch.Generator().manual_seed(seed)
-    for name, p in model.named_parameters():
+    for p in model.parameters():
         if p.abs().sum() == 0:
             p.data.copy_(0.05 * torch.randn(p.shape, generator=g))
 
@@ -61,7 +61,8 @@ def test_new_paths_start_as_no_ops_and_each_one_is_connected(base_dir):
     model = WorldMemTransformer.from_cogvideox(base_dir, spatial_mode="both", num_control_layers=2, keyframe_every=2).eval()
     x = inputs()
     with torch.no_grad():
-        plain = model(x["hidden_states"], x["timestep"], working=x["working"], encoder_hidden_states=x["encoder_hidden_states"]).sample
+        plain = model(x["hidden_states"], x["timestep"], working=x["working"],
+                      encoder_hidden_states=x["encoder_hidden_states"]).sample
         full = model(**x).sample
         torch.testing.assert_close(full, plain, rtol=0, atol=1e-6)  # zero-initialised: nothing changes yet
         perturb_zero_layers(model)

@@ -49,7 +49,7 @@ def weights(path: Path) -> dict:
 
 
 def test_two_step_smoke_from_shards_and_from_synthetic(tmp_path, curation_yaml, shards):
-    for name, source in (("shards", [f"data.source=shards", f"data.shards={shards}"]), ("synthetic", [])):
+    for name, source in (("shards", ["data.source=shards", f"data.shards={shards}"]), ("synthetic", [])):
         cfg = load_config(ROOT / "configs" / "tiny.yaml", micro(tmp_path / name, curation_yaml, "optim.steps=2", *source))
         final = train(cfg, quiet=True)
         assert (final / "model_index.json").is_file(), name
