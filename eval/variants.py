@@ -103,12 +103,8 @@ def oracle_render(frames: torch.Tensor, depth: torch.Tensor, cameras: Cameras, c
     if fill not in ("working_mean", "black"):
         raise ValueError(f"fill: expected 'working_mean' or 'black', got {fill!r}")
     memory = WorldMemory(MemoryConfig.from_dict(memory_config) if isinstance(memory_config, dict) else memory_config)
-    valid = depth[:context][depth[:context] > 0]
-    if valid.numel() == 0:
-        raise ValueError("depth: expected some known depth in the context frames, got none")
-    scale = float(valid.median())
-    memory.scene_scale = scale
-    cams_n = cameras.transform_world(torch.eye(4, dtype=cameras.dtype), scale=1.0 / scale)
+    scale = memory.set_scene_scale(depth[:context])
+    cams_n = memory.to_memory_units(cameras)
     memory.write(frames[:context], depth[:context] / scale, cams_n[:context])
     out_frames, out_depth, raw = [frames[:context]], [depth[:context]], [torch.zeros_like(frames[:context])]
     window = max(1, working_window)

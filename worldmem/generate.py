@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         if memory.working.read() is None:
             _fail(parser, f"--resume-memory: the memory in {args.resume_memory} holds no frames")
         last = memory.working.read().cameras[-1]
-        last = last.transform_world(torch.eye(4), scale=memory.scene_scale)  # back to scene units
+        last = memory.to_scene_units(last)
         if not args.trajectory.startswith("keys:"):
             path = {"loop": trajectories.loop, "orbit": trajectories.look_around}.get(args.trajectory)
             path = (path or trajectories.out_and_back)(args.num_frames + 1, height=last.height, width=last.width)

@@ -80,9 +80,8 @@ def _rebuild_baseline(res, cams, pipe, context: int, chunk: int, marks: list[int
     frames and depth (in the memory's normalised units)."""
     from worldmem.memory import MemoryConfig, WorldMemory
 
-    scale = res.memory.scene_scale
-    norm = cams.transform_world(torch.eye(4, dtype=cams.dtype), scale=1.0 / scale) if scale != 1.0 else cams
-    frames, depth = res.frames, res.depth / scale
+    norm = res.memory.to_memory_units(cams)
+    frames, depth = res.frames, res.depth / res.memory.scene_scale
     config = MemoryConfig.from_dict(pipe.config.memory_config)
     rows = {}
     for k in marks:

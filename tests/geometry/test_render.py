@@ -80,11 +80,13 @@ def test_bad_inputs():
         render_points(torch.zeros(5, 3), torch.zeros(5, 3), cams, backend="opengl")
 
 
-def test_pytorch3d_backend_absent_is_a_clear_error():
+def test_pytorch3d_backend_is_used_when_installed_and_a_clear_error_otherwise():
+    args = (torch.zeros(5, 3), torch.zeros(5, 3), tr.loop(2))
     if "pytorch3d" in available_backends():
-        pytest.skip("pytorch3d is installed: the agreement test below covers it")
-    with pytest.raises(ValueError, match="pytorch3d is not installed"):
-        render_points(torch.zeros(5, 3), torch.zeros(5, 3), tr.loop(2), backend="pytorch3d")
+        assert render_points(*args, backend="pytorch3d").features.shape[0] == 2
+    else:
+        with pytest.raises(ValueError, match="pytorch3d is not installed"):
+            render_points(*args, backend="pytorch3d")
 
 
 # ----------------------------------------------------------------------------- against the synthetic world

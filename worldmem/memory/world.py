@@ -54,6 +54,28 @@ class WorldMemory:
         return (f"WorldMemory(frames={self.num_frames}, voxels={self.spatial.num_voxels}, "
                 f"working={len(self.working)}, keyframes={len(self.episodic)})")
 
+    # ------------------------------------------------------------------ scene units
+    def set_scene_scale(self, depth: torch.Tensor) -> float:
+        """Sets ``scene_scale`` to the median of the known (positive) ``depth``, so that depth / scene_scale has
+        median 1 (the pipeline's and the training data's normalisation); returns it."""
+        valid = depth[depth > 0]
+        if valid.numel() == 0:
+            raise ValueError("depth: expected some positive (known) depth to set the scene scale, got none")
+        self.scene_scale = float(valid.median())
+        return self.scene_scale
+
+    def to_memory_units(self, cameras: Cameras) -> Cameras:
+        """Cameras in scene units -> memory units (translations divided by ``scene_scale``)."""
+        if self.scene_scale == 1.0:
+            return cameras
+        return cameras.transform_world(torch.eye(4, dtype=cameras.dtype), scale=1.0 / self.scene_scale)
+
+    def to_scene_units(self, cameras: Cameras) -> Cameras:
+        """Cameras in memory units -> scene units."""
+        if self.scene_scale == 1.0:
+            return cameras
+        return cameras.transform_world(torch.eye(4, dtype=cameras.dtype), scale=self.scene_scale)
+
     # ------------------------------------------------------------------ write / read
     def _check_cameras(self, name: str, cameras, count: int | None) -> Cameras:
         if not isinstance(cameras, Cameras):

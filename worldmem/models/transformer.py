@@ -117,6 +117,7 @@ class WorldMemTransformer(ModelMixin, ConfigMixin):
         else:
             self.keyframe_embed, self.keyframe_norm, self.keyframe_attn = None, None, None
         self.gradient_checkpointing = False
+        self._rotary_cache: dict = {}  # (frames, h, w, device) -> (cos, sin); the same for every denoising step
 
     # ------------------------------------------------------------------ construction from CogVideoX
     @classmethod
@@ -145,10 +146,12 @@ class WorldMemTransformer(ModelMixin, ConfigMixin):
         cfg = self.base.config
         if not cfg.use_rotary_positional_embeddings:
             return None
-        gh, gw = h // cfg.patch_size, w // cfg.patch_size
-        cos, sin = get_3d_rotary_pos_embed(cfg.attention_head_dim, ((0, 0), (gh, gw)), (gh, gw), frames,
-                                           device=device)
-        return cos, sin
+        key = (frames, h, w, str(device))
+        if key not in self._rotary_cache:
+            gh, gw = h // cfg.patch_size, w // cfg.patch_size
+            self._rotary_cache[key] = get_3d_rotary_pos_embed(cfg.attention_head_dim, ((0, 0), (gh, gw)), (gh, gw),
+                                                              frames, device=device)
+        return self._rotary_cache[key]
 
     def _check(self, name: str, t: torch.Tensor | None, shape: tuple) -> None:
         if t is None:

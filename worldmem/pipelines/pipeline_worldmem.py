@@ -129,13 +129,6 @@ class WorldMemPipeline(DiffusionPipeline):
     def _chunk_generator(self, seed: int, start: int, device) -> torch.Generator:
         return torch.Generator(device=device).manual_seed((seed * 1_000_003 + start) % (2**63 - 1))
 
-    @staticmethod
-    def _normalise(cameras: Cameras, memory: WorldMemory) -> Cameras:
-        """Cameras in memory units (scene units / memory.scene_scale)."""
-        if memory.scene_scale == 1.0:
-            return cameras
-        return cameras.transform_world(torch.eye(4, dtype=cameras.dtype), scale=1.0 / memory.scene_scale)
-
     def _depth_for(self, frames: torch.Tensor, decoded_depth: torch.Tensor | None) -> torch.Tensor:
         if decoded_depth is not None:
             return decoded_depth
@@ -220,14 +213,11 @@ class WorldMemPipeline(DiffusionPipeline):
             memory = WorldMemory(MemoryConfig.from_dict(self.config.memory_config))
             frames = frames.float()
             depth = self._depth_for(frames, depth.float() if depth is not None else None)
-            valid = depth[depth > 0]
-            if valid.numel() == 0:
-                raise ValueError("depth: expected some positive (known) depth in the given frames, got none")
-            memory.scene_scale = float(valid.median())
-            memory.write(frames, depth / memory.scene_scale, self._normalise(cameras, memory)[: frames.shape[0]])
+            memory.set_scene_scale(depth)
+            memory.write(frames, depth / memory.scene_scale, memory.to_memory_units(cameras[: frames.shape[0]]))
             out_frames.append(frames)
             out_depth.append(depth)
-        cameras_n = self._normalise(cameras, memory)
+        cameras_n = memory.to_memory_units(cameras)
         start_index = memory.num_frames - (frames.shape[0] if frames is not None else 0)
         first = memory.num_frames
 
@@ -236,9 +226,9 @@ class WorldMemPipeline(DiffusionPipeline):
         for chunk_index, start in enumerate(self.progress_bar(starts) if progress else starts):
             end = min(start + chunk_size, len(cameras))
             cams = cameras_n[start:end]
-            # 3a. Read the memory at the chunk's cameras.
-            readout = memory.read(cams, use_spatial=use_spatial, use_working=working_window > 0,
-                                  use_episodic=use_episodic)
+            # 3a. Read the memory at the chunk's cameras. The map is rendered once per chunk even with the spatial
+            # path off (the model then does not see it): step 3d aligns the new depth to that render.
+            readout = memory.read(cams, use_spatial=True, use_working=working_window > 0, use_episodic=use_episodic)
             readout = self._trim_working(readout, working_window)
             # 3b. Denoise the chunk.
             latents = self._denoise(readout, end - start, num_inference_steps, guidance_scale,
@@ -248,8 +238,7 @@ class WorldMemPipeline(DiffusionPipeline):
             chunk = chunk[0].float().cpu()
             chunk_depth = self._depth_for(chunk, None if chunk_depth is None else chunk_depth[0].float().cpu())
             # 3d. Align the depth to the memory's rendered depth on co-visible pixels, then write back.
-            rendered = readout.spatial.depth if readout.spatial is not None else memory.spatial.render(cams).depth
-            chunk_depth, fit = align_depth(chunk_depth, rendered)
+            chunk_depth, fit = align_depth(chunk_depth, readout.spatial.depth)
             alignment.append(tuple(fit))
             memory.write(chunk, chunk_depth, cams)
             out_frames.append(chunk)
