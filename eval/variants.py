@@ -82,8 +82,8 @@ def oracle_render(frames: torch.Tensor, depth: torch.Tensor, cameras: Cameras, c
                   memory_config: dict | MemoryConfig, working_window: int, fill: str = "working_mean") -> Rollout:
     """The spatial memory's render built from ground truth: an upper bound for the render path.
 
-    Exactly as the pipeline does (its stage 2), the scene is normalised to median depth 1 over the known depth
-    of the first ``context`` frames, and a :class:`WorldMemory` with ``memory_config`` is seeded with them.
+    Exactly as the pipeline does (its stage 2), a :class:`WorldMemory` with ``memory_config`` is seeded with the
+    first ``context`` frames (which fix its scene scale: median depth 1 in its normalised units).
     Then, chunk by chunk (the pipeline's chunks: ``context``, ``context + chunk_size``, ...), the memory is
     rendered at the chunk's cameras and the chunk's **ground-truth** frames are written, so the render of a
     frame holds every ground-truth frame before its chunk: what the pipeline's render would hold if every
@@ -103,14 +103,12 @@ def oracle_render(frames: torch.Tensor, depth: torch.Tensor, cameras: Cameras, c
     if fill not in ("working_mean", "black"):
         raise ValueError(f"fill: expected 'working_mean' or 'black', got {fill!r}")
     memory = WorldMemory(MemoryConfig.from_dict(memory_config) if isinstance(memory_config, dict) else memory_config)
-    scale = memory.set_scene_scale(depth[:context])
-    cams_n = memory.to_memory_units(cameras)
-    memory.write(frames[:context], depth[:context] / scale, cams_n[:context])
+    memory.write(frames[:context], depth[:context], cameras[:context])
     out_frames, out_depth, raw = [frames[:context]], [depth[:context]], [torch.zeros_like(frames[:context])]
     window = max(1, working_window)
     for start in range(context, len(cameras), chunk_size):
         end = min(start + chunk_size, len(cameras))
-        rendered = memory.spatial.render(cams_n[start:end])
+        rendered = memory.render(cameras[start:end])
         rgb, mask = rendered.rgb.float(), rendered.mask.bool()
         if fill == "working_mean":
             mean = frames[max(0, start - window):start].mean(dim=(0, 2, 3)).view(1, 3, 1, 1)
@@ -118,7 +116,7 @@ def oracle_render(frames: torch.Tensor, depth: torch.Tensor, cameras: Cameras, c
         else:
             filled = torch.where(mask, rgb, torch.zeros_like(rgb))
         out_frames.append(filled.clamp(0, 1))
-        out_depth.append(torch.where(mask, rendered.depth.float() * scale, torch.zeros_like(rendered.depth.float())))
+        out_depth.append(torch.where(mask, rendered.depth.float(), torch.zeros_like(rendered.depth.float())))
         raw.append(torch.where(mask, rgb, torch.zeros_like(rgb)))
-        memory.write(frames[start:end], depth[start:end] / scale, cams_n[start:end])
+        memory.write(frames[start:end], depth[start:end], cameras[start:end])
     return Rollout(frames=torch.cat(out_frames), depth=torch.cat(out_depth), memory_render=torch.cat(raw))

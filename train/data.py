@@ -2,7 +2,7 @@
 
 Both sources are deterministic in (seed, position): a resumed run sees exactly the samples an uninterrupted
 run would have seen from that step on. Synthetic sample ``i`` of process ``rank`` uses scene seed
-``hash(seed, i * world_size + rank)`` inside the documented training seed range.
+the ``train_scenes`` stream of :mod:`worldmem.utils.seeding` at ``i * world_size + rank`` inside the documented training seed range.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from worldmem.data import ShardDataset, TrainingSample, make_synthetic_sample
 from worldmem.data.readers.synthetic import TRAIN_SEEDS
+from worldmem.utils.seeding import torch_generator
 
 __all__ = ["SyntheticStream", "make_loader", "collate"]
 
@@ -26,7 +27,7 @@ class SyntheticStream(IterableDataset):
         self.curation_config = curation_config
 
     def _scene_seed(self, position: int) -> int:
-        g = torch.Generator().manual_seed(self.seed * 2_000_003 + position * self.world_size + self.rank)
+        g = torch_generator("train_scenes", self.seed, position * self.world_size + self.rank)
         lo, hi = TRAIN_SEEDS.start, TRAIN_SEEDS.stop
         return int(torch.randint(lo, hi, (1,), generator=g))
 

@@ -34,9 +34,10 @@ from tqdm import tqdm
 
 from train.config import TrainConfig, curation_config, memory_config
 from train.data import make_loader
-from worldmem.models import PixelCodec, VAECodec, WorldMemTransformer, build_conditioning
-from worldmem.pipelines import WorldMemPipeline, default_scheduler
+from worldmem.models import PixelCodec, VAECodec, WorldMemTransformer
+from worldmem.pipelines import WorldMemPipeline, default_scheduler, encode_readouts
 from worldmem.utils.io import atomic_write
+from worldmem.utils.seeding import torch_generator
 
 __all__ = ["build_model", "train", "latest_checkpoint"]
 
@@ -139,20 +140,20 @@ def training_loss(model, codec, scheduler, samples, cfg: TrainConfig, generator:
     """
     device, dtype = next(model.parameters()).device, torch.float32
     d = cfg.dropout
-    drop = torch.rand(5, generator=path_generator).tolist()
-    use = {"use_spatial": drop[0] >= d.spatial, "use_episodic": drop[1] >= d.episodic,
-           "use_working": drop[2] >= d.working, "use_camera": drop[3] >= d.camera}
-    readouts = [s.readout for s in samples]
-    cond = build_conditioning(readouts, codec, device=device, dtype=dtype, **use)
+    # Five draws per step whatever is configured, so the stream does not depend on the dropout settings.
+    draws = torch.rand(5, generator=path_generator).tolist()
+    dropped = [path for path, p, u in (("spatial", d.spatial, draws[0]), ("episodic", d.episodic, draws[1]),
+                                       ("working", d.working, draws[2]), ("camera", d.camera, draws[3])) if u < p]
+    inputs = encode_readouts([s.readout for s in samples], codec, device=device, dtype=dtype).without(*dropped)
     frames = torch.stack([s.target.frames for s in samples]).to(device, dtype)
     depth = torch.stack([s.target.depth for s in samples]).to(device, dtype)
     with torch.no_grad():
         latents = codec.encode(frames, depth if codec.has_depth else None)
     b = latents.shape[0]
-    if cond["working"] is not None and cfg.optim.working_noise > 0:
+    if inputs.working is not None and cfg.optim.working_noise > 0:
         sigma = torch.rand(b, 1, 1, 1, 1, generator=generator) * cfg.optim.working_noise
-        jitter = torch.randn(cond["working"].shape, generator=generator).to(device)
-        cond["working"] = cond["working"] + sigma.to(device) * jitter
+        jitter = torch.randn(inputs.working.shape, generator=generator).to(device)
+        inputs = inputs.replace(working=inputs.working + sigma.to(device) * jitter)
     noise = torch.randn(latents.shape, generator=generator).to(device, dtype)
     t = torch.randint(0, scheduler.config.num_train_timesteps, (b,), generator=generator).to(device)
     noisy = scheduler.add_noise(latents, noise, t)
@@ -160,7 +161,7 @@ def training_loss(model, codec, scheduler, samples, cfg: TrainConfig, generator:
     target = {"epsilon": noise, "sample": latents}.get(kind)
     if target is None:
         target = scheduler.get_velocity(latents, noise, t)
-    pred = model(noisy, t, **cond).sample
+    pred = model(noisy, t, **inputs.as_kwargs()).sample
     return F.mse_loss(pred.float(), target.float())
 
 
@@ -206,8 +207,8 @@ def train(cfg: TrainConfig, resume: bool = False, max_steps: int | None = None, 
                disable=quiet or not accelerator.is_local_main_process)
     t_last, samples_done = time.perf_counter(), 0
     while state.step < stop:
-        g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + state.step * 4099 + accelerator.process_index)
-        g_paths = torch.Generator().manual_seed(cfg.seed * 1_000_003 + state.step * 4099 + 7919)
+        g = torch_generator("train_noise", cfg.seed, state.step, accelerator.process_index)
+        g_paths = torch_generator("train_paths", cfg.seed, state.step)
         loss_sum = 0.0
         for _ in range(cfg.optim.grad_accum):
             with accelerator.accumulate(model):

@@ -7,9 +7,9 @@ frames are given, everything after is generated with the pipeline's default step
 
 With random weights the model's depth is noise (up to hundreds of scene units), and writing noise back makes
 the spatial map grow by ~100 k voxels per chunk without bound, which is no property of the memory. So with
-the random model the depth the pipeline writes back (its decoded depth channel, before the usual alignment)
-is replaced by the scene's true depth at those cameras, as a trained model's depth approximately is;
-the frames written are still the model's. With ``--checkpoint`` the model's own depth is written. The json
+the random model the depth the pipeline writes back is the scene's true depth at those cameras (the
+pipeline's ``write_back_depth`` argument), as a trained model's depth approximately is; the frames written are
+still the model's. With ``--checkpoint`` the model's own depth is written. The json
 records which (``depth_written``).
 
 - ``throughput``: a rollout of 32 new frames (``--quick``: 8), timed ``repeats`` times after one warm-up;
@@ -74,29 +74,25 @@ def _loop_path(scene, num_frames: int, size: int, per_turn: int = PER_TURN):
     return ring[torch.arange(num_frames) % per_turn]
 
 
-def _rebuild_baseline(res, cams, pipe, context: int, chunk: int, marks: list[int]) -> dict:
+def _rebuild_baseline(res, cams, context: int, chunk: int, marks: list[int]) -> dict:
     """Memory update per chunk: ours (fuse the chunk's frames into the existing map) against the paper's code
     (rebuild the map from all frames so far after every chunk), timed at the same chunks on the rollout's own
-    frames and depth (in the memory's normalised units)."""
-    from worldmem.memory import MemoryConfig, WorldMemory
-
-    norm = res.memory.to_memory_units(cams)
-    frames, depth = res.frames, res.depth / res.memory.scene_scale
-    config = MemoryConfig.from_dict(pipe.config.memory_config)
+    frames and depth (map fusion only, as the rebuild is)."""
+    frames, depth = res.frames, res.depth
     rows = {}
     for k in marks:
         end = context + k * chunk
         start = end - chunk
-        memory = WorldMemory(config)
+        memory = res.memory.empty_like()
         for s0 in range(0, start, chunk):  # the map as it stood before chunk k
             part = slice(s0, min(s0 + chunk, start))
-            memory.spatial.write(frames[part], depth[part], norm[part])
+            memory.fuse(frames[part], depth[part], cams[part])
         t0 = time.perf_counter()
-        memory.spatial.write(frames[start:end], depth[start:end], norm[start:end])
+        memory.fuse(frames[start:end], depth[start:end], cams[start:end])
         ours = time.perf_counter() - t0
         t0 = time.perf_counter()
-        rebuilt = WorldMemory(config)
-        rebuilt.spatial.write(frames[:end], depth[:end], norm[:end])
+        rebuilt = res.memory.empty_like()
+        rebuilt.fuse(frames[:end], depth[:end], cams[:end])
         rebuild = time.perf_counter() - t0
         rows[str(k)] = {"frames_in_map": end, "ours_write_s": ours, "rebuild_s": rebuild, "rebuild_over_ours": rebuild / ours}
     print("  memory update per chunk, ours vs rebuilding from all frames (the paper's code): " + ", ".join(
@@ -128,25 +124,17 @@ def bench_rollout(out: Path, repeats: int = 5, quick: bool = False, checkpoint: 
     scene = SyntheticScene.random(seed=EVAL_SEEDS.start, dynamic=False)
     cams = _loop_path(scene, long_frames, size, PER_TURN)
     frames, depth, _ = render_supersampled(scene, cams[:context], torch.arange(context, dtype=torch.float32), 3)
-    state = {"next": context}
+    write_back_depth = None
     if checkpoint is None:
         _, turn_depth = scene.render(cams[:PER_TURN])  # the path repeats every PER_TURN frames
-        scale = float(depth[depth > 0].median())  # the pipeline's scene normalisation
-        model_decode = pipe.codec.decode
 
-        def decode_with_true_depth(latents):
-            rgb, _ = model_decode(latents)
-            n = rgb.shape[1]
-            idx = torch.arange(state["next"], state["next"] + n) % PER_TURN
-            state["next"] += n
-            return rgb, (turn_depth[idx] / scale).unsqueeze(0).to(rgb.dtype)
-
-        pipe.codec.decode = decode_with_true_depth
+        def write_back_depth(start: int, end: int) -> torch.Tensor:
+            return turn_depth[torch.arange(start, end) % PER_TURN]
 
     def rollout(n: int, callback=None):
-        state["next"] = context
         return pipe(frames=frames, depth=depth, cameras=cams[: context + n], num_inference_steps=steps,
-                    generator=torch.Generator().manual_seed(0), progress=False, callback_on_chunk_end=callback)
+                    generator=torch.Generator().manual_seed(0), progress=False, callback_on_chunk_end=callback,
+                    write_back_depth=write_back_depth)
 
     results: dict = {
         "machine": {"cpu_threads": torch.get_num_threads(), "python": platform.python_version(),
@@ -197,7 +185,7 @@ def bench_rollout(out: Path, repeats: int = 5, quick: bool = False, checkpoint: 
     results["chunks"]["at_chunk_s"] = {str(k): at[k] for k in marks}
     results["chunks"]["ratio_to_chunk2"] = {str(k): at[k] / at[2] for k in marks} if 2 in at else {}
     print("  chunk wall time at chunk " + ", ".join(f"{k}: {at[k] * 1e3:.0f} ms ({at[k] / at[2]:.2f}x chunk 2)" for k in marks))
-    results["rebuild_baseline"] = _rebuild_baseline(res, cams, pipe, context, chunk, marks)
+    results["rebuild_baseline"] = _rebuild_baseline(res, cams, context, chunk, marks)
     m = results["memory"]
     print(f"  memory: RSS {m['rss_start_mb']:.0f} MiB at start, peak {m['rss_peak_mb']:.0f} MiB over the rollout "
           f"(first 5 chunks {first_rss:.0f}, last 5 {last_rss:.0f}: ratio {m['rss_last5_over_first5']:.3f}); "

@@ -43,13 +43,13 @@ def run(pipe, world, n=12, **kw):
 def test_rollout_shapes_units_and_bounded_work(world):
     pipe = make_pipe()
     written = []
-    original = WorldMemory.write
+    original = WorldMemory._write_normalised  # every write (given and generated frames) ends here
 
-    def spy(self, frames, depth, cameras, mask=None):
+    def spy(self, frames, depth, cameras, mask):
         written.append(frames.shape[0])
         return original(self, frames, depth, cameras, mask)
 
-    WorldMemory.write = spy
+    WorldMemory._write_normalised = spy
     chunks, voxels = [], []
 
     def on_chunk(p, i, info):
@@ -59,7 +59,7 @@ def test_rollout_shapes_units_and_bounded_work(world):
     try:
         out = run(pipe, world, callback_on_chunk_end=on_chunk)
     finally:
-        WorldMemory.write = original
+        WorldMemory._write_normalised = original
     assert out.frames.shape == (12, 3, S, S) and out.depth.shape == (12, 1, S, S) and out.start_index == 0
     assert 0 <= out.frames.min() and out.frames.max() <= 1 and (out.depth >= 0).all()
     torch.testing.assert_close(out.frames[:2], world[1][:2])

@@ -149,7 +149,7 @@ def build_sample(clip: Clip, window: Window, scale: float, config: CurationConfi
     """
     s0, t0, t1 = window.s0, window.t0, window.t0 + config.target_frames
     if memory is None:
-        memory = WorldMemory(config.memory_config())
+        memory = WorldMemory(config.memory_config(), scene_scale=1.0)  # the clip is already normalised
     done = s0 + memory.num_frames
     if done > t0:
         raise ValueError(f"memory: holds frames up to {done}, past the chunk start {t0}")
@@ -206,7 +206,7 @@ def build_clip_samples(clip: Clip, config: CurationConfig) -> tuple[list[Trainin
     memory, memory_s0 = None, None
     for w in windows:  # in t0 order: chunks with the same source start extend one memory
         if memory is None or memory_s0 != w.s0:
-            memory, memory_s0 = WorldMemory(config.memory_config()), w.s0
+            memory, memory_s0 = WorldMemory(config.memory_config(), scene_scale=1.0), w.s0
         try:
             samples.append(build_sample(clip, w, scale, config, memory))
         except (ClipError, ValueError) as err:

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from worldmem.geometry.cameras import Cameras
+from worldmem.memory.units import SceneUnits
 
 __all__ = ["Clip", "ClipError", "ClipRef", "fit_frames", "fit_depth", "fit_cameras", "normalise_scale",
            "check_clip"]
@@ -138,7 +139,8 @@ def normalise_scale(clip: Clip) -> tuple[Clip, float]:
     scale = float(valid[::stride].double().median())
     if not math.isfinite(scale) or scale <= 0:
         raise ClipError(f"median depth is {scale}, expected a finite value > 0")
-    cams = clip.cameras.transform_world(torch.eye(4, dtype=clip.cameras.dtype), 1.0 / scale)
-    out = Clip(frames=clip.frames, depth=clip.depth / scale, cameras=cams, ref=clip.ref, times=clip.times,
+    units = SceneUnits(scale)
+    out = Clip(frames=clip.frames, depth=units.depth_to_normalised(clip.depth),
+               cameras=units.cameras_to_normalised(clip.cameras), ref=clip.ref, times=clip.times,
                meta=dict(clip.meta))
     return out, scale

@@ -26,6 +26,7 @@ from worldmem.data.config import CurationConfig
 from worldmem.data.readers.synthetic import synthetic_clip
 from worldmem.data.sample import TrainingSample
 from worldmem.data.shards import SHARD_SUFFIX, complete_shards, iter_shard
+from worldmem.utils.seeding import torch_generator
 
 __all__ = ["ShardDataset", "make_synthetic_sample", "collate_samples"]
 
@@ -78,7 +79,7 @@ class ShardDataset(IterableDataset):
     def _epoch_stream(self, epoch: int) -> Iterator[tuple[str, dict[str, bytes]]]:
         shards = list(self.shards)
         if self.shuffle:
-            g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            g = torch_generator("shard_shuffle", self.seed, epoch)
             shards = [shards[i] for i in torch.randperm(len(shards), generator=g).tolist()]
         reader, readers = self._reader()
         if len(shards) >= readers:

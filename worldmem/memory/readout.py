@@ -1,7 +1,8 @@
 """What the memories hand to the model: small dataclasses of tensors, no memory internals.
 
 Shapes use T for target (chunk) frames, W for working frames, K for retrieved keyframes. Images are float in
-[0, 1], depth is z-depth (0 = unknown), masks are bool.
+[0, 1], depth is z-depth (0 = unknown), masks are bool. Lengths (depth, camera translations) are in the
+memory's normalised units (:mod:`worldmem.memory.units`), the units the model works in.
 """
 
 from __future__ import annotations
@@ -60,16 +61,20 @@ class FrameSet:
 
 @dataclass
 class MemoryReadout:
-    """Everything the model reads for one chunk. Disabled paths are None.
+    """Everything the model reads for one chunk, exactly as it will see it. Disabled paths are None.
 
     Attributes:
         target_cameras: :class:`Cameras` (T,) of the frames to generate.
-        spatial: the map rendered along ``target_cameras``, or None.
+        spatial: the map rendered along ``target_cameras``, or None when the model must not see it.
         working: the last W frames (oldest first), or None.
         keyframes: up to K retrieved keyframes (best first), or None.
+        reference_depth: (T, 1, H, W) the map's depth at ``target_cameras`` (0 where it has nothing), which
+            the write-back aligns generated depth to; present even when ``spatial`` is None (the model does
+            not see it). None for readouts that are not followed by a write-back (training samples).
     """
 
     target_cameras: Cameras
     spatial: SpatialRender | None
     working: FrameSet | None
     keyframes: FrameSet | None
+    reference_depth: torch.Tensor | None = None

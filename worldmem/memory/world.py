@@ -1,10 +1,17 @@
-"""WorldMemory: the one place that knows all three memories.
+"""WorldMemory: the one place that knows all three memories, and the memory's boundary in scene units.
 
 ``write`` sends new frames to the spatial map (TSDF fusion), the working window and the episodic keyframes;
 ``read`` renders the map along the target cameras, takes the working window, and retrieves the keyframes that
 co-see what the targets see (the targets' visible voxels come from the map's rendered depth). ``save`` /
 ``load`` store the complete state as ``memory.safetensors`` + ``memory.json`` in a folder, written atomically;
 a round trip is exact (the same reads, and the same behaviour under further writes).
+
+Units: callers speak **scene units** (their depth and camera translations, any scale). Inside, the memory
+works in normalised units (:mod:`worldmem.memory.units`): scene units divided by ``scene_scale``, fixed by the
+first write (the median of its known depth) unless given, and saved with the state. ``write``, ``fuse``,
+``render``, ``surface_points`` and ``last_camera`` take and return scene units; ``read`` returns a
+:class:`MemoryReadout` in normalised units because it is what the model sees, and ``write_generated`` takes
+a chunk generated for such a readout back, returning its depth in scene units. No caller converts units.
 """
 
 from __future__ import annotations
@@ -19,8 +26,9 @@ from safetensors.torch import load_file, save_file
 from worldmem.geometry.cameras import Cameras
 from worldmem.memory.config import MemoryConfig
 from worldmem.memory.episodic import EpisodicMemory
-from worldmem.memory.readout import MemoryReadout
+from worldmem.memory.readout import MemoryReadout, SpatialRender
 from worldmem.memory.spatial import SpatialMemory
+from worldmem.memory.units import SceneUnits
 from worldmem.memory.working import WorkingMemory
 from worldmem.utils.checks import check_depth, check_images, check_mask
 from worldmem.utils.io import atomic_directory
@@ -34,10 +42,14 @@ class WorldMemory:
     """Spatial + working + episodic memory for one generated (or observed) world.
 
     Args:
-        config: sizes and thresholds of the three memories (:class:`MemoryConfig`); defaults when None.
+        config: sizes and thresholds of the three memories (:class:`MemoryConfig`), in normalised units;
+            defaults when None.
+        scene_scale: scene units per normalised unit. None (the default): the median known depth of the first
+            write, so that the memory's sizes are relative to the scene; 1.0 for data that is already
+            normalised (curated clips) or whose units the config's sizes are meant in.
     """
 
-    def __init__(self, config: MemoryConfig | dict | None = None):
+    def __init__(self, config: MemoryConfig | dict | None = None, scene_scale: float | None = None):
         if isinstance(config, dict):
             config = MemoryConfig.from_dict(config)
         self.config = config or MemoryConfig()
@@ -46,37 +58,22 @@ class WorldMemory:
         self.episodic = EpisodicMemory(self.config.episodic)
         self.num_frames = 0
         self.image_size: tuple[int, int] | None = None
-        # Scene units per memory unit: writers that normalise a scene (e.g. the pipeline, to median depth 1)
-        # record the factor here so a resumed rollout uses the same one. The memory itself never applies it.
-        self.scene_scale = 1.0
+        self._units = None if scene_scale is None else SceneUnits(scene_scale)
 
     def __repr__(self) -> str:
         return (f"WorldMemory(frames={self.num_frames}, voxels={self.spatial.num_voxels}, "
-                f"working={len(self.working)}, keyframes={len(self.episodic)})")
+                f"working={len(self.working)}, keyframes={len(self.episodic)}, scene_scale={self.scene_scale})")
 
-    # ------------------------------------------------------------------ scene units
-    def set_scene_scale(self, depth: torch.Tensor) -> float:
-        """Sets ``scene_scale`` to the median of the known (positive) ``depth``, so that depth / scene_scale has
-        median 1 (the pipeline's and the training data's normalisation); returns it."""
-        valid = depth[depth > 0]
-        if valid.numel() == 0:
-            raise ValueError("depth: expected some positive (known) depth to set the scene scale, got none")
-        self.scene_scale = float(valid.median())
-        return self.scene_scale
+    @property
+    def scene_scale(self) -> float | None:
+        """Scene units per normalised unit; None until the first write fixes it."""
+        return None if self._units is None else self._units.scale
 
-    def to_memory_units(self, cameras: Cameras) -> Cameras:
-        """Cameras in scene units -> memory units (translations divided by ``scene_scale``)."""
-        if self.scene_scale == 1.0:
-            return cameras
-        return cameras.transform_world(torch.eye(4, dtype=cameras.dtype), scale=1.0 / self.scene_scale)
+    def empty_like(self) -> WorldMemory:
+        """A new, empty memory with this one's config and units."""
+        return WorldMemory(self.config, self.scene_scale)
 
-    def to_scene_units(self, cameras: Cameras) -> Cameras:
-        """Cameras in memory units -> scene units."""
-        if self.scene_scale == 1.0:
-            return cameras
-        return cameras.transform_world(torch.eye(4, dtype=cameras.dtype), scale=self.scene_scale)
-
-    # ------------------------------------------------------------------ write / read
+    # ------------------------------------------------------------------ checks
     def _check_cameras(self, name: str, cameras, count: int | None) -> Cameras:
         if not isinstance(cameras, Cameras):
             raise ValueError(f"{name}: expected a Cameras instance, got {type(cameras).__name__}")
@@ -90,16 +87,7 @@ class WorldMemory:
             )
         return cameras
 
-    def write(self, frames, depth, cameras: Cameras, mask=None) -> None:
-        """Writes new frames into all three memories.
-
-        Args:
-            frames: (T, 3, H, W) float in [0, 1].
-            depth: (T, 1, H, W) z-depth in scene units, 0 = unknown.
-            cameras: :class:`Cameras` (T,) for images of H x W.
-            mask: optional (T, 1, H, W) bool; False pixels are not fused into the spatial map (they still count
-                for the working window and keyframes).
-        """
+    def _check_write(self, frames, depth, cameras, mask):
         frames = check_images("frames", frames, *(self.image_size or (None, None)))
         t, _, h, w = frames.shape
         depth = check_depth("depth", depth, t, h, w)
@@ -108,33 +96,124 @@ class WorldMemory:
             raise ValueError(f"cameras: expected image size {(h, w)} to match frames, got {(cameras.height, cameras.width)}")
         if mask is not None:
             mask = check_mask("mask", mask, t, h, w)
-        if t == 0:
+        return frames, depth, cameras, mask
+
+    def _units_for(self, depth: torch.Tensor) -> SceneUnits:
+        if self._units is None:
+            self._units = SceneUnits.from_depth(depth)
+        return self._units
+
+    def _require_units(self, what: str) -> SceneUnits:
+        if self._units is None:
+            raise ValueError(f"{what}: the memory is empty (write frames first: they fix its scene scale)")
+        return self._units
+
+    # ------------------------------------------------------------------ write
+    def write(self, frames, depth, cameras: Cameras, mask=None) -> None:
+        """Writes new frames into all three memories.
+
+        Args:
+            frames: (T, 3, H, W) float in [0, 1].
+            depth: (T, 1, H, W) z-depth in scene units, 0 = unknown. The first write fixes the scene scale
+                (unless given to the constructor) and needs some known depth.
+            cameras: :class:`Cameras` (T,) for images of H x W, in scene units.
+            mask: optional (T, 1, H, W) bool; False pixels are not fused into the spatial map (they still count
+                for the working window and keyframes).
+        """
+        frames, depth, cameras, mask = self._check_write(frames, depth, cameras, mask)
+        if frames.shape[0] == 0:
             return
-        self.image_size = (h, w)
+        units = self._units_for(depth)
+        self._write_normalised(frames, units.depth_to_normalised(depth), units.cameras_to_normalised(cameras), mask)
+
+    def write_generated(self, frames, depth, readout: MemoryReadout, mask=None) -> torch.Tensor:
+        """Writes back a chunk generated for ``readout`` (from :meth:`read`) at its target cameras.
+
+        Args:
+            frames: (T, 3, H, W) in [0, 1].
+            depth: (T, 1, H, W) z-depth in the readout's (normalised) units, 0 = unknown (e.g. aligned to
+                ``readout.reference_depth``).
+            mask: optional (T, 1, H, W) bool of the pixels to fuse into the map.
+
+        Returns:
+            ``depth`` in scene units.
+        """
+        units = self._require_units("write_generated")
+        frames, depth, cameras, mask = self._check_write(frames, depth, readout.target_cameras, mask)
+        if frames.shape[0]:
+            self._write_normalised(frames, depth, cameras, mask)
+        return units.depth_to_scene(depth)
+
+    def fuse(self, frames, depth, cameras: Cameras, mask=None) -> None:
+        """Fuses frames into the spatial map only (no working window, no keyframes); scene units as in
+        :meth:`write`. Does not count towards ``num_frames``."""
+        frames, depth, cameras, mask = self._check_write(frames, depth, cameras, mask)
+        if frames.shape[0] == 0:
+            return
+        units = self._units_for(depth)
+        self.image_size = tuple(frames.shape[-2:])
+        self.spatial.write(frames, units.depth_to_normalised(depth), units.cameras_to_normalised(cameras), mask)
+
+    def _write_normalised(self, frames, depth, cameras, mask) -> None:
+        t = frames.shape[0]
+        self.image_size = tuple(frames.shape[-2:])
         indices = torch.arange(self.num_frames, self.num_frames + t, dtype=torch.int64)
         self.spatial.write(frames, depth, cameras, mask)
         self.working.write(frames, depth, cameras, indices)
         self.episodic.write(frames, depth, cameras, indices)
         self.num_frames += t
 
-    def read(self, target_cameras: Cameras, use_spatial: bool = True, use_working: bool = True,
+    # ------------------------------------------------------------------ read
+    def read(self, target_cameras: Cameras, working_window: int | None = None, use_spatial: bool = True,
              use_episodic: bool = True) -> MemoryReadout:
-        """Reads the memories for the frames about to be generated at ``target_cameras`` (T,).
+        """Reads the memories for the frames about to be generated at ``target_cameras`` (T,), in scene units.
+
+        Args:
+            working_window: the number of newest frames the model reads (None: the memory's whole window;
+                0: none); at most ``config.working.window``.
+            use_spatial / use_episodic: whether the model sees the map's render / retrieved keyframes.
 
         Returns:
-            :class:`MemoryReadout`; a path switched off (or empty) is None.
+            :class:`MemoryReadout` in normalised units, exactly what the model sees (a path switched off, or
+            empty, is None), plus ``reference_depth``, the map's depth at the targets for write-back alignment.
         """
         cams = self._check_cameras("target_cameras", target_cameras, None)
-        spatial = None
-        if use_spatial or use_episodic:
-            spatial = self.spatial.render(cams)
+        capacity = self.config.working.window
+        if working_window is not None and (isinstance(working_window, bool) or not isinstance(working_window, int)
+                                           or not 0 <= working_window <= capacity):
+            raise ValueError(f"working_window: expected an int in [0, {capacity}] (the memory's window), "
+                             f"got {working_window!r}")
+        units = self._require_units("read")
+        cams = units.cameras_to_normalised(cams)
+        # One render per chunk: the keyframe retrieval and the write-back alignment need its depth even when
+        # the model does not see the map.
+        render = self.spatial.render(cams)
         keyframes = None
         if use_episodic and len(self.episodic):
-            target_keys = self.episodic.visibility(spatial.depth, cams)
-            keyframes = self.episodic.retrieve(target_keys)
-        working = self.working.read() if use_working else None
-        return MemoryReadout(target_cameras=cams, spatial=spatial if use_spatial else None, working=working,
-                             keyframes=keyframes)
+            keyframes = self.episodic.retrieve(self.episodic.visibility(render.depth, cams))
+        working = None if working_window == 0 else self.working.read(working_window)
+        return MemoryReadout(target_cameras=cams, spatial=render if use_spatial else None, working=working,
+                             keyframes=keyframes, reference_depth=render.depth)
+
+    def render(self, cameras: Cameras) -> SpatialRender:
+        """The map rendered into ``cameras`` (T,) in scene units: rgb (T, 3, H, W), depth (T, 1, H, W) in scene
+        units (0 where the map has nothing), mask (T, 1, H, W)."""
+        cams = self._check_cameras("cameras", cameras, None)
+        units = self._require_units("render")
+        out = self.spatial.render(units.cameras_to_normalised(cams))
+        return SpatialRender(rgb=out.rgb, depth=units.depth_to_scene(out.depth), mask=out.mask)
+
+    def surface_points(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The map's surface points (N, 3) in scene units and their colours (N, 3) in [0, 1]."""
+        pts, cols = self.spatial.points()
+        return (pts if self._units is None else self._units.points_to_scene(pts)), cols
+
+    def last_camera(self) -> Cameras:
+        """The camera (1,) of the newest written frame, in scene units."""
+        working = self.working.read(1)
+        if working is None:
+            raise ValueError("memory: holds no frames (expected a memory with at least one written frame)")
+        return self._require_units("last_camera").cameras_to_scene(working.cameras)
 
     # ------------------------------------------------------------------ persistence
     def state_dict(self) -> dict[str, torch.Tensor]:
@@ -174,11 +253,11 @@ class WorldMemory:
             meta = json.load(f)
         if meta.get("format_version") != FORMAT_VERSION:
             raise ValueError(f"path: memory format_version {meta.get('format_version')!r} is not {FORMAT_VERSION}")
-        memory = cls(MemoryConfig.from_dict(meta["config"]))
+        scale = meta.get("scene_scale")
+        memory = cls(MemoryConfig.from_dict(meta["config"]), None if scale is None else float(scale))
         state = load_file(str(tensor_file))
         memory.num_frames = int(meta["num_frames"])
         memory.image_size = tuple(meta["image_size"]) if meta["image_size"] else None
-        memory.scene_scale = float(meta.get("scene_scale", 1.0))
 
         def part(prefix: str) -> dict[str, torch.Tensor]:
             return {k[len(prefix) + 1:]: v for k, v in state.items() if k.startswith(prefix + ".")}

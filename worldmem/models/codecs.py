@@ -8,17 +8,56 @@ video VAE (CogVideoX's) for RGB only; depth for write-back then comes from a dep
 Shapes: frames (B, T, 3, H, W) in [0, 1]; depth (B, T, 1, H, W) z-depth, 0 = unknown; latents
 (B, T', C, h, w) with ``T' = codec.latent_frames(T)``, ``h = H // codec.spatial_factor``.
 
-Both codecs are ``ModelMixin, ConfigMixin`` so a pipeline saves and loads them like any other component.
+Both codecs are ``ModelMixin, ConfigMixin`` so a pipeline saves and loads them like any other component, and
+both implement the :class:`Codec` protocol, which is all the pipeline and the trainer rely on.
 """
 
 from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 
-__all__ = ["PixelCodec", "VAECodec"]
+__all__ = ["Codec", "PixelCodec", "VAECodec"]
+
+
+@runtime_checkable
+class Codec(Protocol):
+    """The map between frames (+ depth) and the space the transformer denoises.
+
+    Attributes:
+        has_depth: whether latents carry depth (then ``decode`` returns it and the write-back needs no
+            depth estimator).
+        latent_channels: C of the latents.
+        spatial_factor: H // h.
+        temporal_factor: frames per latent frame (1 for pixel space).
+    """
+
+    has_depth: bool
+    latent_channels: int
+    spatial_factor: int
+    temporal_factor: int
+
+    def latent_frames(self, num_frames: int) -> int:
+        """Latent frames T' for ``num_frames`` frames."""
+
+    def latent_frame_index(self, num_frames: int) -> torch.Tensor:
+        """(T',) index of the frame each latent frame stands for (its camera)."""
+
+    def chunk_size_error(self, num_frames: int) -> str | None:
+        """Why a chunk of ``num_frames`` cannot be decoded, or None."""
+
+    def encode(self, frames: torch.Tensor, depth: torch.Tensor | None = None) -> torch.Tensor:
+        """frames (B, T, 3, H, W) in [0, 1] (+ depth (B, T, 1, H, W)) -> latents (B, T', C, h, w)."""
+
+    def decode(self, latents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """latents (B, T', C, h, w) -> frames (B, T, 3, H, W) in [0, 1] and depth (B, T, 1, H, W) or None."""
+
+    def encode_mask(self, mask: torch.Tensor) -> torch.Tensor:
+        """Coverage mask (B, T, 1, H, W) bool -> (B, T', 1, h, w) float at latent resolution."""
 
 
 class PixelCodec(ModelMixin, ConfigMixin):

@@ -1,9 +1,11 @@
 """WorldMemPipeline: autoregressive, camera-controlled generation with read/write world memory.
 
 The pipeline owns the loop. For each chunk of ``chunk_size`` cameras it reads the memory at the chunk's
-cameras (spatial render, working window, retrieved keyframes), denoises the chunk with the transformer and the
-scheduler, decodes it, gets depth (the codec's own depth channel or a depth estimator), aligns that depth to the
-memory's rendered depth on co-visible pixels (robust scale and shift), and writes the chunk back. The memory
+cameras (spatial render, working window, retrieved keyframes: exactly what the model sees, in the memory's
+normalised units), encodes the readout into :class:`~worldmem.pipelines.model_inputs.ModelInputs`, denoises the
+chunk with the transformer and the scheduler, decodes it, gets depth (the codec's own depth channel or a depth
+estimator), aligns that depth to the readout's reference depth on co-visible pixels (robust scale and shift),
+and writes the chunk back. Callers speak scene units; the memory converts. The memory
 write touches only the new frames, the render touches only the map, and keyframes are bounded, so every chunk
 costs the same however long the video is.
 
@@ -25,10 +27,10 @@ from diffusers.utils.torch_utils import randn_tensor
 
 from worldmem.geometry.cameras import Cameras
 from worldmem.memory import MemoryConfig, WorldMemory
-from worldmem.memory.readout import FrameSet, MemoryReadout
-from worldmem.models.conditioning import build_conditioning
 from worldmem.models.depth import align_depth
+from worldmem.pipelines.model_inputs import ModelInputs, encode_readouts
 from worldmem.utils.checks import check_depth, check_images
+from worldmem.utils.seeding import torch_generator
 
 __all__ = ["WorldMemPipeline", "WorldMemPipelineOutput", "default_scheduler"]
 
@@ -49,7 +51,8 @@ class WorldMemPipelineOutput(BaseOutput):
         depth: (N, 1, H, W) z-depth in the caller's units (aligned to the memory), 0 = unknown.
         memory: the :class:`WorldMemory` after the last chunk (save it to resume).
         start_index: the index (in ``cameras``) of the first returned frame.
-        alignment: per generated chunk, the (scale, shift, inliers) applied to its depth.
+        alignment: per generated chunk, the (scale, shift, inliers) applied to its depth (None when
+            ``write_back_depth`` supplied it).
     """
 
     frames: torch.Tensor
@@ -97,9 +100,10 @@ class WorldMemPipeline(DiffusionPipeline):
             raise ValueError(f"num_inference_steps: expected a positive int, got {num_inference_steps!r}")
         if guidance_scale < 1.0:
             raise ValueError(f"guidance_scale: expected >= 1 (1 = no guidance), got {guidance_scale}")
-        if working_window < 0:
-            raise ValueError(f"working_window: expected >= 0, got {working_window}")
-        factor = getattr(self.codec, "spatial_factor", 1) * self.transformer.base.config.patch_size
+        capacity = MemoryConfig.from_dict(self.config.memory_config).working.window
+        if isinstance(working_window, bool) or not isinstance(working_window, int) or not 0 <= working_window <= capacity:
+            raise ValueError(f"working_window: expected an int in [0, {capacity}] (the memory's window), got {working_window!r}")
+        factor = self.codec.spatial_factor * self.transformer.base.config.patch_size
         if cameras.height % factor or cameras.width % factor:
             raise ValueError(f"cameras: expected height and width divisible by {factor}, got {(cameras.height, cameras.width)}")
         if memory is not None:
@@ -126,36 +130,18 @@ class WorldMemPipeline(DiffusionPipeline):
                              "(e.g. TransformersDepthEstimator(local_path)) for the memory write-back")
 
     # ------------------------------------------------------------------ helpers
-    def _chunk_generator(self, seed: int, start: int, device) -> torch.Generator:
-        return torch.Generator(device=device).manual_seed((seed * 1_000_003 + start) % (2**63 - 1))
-
     def _depth_for(self, frames: torch.Tensor, decoded_depth: torch.Tensor | None) -> torch.Tensor:
         if decoded_depth is not None:
             return decoded_depth
         return self.depth_estimator(frames).to(frames.dtype)
 
-    @staticmethod
-    def _trim_working(readout: MemoryReadout, window: int) -> MemoryReadout:
-        w = readout.working
-        if w is None or window >= len(w):
-            return readout
-        if window == 0:
-            readout.working = None
-            return readout
-        readout.working = FrameSet(w.frames[-window:], w.depth[-window:], w.cameras[len(w) - window:],
-                                   w.indices[-window:])
-        return readout
-
-    def _denoise(self, readout, chunk_len, num_inference_steps, guidance_scale, generator, use_spatial,
-                 use_episodic, device, dtype) -> torch.Tensor:
-        cond = build_conditioning([readout], self.codec, use_spatial=use_spatial, use_episodic=use_episodic,
-                                  device=device, dtype=dtype)
-        uncond = None
-        if guidance_scale > 1.0:
-            uncond = build_conditioning([readout], self.codec, use_spatial=False, use_episodic=False, device=device,
-                                        dtype=dtype)
-        h, w = readout.target_cameras.height, readout.target_cameras.width
-        f = self.codec.latent_frames(chunk_len)
+    def _denoise(self, inputs: ModelInputs, target_cameras: Cameras, num_inference_steps: int, guidance_scale: float,
+                 generator: torch.Generator, device, dtype) -> torch.Tensor:
+        cond = inputs.as_kwargs()
+        # The unconditional branch of guidance drops the long-term memory (the working window stays).
+        uncond = inputs.without("spatial", "episodic").as_kwargs() if guidance_scale > 1.0 else None
+        h, w = target_cameras.height, target_cameras.width
+        f = self.codec.latent_frames(len(target_cameras))
         shape = (1, f, self.codec.latent_channels, h // self.codec.spatial_factor, w // self.codec.spatial_factor)
         latents = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
         self.scheduler.set_timesteps(num_inference_steps, device=device)
@@ -177,7 +163,8 @@ class WorldMemPipeline(DiffusionPipeline):
                  use_episodic: bool = True, working_window: int | None = None,
                  generator: torch.Generator | None = None,
                  callback_on_chunk_end: Callable[[WorldMemPipeline, int, dict], None] | None = None,
-                 output_type: str = "pt", progress: bool = True) -> WorldMemPipelineOutput:
+                 output_type: str = "pt", progress: bool = True,
+                 write_back_depth: Callable[[int, int], torch.Tensor] | None = None) -> WorldMemPipelineOutput:
         """Generates frames for ``cameras`` after the given (or remembered) first frames.
 
         Args:
@@ -194,6 +181,9 @@ class WorldMemPipeline(DiffusionPipeline):
             generator: seeds the noise; chunk noise depends only on its seed and the chunk's first frame index.
             callback_on_chunk_end: called as ``fn(pipe, chunk_index, {"frames", "depth", "readout", "start", "memory"})``.
             output_type: "pt" (tensors) or "np" (numpy arrays, channels last).
+            write_back_depth: optional ``fn(start, end) -> (end - start, 1, H, W)`` z-depth in scene units that is
+                written back (and returned) for frames ``start .. end - 1`` instead of the generated depth: for
+                benchmarks and oracles that separate the memory from the model's geometry.
         """
         # 1. Check inputs.
         chunk_size = self.config.chunk_size if chunk_size is None else chunk_size
@@ -205,46 +195,47 @@ class WorldMemPipeline(DiffusionPipeline):
         device, dtype = self.transformer.device, self.transformer.dtype
         seed = generator.initial_seed() if generator is not None else int(torch.randint(0, 2**62, (1,)).item())
 
-        # 2. Seed the memory with the given frames (or resume from the given memory). The model works at a
-        # normalised scene scale (median depth 1 in the first frames, as in training); results are returned in
-        # the caller's units.
+        # 2. Seed the memory with the given frames (or resume from the given memory). The memory fixes its scene
+        # scale from them (median depth 1, as in training) and converts units at its boundary.
         out_frames, out_depth, alignment = [], [], []
         if memory is None:
             memory = WorldMemory(MemoryConfig.from_dict(self.config.memory_config))
             frames = frames.float()
             depth = self._depth_for(frames, depth.float() if depth is not None else None)
-            memory.set_scene_scale(depth)
-            memory.write(frames, depth / memory.scene_scale, memory.to_memory_units(cameras[: frames.shape[0]]))
+            memory.write(frames, depth, cameras[: frames.shape[0]])
             out_frames.append(frames)
             out_depth.append(depth)
-        cameras_n = memory.to_memory_units(cameras)
         start_index = memory.num_frames - (frames.shape[0] if frames is not None else 0)
         first = memory.num_frames
 
-        # 3. Generate chunk by chunk: read, denoise, decode, depth, align, write.
+        # 3. Generate chunk by chunk: read, encode, denoise, decode, depth, align, write.
         starts = list(range(first, len(cameras), chunk_size))
         for chunk_index, start in enumerate(self.progress_bar(starts) if progress else starts):
             end = min(start + chunk_size, len(cameras))
-            cams = cameras_n[start:end]
-            # 3a. Read the memory at the chunk's cameras. The map is rendered once per chunk even with the spatial
-            # path off (the model then does not see it): step 3d aligns the new depth to that render.
-            readout = memory.read(cams, use_spatial=True, use_working=working_window > 0, use_episodic=use_episodic)
-            readout = self._trim_working(readout, working_window)
+            # 3a. Read the memory at the chunk's cameras: what the model sees, and the reference depth.
+            readout = memory.read(cameras[start:end], working_window=working_window, use_spatial=use_spatial,
+                                  use_episodic=use_episodic)
+            inputs = encode_readouts([readout], self.codec, device=device, dtype=dtype)
             # 3b. Denoise the chunk.
-            latents = self._denoise(readout, end - start, num_inference_steps, guidance_scale,
-                                    self._chunk_generator(seed, start, device), use_spatial, use_episodic, device, dtype)
+            latents = self._denoise(inputs, readout.target_cameras, num_inference_steps, guidance_scale,
+                                    torch_generator("chunk_noise", seed, start, device=device), device, dtype)
             # 3c. Decode and get depth.
             chunk, chunk_depth = self.codec.decode(latents)
             chunk = chunk[0].float().cpu()
-            chunk_depth = self._depth_for(chunk, None if chunk_depth is None else chunk_depth[0].float().cpu())
-            # 3d. Align the depth to the memory's rendered depth on co-visible pixels, then write back.
-            chunk_depth, fit = align_depth(chunk_depth, readout.spatial.depth)
-            alignment.append(tuple(fit))
-            memory.write(chunk, chunk_depth, cams)
+            if write_back_depth is not None:
+                scene_depth = write_back_depth(start, end).float()
+                memory.write(chunk, scene_depth, cameras[start:end])
+                alignment.append(None)
+            else:
+                chunk_depth = self._depth_for(chunk, None if chunk_depth is None else chunk_depth[0].float().cpu())
+                # 3d. Align the depth to the map's depth on co-visible pixels, then write back.
+                chunk_depth, fit = align_depth(chunk_depth, readout.reference_depth)
+                alignment.append(tuple(fit))
+                scene_depth = memory.write_generated(chunk, chunk_depth, readout)
             out_frames.append(chunk)
-            out_depth.append(chunk_depth * memory.scene_scale)
+            out_depth.append(scene_depth)
             if callback_on_chunk_end is not None:
-                callback_on_chunk_end(self, chunk_index, {"frames": chunk, "depth": out_depth[-1], "readout": readout,
+                callback_on_chunk_end(self, chunk_index, {"frames": chunk, "depth": scene_depth, "readout": readout,
                                                           "start": start, "memory": memory})
 
         # 4. Output.
