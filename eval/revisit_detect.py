@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import torch
 
 from worldmem.geometry import Cameras
+from worldmem.geometry.transforms import project_points
 from worldmem.utils.checks import as_float_tensor, check_finite, check_shape
 
 __all__ = [
@@ -83,13 +84,9 @@ def _seen_fraction(cameras: Cameras, depth: torch.Tensor, points: torch.Tensor, 
     if not bool(valid.any()):
         return torch.zeros(len(others), dtype=torch.float64)
     pts = points[j, o::stride, o::stride][valid]  # (N, 3)
-    # x_img = K (R x + t) for every other camera at once: (M, N, 3). Same math as Cameras.project.
-    m = cameras.cam_from_world[others]
-    x_cam = torch.einsum("mab,nb->mna", m[:, :3, :3], pts) + m[:, None, :3, 3]
-    x_img = torch.einsum("mab,mnb->mna", cameras.K[others], x_cam)
-    z = x_cam[..., 2]
-    safe_z = torch.where(z > 1e-9, z, torch.ones_like(z))
-    u, v = x_img[..., 0] / safe_z, x_img[..., 1] / safe_z
+    # Into every other camera at once: (M, N). Raw matrices: these subsets need no re-validation.
+    uv, z = project_points(pts, cameras.cam_from_world[others], cameras.K[others])
+    u, v = uv[..., 0], uv[..., 1]
     inside = (z > 1e-9) & (u >= 0) & (u < w) & (v >= 0) & (v < h)
     # The four pixel centres (at +0.5) around each projection; out-of-image neighbours are clamped (an edge
     # pixel simply repeats), which is what a bilinear lookup of frame i's depth would use.

@@ -1,4 +1,8 @@
-"""``python -m train --config configs/tiny.yaml [key=value ...] [--resume]`` (also under ``accelerate launch``)."""
+"""``python -m train --config configs/tiny.yaml [key=value ...] [--resume]`` (also under ``accelerate launch``).
+
+``key=value`` overrides may stand anywhere on the line (``--max-steps 1 optim.lr=1e-4``); a bad config is one
+line ``python -m train: error: <file>: <key>: expected ..., got ...`` and exit status 2.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +16,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", required=True, help="YAML config, e.g. configs/tiny.yaml")
     parser.add_argument("--resume", action="store_true", help="continue from output_dir/checkpoints/latest")
     parser.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (for smoke runs)")
-    parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. optim.lr=3e-4 data.num_workers=1")
-    args = parser.parse_args(argv)
+    parser.add_argument("overrides", nargs="*", metavar="key=value",
+                        help="overrides, anywhere on the line, e.g. optim.lr=3e-4 data.curation.voxel_size=0.05")
+    args = parser.parse_intermixed_args(argv)
     from train.config import ConfigError, load_config
 
     try:

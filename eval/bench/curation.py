@@ -5,7 +5,8 @@ TSDF fusion, memory reads, shard writing, manifest; with 2 workers also starting
 timed ``repeats`` times; the figures are medians. The default config is the tiny model's
 (``CurationConfig()``: 64x64, 2 samples per clip); ``--quick`` uses 24x24 frames and short clips.
 Wall-clock figures depend on what else runs on the machine, so the CPU seconds per clip (this process and its
-workers) are reported too.
+workers) are reported too. Each row also keeps every repeat (``all_seconds``, ``all_cpu_seconds``) and the
+clips and samples one build made.
 """
 
 from __future__ import annotations
@@ -54,8 +55,9 @@ def bench_curation(out: Path, repeats: int = 5, quick: bool = False) -> dict:
             cpu.append(_cpu_seconds() - cpu0)
             samples = res.samples
         s = statistics.median(seconds)
-        row = {"seconds": s, "clips_per_min": clips / s * 60, "samples_per_min": samples / s * 60,
-               "cpu_seconds_per_clip": statistics.median(cpu) / clips, "all_seconds": seconds}
+        row = {"seconds": s, "clips": clips, "samples": samples, "clips_per_min": clips / s * 60,
+               "samples_per_min": samples / s * 60, "cpu_seconds_per_clip": statistics.median(cpu) / clips,
+               "all_seconds": seconds, "all_cpu_seconds": cpu}
         results["workers"][str(workers)] = row
         print(f"  workers {workers}: {row['clips_per_min']:6.1f} clips/min  {row['samples_per_min']:6.1f} samples/min  "
               f"({s:.1f} s per build, {row['cpu_seconds_per_clip']:.2f} CPU s per clip)")

@@ -5,22 +5,29 @@ Measures, in one run on the same inputs (medians over ``repeats``):
   and with the splat footprint; pytorch3d's point rasterizer on the same points when it is installed;
 - ``SparseTSDF.integrate`` per 256x256 synthetic frame (ms), and Open3D's ``ScalableTSDFVolume`` (0.19) on the
   same frames with the same voxel size and truncation, when installed; ratios are Open3D / ours.
+
+Every timing records its median (``ms``) and all its repeats (``all_ms``); the TSDF section records the voxel
+size and truncation each side ran with (Open3D's read back from its volume).
 """
 
 from __future__ import annotations
 
 import json
 import platform
+import statistics
 from pathlib import Path
 
 import torch
 
-from eval.bench.timing import median_seconds
+from eval.bench.timing import repeat_seconds
 from worldmem.geometry import trajectories
 from worldmem.geometry.render import available_backends, render_points
 from worldmem.geometry.tsdf import SparseTSDF
 from worldmem.synthetic import SyntheticScene
 from worldmem.utils.io import atomic_write_json
+
+# Point counts rendered, by ``quick``.
+RENDER_POINTS = {True: (20_000, 200_000), False: (100_000, 1_000_000)}
 
 
 def _points_in_view(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -54,22 +61,30 @@ def _open3d_integrator(frames, depth, cams, voxel_size, trunc):
     return run
 
 
+def _timed(fn, repeats: int, per: float = 1.0) -> dict:
+    """``{"ms": median, "all_ms": every repeat}``, in milliseconds divided by ``per`` (e.g. per frame)."""
+    all_ms = [t * 1e3 / per for t in repeat_seconds(fn, repeats)]
+    return {"ms": statistics.median(all_ms), "all_ms": all_ms}
+
+
 def bench_geometry(out: Path, repeats: int = 5, quick: bool = False) -> dict:
     torch.manual_seed(0)
     size = 128 if quick else 256
     results: dict = {"machine": {"cpu_threads": torch.get_num_threads(), "python": platform.python_version(),
-                                 "torch": torch.__version__}, "image_size": size, "render": {}, "tsdf": {}}
+                                 "torch": torch.__version__}, "image_size": size, "repeats": repeats,
+                     "render": {}, "tsdf": {}}
     cam = trajectories.look_around(1, position=(0.0, 0.0, 0.0), height=size, width=size, fov_deg=70.0)
     print(f"render_points into one {size}x{size} camera (median of {repeats})")
-    for n in ((20_000, 200_000) if quick else (100_000, 1_000_000)):
+    for n in RENDER_POINTS[quick]:
         pts, cols = _points_in_view(n)
         row = {}
         for label, kwargs in (("torch", {}), ("torch_splat", {"radius": 0.02})):
-            s = median_seconds(lambda kw=kwargs, p=pts, c=cols: render_points(p, c, cam, **kw), repeats)
-            row[label] = {"ms": s * 1e3, "points_per_s": n / s}
+            row[label] = _timed(lambda kw=kwargs, p=pts, c=cols: render_points(p, c, cam, **kw), repeats)
         if "pytorch3d" in available_backends():
-            s = median_seconds(lambda p=pts, c=cols: render_points(p, c, cam, backend="pytorch3d"), repeats)
-            row["pytorch3d"] = {"ms": s * 1e3, "points_per_s": n / s}
+            row["pytorch3d"] = _timed(lambda p=pts, c=cols: render_points(p, c, cam, backend="pytorch3d"), repeats)
+        for timing in row.values():
+            timing["points_per_s"] = n / (timing["ms"] / 1e3)
+        if "pytorch3d" in row:
             row["pytorch3d_over_torch_time"] = row["pytorch3d"]["ms"] / row["torch"]["ms"]
         results["render"][str(n)] = row
         line = "  ".join(f"{k} {v['ms']:.1f} ms ({v['points_per_s'] / 1e6:.1f} M pts/s)"
@@ -90,20 +105,25 @@ def bench_geometry(out: Path, repeats: int = 5, quick: bool = False) -> dict:
         tsdf.integrate(frames, depth, cams)
         return tsdf
 
-    s = median_seconds(ours, repeats)
-    results["tsdf"]["ours_ms_per_frame"] = s * 1e3 / n_frames
-    results["tsdf"]["voxels"] = ours().num_voxels
+    tsdf = ours()
+    res = results["tsdf"]
+    res.update(frames=n_frames, voxel_size=tsdf.voxel_size, trunc=tsdf.trunc, voxels=tsdf.num_voxels)
+    timing = _timed(ours, repeats, per=n_frames)
+    res["ours_ms_per_frame"], res["ours_all_ms_per_frame"] = timing["ms"], timing["all_ms"]
     print(f"TSDF integration, {n_frames} frames of {size}x{size}, voxel {voxel}, trunc {trunc_voxels} voxels")
-    print(f"  ours (sparse-voxel torch): {results['tsdf']['ours_ms_per_frame']:.1f} ms/frame")
-    o3d_run = _open3d_integrator(frames, depth, cams, voxel, voxel * trunc_voxels)
+    print(f"  ours (sparse-voxel torch): {res['ours_ms_per_frame']:.1f} ms/frame")
+    o3d_run = _open3d_integrator(frames, depth, cams, tsdf.voxel_size, tsdf.trunc)
     if o3d_run is not None:
-        s = median_seconds(o3d_run, repeats)
-        results["tsdf"]["open3d_ms_per_frame"] = s * 1e3 / n_frames
-        results["tsdf"]["open3d_over_ours_time"] = results["tsdf"]["open3d_ms_per_frame"] / results["tsdf"]["ours_ms_per_frame"]
-        print(f"  open3d ScalableTSDFVolume: {results['tsdf']['open3d_ms_per_frame']:.1f} ms/frame "
-              f"(open3d time / ours = {results['tsdf']['open3d_over_ours_time']:.2f})")
+        vol = o3d_run()
+        # Read back from the volume, so the json shows what Open3D actually ran with.
+        res["open3d_voxel_size"], res["open3d_trunc"] = vol.voxel_length, vol.sdf_trunc
+        timing = _timed(o3d_run, repeats, per=n_frames)
+        res["open3d_ms_per_frame"], res["open3d_all_ms_per_frame"] = timing["ms"], timing["all_ms"]
+        res["open3d_over_ours_time"] = res["open3d_ms_per_frame"] / res["ours_ms_per_frame"]
+        print(f"  open3d ScalableTSDFVolume: {res['open3d_ms_per_frame']:.1f} ms/frame "
+              f"(open3d time / ours = {res['open3d_over_ours_time']:.2f})")
     else:
-        results["tsdf"]["open3d_ms_per_frame"] = None
+        res["open3d_ms_per_frame"] = None
         print("  open3d: not installed (pip install -e '.[dev]')")
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out, results)

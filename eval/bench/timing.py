@@ -1,4 +1,4 @@
-"""Timing helpers: medians of repeated runs, one warm-up first."""
+"""Timing helpers: repeated runs after one warm-up, and their median."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import time
 from collections.abc import Callable
 
 
-def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
+def repeat_seconds(fn: Callable[[], object], repeats: int, warmup: int = 1) -> list[float]:
+    """Wall seconds of ``repeats`` calls of ``fn``, in order, after ``warmup`` untimed calls."""
     for _ in range(warmup):
         fn()
     times = []
@@ -15,4 +16,8 @@ def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 1) -> f
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return times
+
+
+def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
+    return statistics.median(repeat_seconds(fn, repeats, warmup))

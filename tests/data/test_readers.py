@@ -133,7 +133,7 @@ def test_synthetic_paths_stay_in_the_free_box_and_are_deterministic():
     from worldmem.synthetic import SyntheticScene
 
     cfg = dataclasses.replace(CFG, image_size=(16, 16))
-    for kind in ("out_and_back", "loop", "excursion", "look_around"):
+    for kind in ("walk-and-retrace", "loop", "round-trip", "look-around"):
         c = dataclasses.replace(cfg, synthetic_paths=(kind,))
         for seed in (0, 5):
             clip = syn.synthetic_clip(seed, c)

@@ -109,7 +109,7 @@ def test_memory_render_matches_static_targets_on_covered_pixels():
 
 def test_coverage_is_high_on_revisit_windows_and_low_on_exploring_ones():
     # Turning in place by 1.3-1.6 turns: early chunks look at new directions, late chunks at old ones.
-    config = _static(dataclasses.replace(SMALL, synthetic_paths=("look_around",), synthetic_frames=20,
+    config = _static(dataclasses.replace(SMALL, synthetic_paths=("look-around",), synthetic_frames=20,
                                          source_frames=16, min_source_frames=4, target_frames=3))
     clip, scale = prepare_clip(synthetic_clip(11, config))
     windows = score_windows(frame_visibility(clip, config), config)

@@ -1,6 +1,7 @@
 """The command line: one-line errors, preview and stats, and the curation benchmark."""
 
 import json
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -41,7 +42,8 @@ def run_error(capsys, argv):
     (["build", "--source", "tum:/nowhere", "--out", "o"], "tum:/nowhere: expected a TUM sequence folder"),
     (["build", "--source", "synthetic:2", "--out", "o", "--num-shards", "2", "--shard-id", "2"], "--shard-id"),
     (["build", "--source", "synthetic:2", "--out", "o", "--workers", "0"], "--workers"),
-    (["build", "--source", "synthetic:2", "--out", "o", "--config", "nope.yaml"], "cannot read"),
+    (["build", "--source", "synthetic:2", "--out", "o", "--config", "nope.yaml"],
+     "nope.yaml: (top level): expected a readable YAML file (No such file or directory), got 'nope.yaml'"),
     (["build", "--source", "synthetic:2", "--out", "o", "--depth-dir", "/nowhere"], "--depth-dir /nowhere: not a folder"),
     (["build", "--source", "synthetic:2"], "the following arguments are required: --out"),
     (["preview", ".", "--sample", "x"], "no manifest.jsonl"),
@@ -56,7 +58,8 @@ def test_unknown_config_key_is_one_line(capsys, tmp_path):
     (tmp_path / "c.yaml").write_text("voxel_sise: 0.1\n")
     line = run_error(capsys, ["build", "--source", "synthetic:1", "--out", str(tmp_path / "o"),
                               "--config", str(tmp_path / "c.yaml")])
-    assert "unknown key 'voxel_sise'" in line
+    assert line.endswith(f"error: {tmp_path / 'c.yaml'}: voxel_sise: expected a key of CurationConfig "
+                         "(did you mean voxel_size?), got 'voxel_sise'")
 
 
 def test_real_command_line_prints_no_traceback(tmp_path):
@@ -92,11 +95,22 @@ def test_stats_prints_counts_and_coverage(built, capsys):
 
 def test_curation_bench_quick_reports_both_worker_counts(tmp_path, capsys):
     out = tmp_path / "curation.json"
-    assert eval_main(["bench", "curation", "--quick", "--repeats", "1", "--out", str(out)]) == 0
+    assert eval_main(["bench", "curation", "--quick", "--repeats", "3", "--out", str(out)]) == 0
     res = json.loads(out.read_text())
     assert set(res["workers"]) == {"1", "2"}
     for row in res["workers"].values():
         assert row["clips_per_min"] > 0 and row["samples_per_min"] > 0
     assert res["speedup_2_over_1"] > 0
+    # The figures follow from the recorded builds: medians of 3 repeats of synthetic:4, every clip built.
+    assert res["source"] == "synthetic:4" and res["repeats"] == 3
+    for row in res["workers"].values():
+        assert len(row["all_seconds"]) == len(row["all_cpu_seconds"]) == 3
+        assert row["seconds"] == statistics.median(row["all_seconds"])
+        assert row["clips"] == 4 and row["samples"] == 4 * res["config"]["samples_per_clip"]
+        assert row["clips_per_min"] == pytest.approx(4 / row["seconds"] * 60)
+        assert row["samples_per_min"] == pytest.approx(row["samples"] / row["seconds"] * 60)
+        assert row["cpu_seconds_per_clip"] == pytest.approx(statistics.median(row["all_cpu_seconds"]) / 4)
+    one, two = res["workers"]["1"], res["workers"]["2"]
+    assert res["speedup_2_over_1"] == pytest.approx(one["seconds"] / two["seconds"])
     text = capsys.readouterr().out
     assert "workers 1:" in text and "workers 2:" in text and "clips/min" in text and "samples/min" in text

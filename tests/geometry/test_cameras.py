@@ -5,6 +5,7 @@ import torch
 
 from worldmem.geometry import Cameras, intrinsics_from_fov, invert_rigid
 from worldmem.geometry import trajectories as tr
+from worldmem.geometry.transforms import project_points
 
 
 def random_cameras(n=5, h=24, w=32, seed=0):
@@ -55,6 +56,29 @@ def test_project_matches_formula():
     uv, z = cams.project(p)
     assert torch.allclose(uv[0, 0], torch.stack([k[0, 0] * x[0] / x[2] + k[0, 2], k[1, 1] * x[1] / x[2] + k[1, 2]]))
     assert torch.allclose(z[0, 0], x[2])
+
+
+def test_project_matches_naive_loop_with_skew_and_batches():
+    cams = random_cameras(n=3)
+    k = cams.K.clone()
+    k[:, 0, 1] = torch.tensor([0.0, 1.5, -2.0])  # skew
+    cams = Cameras(cams.cam_from_world, k, cams.height, cams.width)
+    g = torch.Generator().manual_seed(1)
+    pts = torch.randn(3, 7, 3, generator=g) * 2
+    for batch in (pts, pts[0]):  # one set per camera, and one set for every camera
+        uv, z = cams.project(batch)
+        assert uv.shape == (3, 7, 2) and z.shape == (3, 7)
+        # The raw-matrix form the TSDF and revisit detection use is the same function.
+        uv_raw, z_raw = project_points(batch, cams.cam_from_world, cams.K)
+        assert torch.equal(uv, uv_raw) and torch.equal(z, z_raw)
+        for t in range(3):
+            m, kk = cams.cam_from_world[t].double(), cams.K[t].double()
+            for n in range(7):
+                x = m[:3, :3] @ (batch[t, n] if batch.dim() == 3 else batch[n]).double() + m[:3, 3]
+                u = (kk[0, 0] * x[0] + kk[0, 1] * x[1]) / x[2] + kk[0, 2]
+                v = kk[1, 1] * x[1] / x[2] + kk[1, 2]
+                assert torch.allclose(uv[t, n].double(), torch.stack([u, v]), rtol=1e-5, atol=1e-3)
+                assert torch.allclose(z[t, n].double(), x[2], atol=1e-5)
 
 
 def test_opengl_round_trip_and_axes():

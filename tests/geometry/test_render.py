@@ -102,6 +102,16 @@ def _scene_and_views(size=64):
     return scene, src, moved
 
 
+def _source_points(scene, src):
+    """The source view's frames and depth (1, C, H, W), its valid-pixel mask (H * W,) and their world points
+    and colours (N, 3)."""
+    frames, depth = scene.render(src)
+    valid = depth[0, 0].flatten() > 0
+    pts = src.unproject(depth).reshape(-1, 3)[valid]
+    cols = frames[0].permute(1, 2, 0).reshape(-1, 3)[valid]
+    return frames, depth, valid, pts, cols
+
+
 def _pixel_footprint(depth, cams):
     # A disc as wide as the pixel it came from, so neighbouring samples overlap.
     return (depth / cams.K[0, 0, 0]).flatten() * 0.75
@@ -109,10 +119,7 @@ def _pixel_footprint(depth, cams):
 
 def test_unprojected_frame_renders_back_into_its_camera():
     scene, src, _ = _scene_and_views()
-    frames, depth = scene.render(src)
-    valid = depth[0, 0].flatten() > 0
-    pts = src.unproject(depth).reshape(-1, 3)[valid]
-    cols = frames[0].permute(1, 2, 0).reshape(-1, 3)[valid]
+    frames, depth, valid, pts, cols = _source_points(scene, src)
     out = render_points(pts, cols, src)
     m = out.mask.expand_as(out.features)
     mse = float(((out.features - frames)[m] ** 2).mean())
@@ -123,11 +130,8 @@ def test_unprojected_frame_renders_back_into_its_camera():
 
 def test_moved_camera_matches_ground_truth_on_seen_surfaces():
     scene, src, moved = _scene_and_views()
-    frames, depth = scene.render(src)
+    frames, depth, valid, pts, cols = _source_points(scene, src)
     gt, gt_depth = scene.render(moved)
-    valid = depth[0, 0].flatten() > 0
-    pts = src.unproject(depth).reshape(-1, 3)[valid]
-    cols = frames[0].permute(1, 2, 0).reshape(-1, 3)[valid]
     out = render_points(pts, cols, moved, radius=_pixel_footprint(depth, src)[valid], max_splat_px=3)
 
     # Pixels of the moved view whose surface point the source view saw (visible and unoccluded there).
@@ -151,10 +155,7 @@ def test_moved_camera_matches_ground_truth_on_seen_surfaces():
 @pytest.mark.skipif("pytorch3d" not in available_backends(), reason="optional backend pytorch3d not installed")
 def test_pytorch3d_backend_agrees_on_a_scene():
     scene, src, moved = _scene_and_views()
-    frames, depth = scene.render(src)
-    valid = depth[0, 0].flatten() > 0
-    pts = src.unproject(depth).reshape(-1, 3)[valid]
-    cols = frames[0].permute(1, 2, 0).reshape(-1, 3)[valid]
+    frames, depth, valid, pts, cols = _source_points(scene, src)
     a = render_points(pts, cols, moved)
     b = render_points(pts, cols, moved, backend="pytorch3d")
     both = a.mask & b.mask

@@ -52,6 +52,17 @@ def test_from_keys_moves_as_documented():
     assert torch.allclose(cams.world_from_cam[0, :3, 1], torch.tensor([0.0, 0.0, -1.0]), atol=1e-6)
 
 
+def test_through_keyframes_spreads_frames_by_effort():
+    # 1 unit walked (10 steps of 0.1) then 60 degrees turned (10 turns of 6): half the frames each.
+    cams = tr.through_keyframes([[0.0, 0.0, 1.0], [1.0, 0.0, 1.0], [1.0, 0.0, 1.0]], [0.0, 0.0, 60.0], 21)
+    c = cams.centers
+    assert torch.allclose(c[0], torch.tensor([0.0, 0.0, 1.0]), atol=1e-6)
+    assert torch.allclose(c[10], torch.tensor([1.0, 0.0, 1.0]), atol=1e-5) and torch.allclose(c[10:], c[10:11], atol=1e-5)
+    assert torch.allclose(cams.forward[-1], torch.tensor([0.5, 3**0.5 / 2, 0.0]), atol=1e-5)
+    with pytest.raises(ValueError, match="positions"):
+        tr.through_keyframes([[0.0, 0.0, 1.0]], [0.0], 5)
+
+
 def test_bad_trajectory_arguments():
     with pytest.raises(ValueError, match="keys"):
         tr.from_keys("WWX")

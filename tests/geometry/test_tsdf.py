@@ -334,6 +334,23 @@ def test_pack_unpack_round_trip():
     assert torch.equal(unpack_keys(keys), coords)
 
 
+def test_point_keys_are_the_tsdf_keys_and_check_their_range():
+    g = torch.Generator().manual_seed(0)
+    points = (torch.rand(500, 3, generator=g) - 0.5) * 20
+    keys = voxel_hash.point_keys(points, VOXEL)
+    # The one packing: visibility sets (worldmem.geometry.points) and the TSDF get the same keys.
+    assert torch.equal(keys, SparseTSDF(voxel_size=VOXEL).voxel_keys(points))
+    assert torch.equal(unpack_keys(keys), torch.floor(points / VOXEL).to(torch.int64))
+    centers = voxel_hash.key_centers(keys, VOXEL)
+    assert torch.equal(centers, (torch.floor(points / VOXEL) + 0.5) * VOXEL)
+    assert float((centers - points).abs().max()) <= VOXEL / 2 + 1e-6
+    lim = voxel_hash.COORD_LIMIT
+    assert torch.equal(voxel_hash.point_keys(torch.tensor([[lim + 0.5, -lim + 0.5, 0.0]]), 1.0),
+                       pack_coords(torch.tensor([[lim, -lim, 0]])))
+    with pytest.raises(ValueError, match="voxel key range"):
+        voxel_hash.point_keys(torch.tensor([[lim + 1.5, 0.0, 0.0]]), 1.0)
+
+
 def test_voxel_keys_and_lookup(room16):
     tsdf, _, depth, cams = room16
     points = cams[:1].unproject(depth[:1])[0].reshape(-1, 3)

@@ -36,16 +36,16 @@ def test_readout_does_not_depend_on_the_scene_unit(walk):
     assert a.spatial.num_voxels == b.spatial.num_voxels
     ra, rb = a.read(cams[6:10]), b.read(scaled(cams[6:10], 128.0))
     torch.testing.assert_close(ra.spatial.rgb, rb.spatial.rgb, atol=1e-4, rtol=0)
-    torch.testing.assert_close(ra.reference_depth, rb.reference_depth, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(ra.reference.depth, rb.reference.depth, atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(ra.target_cameras.cam_from_world, rb.target_cameras.cam_from_world, atol=1e-5, rtol=0)
     assert torch.equal(ra.keyframes.indices, rb.keyframes.indices)
     # The readout is in normalised units: the map's depth has median about 1 where the first frames had it.
-    known = ra.reference_depth[ra.reference_depth > 0]
+    known = ra.reference.depth[ra.reference.depth > 0]
     assert 0.5 < float(known.median()) < 2.0
     # render() and surface_points() come back in scene units.
     da, db = a.render(cams[6:10]).depth, b.render(scaled(cams[6:10], 128.0)).depth
     torch.testing.assert_close(db, da * 128.0, atol=1e-2, rtol=1e-4)
-    torch.testing.assert_close(a.render(cams[6:10]).depth, ra.reference_depth * a.scene_scale)
+    torch.testing.assert_close(a.render(cams[6:10]).depth, ra.reference.depth * a.scene_scale)
     pa, pb = a.surface_points()[0], b.surface_points()[0]
     torch.testing.assert_close(pb, pa * 128.0, atol=1e-3, rtol=1e-4)
     torch.testing.assert_close(a.last_camera().centers, cams[5:6].centers, atol=1e-5, rtol=0)
@@ -62,7 +62,7 @@ def test_read_returns_exactly_what_the_model_sees(walk):
     off = mem.read(cams[6:10], working_window=0, use_spatial=False, use_episodic=False)
     assert off.working is None and off.spatial is None and off.keyframes is None
     # The map is still rendered for the write-back's alignment, as a separate field.
-    assert torch.equal(off.reference_depth, full.spatial.depth) and torch.equal(full.reference_depth, full.spatial.depth)
+    assert torch.equal(off.reference.depth, full.spatial.depth) and full.reference is full.spatial
     with pytest.raises(ValueError, match=r"working_window: expected an int in \[0, 3\]"):
         mem.read(cams[6:10], working_window=4)
 

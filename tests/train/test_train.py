@@ -1,17 +1,21 @@
 """Training: smoke runs from shards and on-the-fly samples, exact resume, two processes, bad configs."""
 
+import dataclasses
 import json
 import os
 import subprocess
 import sys
+import typing
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from train.config import ConfigError, load_config
+from train.config import ConfigError, LrSchedule, SpatialMode, load_config, memory_config
 from train.loop import train
+from worldmem.data import CurationConfig, load_curation_config
+from worldmem.memory import MemoryConfig, WorkingConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 MICRO = [
@@ -41,7 +45,7 @@ def shards(tmp_path_factory, curation_yaml) -> Path:
 
 
 def micro(tmp_path, curation_yaml, *extra):
-    return MICRO + [f"output_dir={tmp_path}", f"data.curation_config={curation_yaml}", "data.chunk_frames=2", *extra]
+    return MICRO + [f"output_dir={tmp_path}", f"data.curation={curation_yaml}", "data.chunk_frames=2", *extra]
 
 
 def weights(path: Path) -> dict:
@@ -88,23 +92,131 @@ def test_two_processes_under_accelerate_launch_end_with_identical_weights(tmp_pa
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (["optim.learning_rate=1"], "optim.learning_rate: unknown key"),
-    (["optim.steps=many"], "optim.steps: expected an integer"),
-    (["data.source=shards", "data.shards=/no/such/dir"], "data.shards: no complete shards"),
-    (["data.chunk_frames=9"], "data.chunk_frames/working_frames: expected at most"),
-    (["model.spatial_mode=sideways"], "model.spatial_mode: expected one of"),
-    (["nonsense"], "expected key=value"),
+    (["optim.learning_rate=1"], "<overrides>: optim.learning_rate: expected a key of OptimConfig (one of steps, "),
+    (["optim.steps=many"], "<overrides>: optim.steps: expected an integer, got 'many'"),
+    (["data.source=shards", "data.shards=/no/such/dir"],
+     "<overrides>: data.shards: expected a folder with complete shards (python -m data_curation build), got '/no/such/dir'"),
+    (["data.chunk_frames=9"], "<overrides>: data.chunk_frames: expected at most the data's target frames "
+                              "(curation.target_frames = 4), got 9"),
+    (["model.spatial_mode=sideways"], "<overrides>: model.spatial_mode: expected one of 'controlnet', 'concat', 'both', "
+                                      "'none', got 'sideways'"),
+    (["optim.mixed_precision=fp8"], "<overrides>: optim.mixed_precision: expected one of 'no', 'fp16', 'bf16', got 'fp8'"),
+    (["optim.lr_schedule=cosine_annealing"], "<overrides>: optim.lr_schedule: expected one of 'constant', "),
+    (["optim.lr=.inf"], "<overrides>: optim.lr: expected a finite value > 0, got inf"),
+    (["optim.lr=.nan"], "<overrides>: optim.lr: expected a finite value > 0, got nan"),
+    (["optim.grad_clip=0"], "<overrides>: optim.grad_clip: expected a finite value > 0, got 0.0"),
+    (["optim.ema_decay=1"], "<overrides>: optim.ema_decay: expected a finite value in [0, 1), got 1.0"),
+    (["optim.warmup_steps=-1"], "<overrides>: optim.warmup_steps: expected a value >= 0, got -1"),
+    (["optim.working_noise=-0.1"], "<overrides>: optim.working_noise: expected a finite value >= 0, got -0.1"),
+    (["keep_checkpoints=0"], "<overrides>: keep_checkpoints: expected a value >= 1, got 0"),
+    (["num_inference_steps=0"], "<overrides>: num_inference_steps: expected a value >= 1, got 0"),
+    (["dropout.camera=1.5"], "<overrides>: dropout.camera: expected a finite value in [0, 1], got 1.5"),
+    (["dropout.text=0.1"], "<overrides>: dropout.text: expected a key of ConditionDropout (one of spatial, "),
+    (["data.shuffle_buffer=64"], "<overrides>: data.shuffle_buffer: expected a key of DataConfig (one of source, "),
+    (["data.curation_config=configs/curation/tiny.yaml"], "<overrides>: data.curation_config: expected a key of "
+                                                           "DataConfig (did you mean curation?), got 'curation_config'"),
+    (["model.use_camera=1"], "<overrides>: model.use_camera: expected true or false, got 1"),
+    (["model.codec=vae"], "TINY: model.pretrained: expected a local CogVideoX folder with vae/ for codec 'vae', got ''"),
+    (["data.source=shards"], "TINY: data.shards: expected the folder of curated shards for source 'shards', got ''"),
+    (["model.pretrained=/no/such/dir"], "<overrides>: model.pretrained: expected an existing local folder, got '/no/such/dir'"),
+    (["memory.spatial.voxel_size=0"], "<overrides>: memory.spatial.voxel_size: expected a finite value > 0, got 0.0"),
+    (["memory.working=3"], "<overrides>: memory.working: expected a mapping or the path of a YAML file, got 3"),
+    (["seed.x=1"], "<overrides>: seed: expected a section (a mapping) to set a key in, got 0"),
+    (["optim.lr=[1"], "<overrides>: optim.lr: expected a YAML value, got '[1'"),
+    (["nonsense"], "<overrides>: nonsense: expected key=value (e.g. optim.lr=1e-4), got 'nonsense'"),
 ])
 def test_bad_configs_fail_at_start_with_one_line_errors(overrides, message):
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(ConfigError) as err:
         load_config(ROOT / "configs" / "tiny.yaml", overrides)
+    # A key that no file or override set (model.pretrained) is blamed on the file of its section.
+    message = message.replace("TINY", str(ROOT / "configs" / "tiny.yaml"))
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+def test_errors_name_the_file_each_value_came_from(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("optim:\n  lr: 1e-3\n  learning_rate: 0.1\n")
+    with pytest.raises(ConfigError, match=f"^{bad}: optim.learning_rate: expected a key of OptimConfig"):
+        load_config(bad)
+    bad.write_text("model:\n  spatial_mode: sideways\n")  # a Literal violation in the file
+    with pytest.raises(ConfigError, match=f"^{bad}: model.spatial_mode: expected one of 'controlnet', "):
+        load_config(bad)
+    bad.write_text("optim: {lr: -1e-3}\n")  # a range violation in the file
+    with pytest.raises(ConfigError, match=rf"^{bad}: optim.lr: expected a finite value > 0, got -0.001$"):
+        load_config(bad)
+    curation = tmp_path / "curation.yaml"
+    curation.write_text("voxel_size: 0.04\ntarget_frames: 0\n")
+    bad.write_text(f"data:\n  curation: {curation}\n")  # an error inside a nested file names that file
+    with pytest.raises(ConfigError, match=f"^{curation}: data.curation.target_frames: expected a value >= 1, got 0$"):
+        load_config(bad)
+    bad.write_text("data:\n  curation: nope.yaml\n")  # a missing nested file: where its path was written
+    with pytest.raises(ConfigError, match=f"^{bad}: data.curation: expected a readable YAML file"):
+        load_config(bad)
+    bad.write_text("seed: 1\noptim: [\n")
+    with pytest.raises(ConfigError, match=f"^{bad}: line 2: expected valid YAML .*, got 'optim: \\['$"):
+        load_config(bad)
+    bad.write_text("seed: !!python/object/apply:os.system [echo pwned]\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(bad)
+    assert str(err.value) == (f"{bad}: line 1: expected plain YAML data (no !!python/... or other tags that build "
+                              "objects), got 'seed: !!python/object/apply:os.system [echo pwned]'")
+
+
+def test_exponent_floats_from_yaml_and_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("optim:\n  lr: 1e-4\n  weight_decay: 3E-2\n  grad_clip: 2\n")
+    cfg = load_config(path)
+    assert cfg.optim.lr == 1e-4 and cfg.optim.weight_decay == 0.03 and type(cfg.optim.grad_clip) is float
+    cfg = load_config(ROOT / "configs" / "tiny.yaml", ["optim.lr=1e-4", "optim.grad_clip=3E5", "output_dir=1e-4",
+                                                       "optim.mixed_precision=no", "model.base_config.num_layers=2"])
+    assert cfg.optim.lr == 1e-4 and cfg.optim.grad_clip == 3e5
+    assert cfg.output_dir == "1e-4" and cfg.optim.mixed_precision == "no"  # string fields take the text as is
+    assert cfg.model.base_config["num_layers"] == 2 and cfg.model.base_config["num_attention_heads"] == 4
+
+
+def test_nested_curation_path_and_overrides_into_it(tmp_path, monkeypatch):
+    cfg = load_config(ROOT / "configs" / "tiny.yaml")
+    assert cfg.data.curation == load_curation_config(ROOT / "configs" / "curation" / "tiny.yaml")
+    assert memory_config(cfg) == cfg.data.curation.memory_config().to_dict() and cfg.memory is None
+    cfg = load_config(ROOT / "configs" / "tiny.yaml", ["data.curation.voxel_size=0.05", "data.curation.image_size=[16, 24]"])
+    assert cfg.data.curation.voxel_size == 0.05 and cfg.data.curation.image_size == (16, 24)
+    assert cfg.data.curation.samples_per_clip == 4  # the rest still from configs/curation/tiny.yaml
+    assert memory_config(cfg)["spatial"]["voxel_size"] == 0.05
+    # A path set by an override, relative to the current directory; a later override reaches into it.
+    monkeypatch.chdir(ROOT)
+    cfg = load_config("configs/tiny.yaml", ["data.curation=configs/curation/default.yaml", "data.curation.voxel_size=0.03"])
+    assert cfg.data.curation == dataclasses.replace(CurationConfig(), voxel_size=0.03)
+    # The memory, when given, replaces the one derived from the curation.
+    cfg = load_config("configs/tiny.yaml", ["memory.working.window=1"])
+    assert memory_config(cfg) == MemoryConfig(working=WorkingConfig(window=1)).to_dict()
+    path = tmp_path / "c.yaml"
+    path.write_text("data:\n  curation:\n    image_size: [16, 16]\n    voxel_size: 0.08\n")  # or a mapping in place
+    assert load_config(path).data.curation.voxel_size == 0.08
+
+
+def test_the_choices_match_what_the_code_accepts():
+    from diffusers.optimization import SchedulerType
+
+    from worldmem.models import SPATIAL_MODES
+
+    assert set(typing.get_args(SpatialMode)) == set(SPATIAL_MODES)
+    assert set(typing.get_args(LrSchedule)) <= {s.value for s in SchedulerType}
 
 
 def test_the_command_line_reports_a_bad_config_in_one_line():
     run = subprocess.run([sys.executable, "-m", "train", "--config", str(ROOT / "configs" / "tiny.yaml"), "optim.lr=-1"],
                          cwd=ROOT, capture_output=True, text=True)
     assert run.returncode == 2 and "Traceback" not in run.stderr
-    assert run.stderr.strip() == "python -m train: error: optim.lr: expected > 0, got -1.0"
+    assert run.stderr.strip() == "python -m train: error: <overrides>: optim.lr: expected a finite value > 0, got -1.0"
+
+
+def test_the_command_line_takes_overrides_anywhere(tmp_path, curation_yaml):
+    args = micro(tmp_path, curation_yaml)
+    cmd = [sys.executable, "-m", "train", *args[:3], "--config", "configs/tiny.yaml", *args[3:6], "--max-steps", "1",
+           "optim.lr=1e-4", "optim.batch_size=1", f"output_dir={tmp_path}", *args[6:]]
+    run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert (tmp_path / "checkpoints" / "latest").read_text().strip() == "step_0000001"
 
 
 def test_cogvideox_config_runs_two_steps_with_tiny_random_weights(tmp_path, tmp_path_factory):
@@ -127,7 +239,7 @@ def test_cogvideox_config_runs_two_steps_with_tiny_random_weights(tmp_path, tmp_
     subprocess.run([sys.executable, "-m", "data_curation", "build", "--source", "synthetic:1", "--out", str(shards),
                     "--config", str(curation), "--no-progress"], check=True, cwd=ROOT, capture_output=True)
     cfg = load_config(ROOT / "configs" / "cogvideox-5b.yaml", [
-        f"model.pretrained={base}", "model.latent_channels=4", "model.num_control_layers=1", "model.keyframe_every=1",
+        f"model.pretrained={base}", "model.num_control_layers=1", "model.keyframe_every=1",
         f"data.shards={shards}", "data.chunk_frames=9", "data.working_frames=1", "data.num_workers=0",
         "optim.steps=2", "optim.grad_accum=1", "optim.mixed_precision=no", f"output_dir={tmp_path / 'run'}",
         "num_inference_steps=1", "validate_every=1000"])

@@ -1,8 +1,9 @@
 """Typed configuration of data curation (``configs/curation/*.yaml``).
 
-One flat dataclass, loaded from YAML with ``yaml.safe_load``; unknown keys and wrong types are a one-line
-``ValueError`` naming the key. Scene units below are *normalised* units: every clip is rescaled so that the
-median of its valid depth is 1 (the factor is kept in each sample's ``meta["scale"]``).
+One flat dataclass, loaded from YAML by :mod:`worldmem.utils.config`; unknown keys, wrong types and
+out-of-range values are a one-line :class:`~worldmem.utils.config.ConfigError` naming the file and the key.
+Scene units below are *normalised* units: every clip is rescaled so that the median of its valid depth is 1
+(the factor is kept in each sample's ``meta["scale"]``).
 """
 
 from __future__ import annotations
@@ -10,15 +11,14 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
-import yaml
-
+from worldmem.geometry.paths import RANDOM_PATH_NAMES
 from worldmem.memory.config import EpisodicConfig, MemoryConfig, SpatialConfig, WorkingConfig
+from worldmem.utils.config import check, from_dict, load, require
 
 __all__ = ["CurationConfig", "SYNTHETIC_PATH_KINDS", "load_curation_config"]
 
-SYNTHETIC_PATH_KINDS = ("out_and_back", "loop", "excursion", "look_around")
+SYNTHETIC_PATH_KINDS = RANDOM_PATH_NAMES  # the path registry's random families (worldmem/geometry/paths.py)
 
 
 @dataclass(frozen=True)
@@ -97,68 +97,24 @@ class CurationConfig:
 
     @staticmethod
     def from_dict(d: dict | None) -> CurationConfig:
-        d = {} if d is None else d
-        if not isinstance(d, dict):
-            raise ValueError(f"curation config: expected a mapping, got {type(d).__name__}")
-        fields = {f.name: f for f in dataclasses.fields(CurationConfig)}
-        unknown = sorted(set(d) - set(fields))
-        if unknown:
-            raise ValueError(f"curation config: unknown key {unknown[0]!r}; expected one of {sorted(fields)}")
-        kwargs = {name: _coerce(name, value, _default(fields[name])) for name, value in d.items()}
-        return CurationConfig(**kwargs)
-
-
-def _default(f: dataclasses.Field):
-    return f.default if f.default is not dataclasses.MISSING else f.default_factory()
-
-
-def _coerce(name: str, value, default):
-    where = f"curation config: {name}"
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise ValueError(f"{where}: expected true or false, got {value!r}")
-        return value
-    if isinstance(default, int):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{where}: expected an int, got {value!r}")
-        return value
-    if isinstance(default, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"{where}: expected a number, got {value!r}")
-        return float(value)
-    if isinstance(default, tuple):
-        if not isinstance(value, (list, tuple)):
-            raise ValueError(f"{where}: expected a list, got {value!r}")
-        if default and len(value) != len(default) and not isinstance(default[0], str):
-            raise ValueError(f"{where}: expected {len(default)} values, got {list(value)!r}")
-        return tuple(_coerce(name, v, default[0]) for v in value) if default else tuple(value)
-    if isinstance(default, str):
-        if not isinstance(value, str):
-            raise ValueError(f"{where}: expected a string, got {value!r}")
-        return value
-    raise AssertionError(f"no coercion for field {name}")
+        return from_dict(CurationConfig, d)
 
 
 def _validate(c: CurationConfig) -> None:
     def need(ok: bool, name: str, what: str) -> None:
-        if not ok:
-            raise ValueError(f"curation config: {name}: expected {what}, got {getattr(c, name)!r}")
+        check(ok, name, what, getattr(c, name))
 
     need(len(c.image_size) == 2 and all(isinstance(s, int) and s >= 8 for s in c.image_size), "image_size",
          "[height, width] with both >= 8")
-    for name in ("frame_stride", "source_frames", "target_frames", "working_frames", "keyframe_pool",
-                 "samples_per_clip", "synthetic_frames", "synthetic_supersample", "clips_per_shard"):
-        need(getattr(c, name) >= 1, name, "an int >= 1")
-    for name in ("max_clip_frames", "max_keyframes", "revisit_min_gap"):
-        need(getattr(c, name) >= 0, name, "an int >= 0")
+    require(c, ">= 1", "frame_stride", "source_frames", "target_frames", "working_frames", "keyframe_pool",
+            "samples_per_clip", "synthetic_frames", "synthetic_supersample", "clips_per_shard")
+    require(c, ">= 0", "max_clip_frames", "max_keyframes", "revisit_min_gap")
     need(c.working_frames <= c.min_source_frames <= c.source_frames, "min_source_frames",
          "working_frames <= min_source_frames <= source_frames")
     need(c.synthetic_frames >= c.min_source_frames + c.target_frames, "synthetic_frames",
          "at least min_source_frames + target_frames")
-    for name in ("keyframe_min_overlap", "revisit_min_overlap", "synthetic_dynamic_fraction"):
-        need(0.0 <= getattr(c, name) <= 1.0, name, "a value in [0, 1]")
-    for name in ("voxel_size", "visibility_voxel_size"):
-        need(getattr(c, name) > 0, name, "a value > 0")
+    require(c, "in [0, 1]", "keyframe_min_overlap", "revisit_min_overlap", "synthetic_dynamic_fraction")
+    require(c, "> 0", "voxel_size", "visibility_voxel_size")
     need(c.synthetic_supersample % 2 == 1, "synthetic_supersample", "an odd int (the centre ray gives the depth)")
     need(len(c.synthetic_paths) > 0 and all(p in SYNTHETIC_PATH_KINDS for p in c.synthetic_paths),
          "synthetic_paths", f"a non-empty list of {list(SYNTHETIC_PATH_KINDS)}")
@@ -167,20 +123,5 @@ def _validate(c: CurationConfig) -> None:
 
 
 def load_curation_config(path: str | os.PathLike | None) -> CurationConfig:
-    """Reads a YAML file (None: the defaults). Errors are one line and name the file."""
-    if path is None:
-        return CurationConfig()
-    path = Path(path)
-    try:
-        with open(path) as f:
-            data = yaml.safe_load(f)
-    except OSError as err:
-        raise ValueError(f"config {path}: cannot read ({err.strerror or err})") from err
-    except yaml.YAMLError as err:
-        first = str(err).splitlines()[0] if str(err) else "invalid YAML"
-        raise ValueError(f"config {path}: invalid YAML ({first})") from err
-    try:
-        return CurationConfig.from_dict(data)
-    except ValueError as err:
-        raise ValueError(f"config {path}: {err}") from err
-
+    """Reads a YAML file (None: the defaults). Errors are one line and name the file and the key."""
+    return load(CurationConfig, path)

@@ -13,54 +13,29 @@ Conventions (the only ones used inside worldmem; see docs/conventions.md):
 Other conventions enter and leave only through the named converters: :meth:`Cameras.from_opengl` /
 :meth:`Cameras.to_opengl` (OpenGL/Blender/nerfstudio ``world_from_cam``, +y up, +z backward) and
 :meth:`Cameras.from_realestate10k` / :meth:`Cameras.to_realestate10k`.
+
+The tensor-level math (rigid inversion, projection, pixel grids) is in :mod:`worldmem.geometry.transforms`.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
+from worldmem.geometry.transforms import (
+    OPENGL_FROM_OPENCV,
+    intrinsics_from_fov,
+    invert_rigid,
+    pixel_centers,
+    project_points,
+)
 from worldmem.utils.checks import as_float_tensor, check_finite, check_shape
 
 __all__ = ["Cameras", "intrinsics_from_fov", "invert_rigid", "OPENGL_FROM_OPENCV"]
 
-# Flips y and z: maps OpenCV camera axes to OpenGL camera axes (and back; it is its own inverse).
-OPENGL_FROM_OPENCV = torch.diag(torch.tensor([1.0, -1.0, -1.0, 1.0]))
-
 _ROTATION_TOL = 1e-3
-
-
-def invert_rigid(m: torch.Tensor) -> torch.Tensor:
-    """Inverts rigid 4x4 transforms (..., 4, 4): ``[R | t]^-1 = [R^T | -R^T t]``."""
-    r = m[..., :3, :3]
-    t = m[..., :3, 3:]
-    rt = r.transpose(-1, -2)
-    out = torch.zeros_like(m)
-    out[..., :3, :3] = rt
-    out[..., :3, 3:] = -rt @ t
-    out[..., 3, 3] = 1.0
-    return out
-
-
-def intrinsics_from_fov(fov_deg: float, height: int, width: int, dtype=torch.float32) -> torch.Tensor:
-    """Pinhole ``K`` (3, 3) with horizontal field of view ``fov_deg`` and the principal point at the centre."""
-    if not (0.0 < fov_deg < 180.0):
-        raise ValueError(f"fov_deg: expected a value in (0, 180), got {fov_deg}")
-    f = 0.5 * width / math.tan(math.radians(fov_deg) / 2.0)
-    return torch.tensor([[f, 0.0, width / 2.0], [0.0, f, height / 2.0], [0.0, 0.0, 1.0]], dtype=dtype)
-
-
-def _pixel_grid(height: int, width: int, dtype, device) -> torch.Tensor:
-    """Pixel centres (H, W, 2) as (u, v) = (j + 0.5, i + 0.5)."""
-    v, u = torch.meshgrid(
-        torch.arange(height, dtype=dtype, device=device) + 0.5,
-        torch.arange(width, dtype=dtype, device=device) + 0.5,
-        indexing="ij",
-    )
-    return torch.stack([u, v], dim=-1)
 
 
 @dataclass(frozen=True)
@@ -250,21 +225,11 @@ class Cameras:
         """
         p = as_float_tensor("points", points, dtype=self.dtype)
         check_shape("points", p, (..., 3))
-        r = self.cam_from_world[..., None, :3, :3]
-        t = self.cam_from_world[..., None, :3, 3]
-        x_cam = (r @ p[..., None])[..., 0] + t
-        z = x_cam[..., 2]
-        k = self.K[..., None, :, :]
-        safe_z = torch.where(z.abs() < 1e-12, torch.full_like(z, 1e-12), z)
-        u = k[..., 0, 0] * x_cam[..., 0] / safe_z + k[..., 0, 2]
-        v = k[..., 1, 1] * x_cam[..., 1] / safe_z + k[..., 1, 2]
-        # Skew K[0, 1] is supported for completeness.
-        u = u + k[..., 0, 1] * x_cam[..., 1] / safe_z
-        return torch.stack([u, v], dim=-1), z
+        return project_points(p, self.cam_from_world, self.K)
 
     def ray_directions(self) -> torch.Tensor:
         """(..., H, W, 3) camera-space rays through pixel centres, scaled so that their z is 1."""
-        uv = _pixel_grid(self.height, self.width, self.dtype, self.device)
+        uv = pixel_centers(self.height, self.width, self.dtype, self.device)
         k_inv = torch.linalg.inv(self.K)[..., None, None, :, :]
         pix = torch.cat([uv, torch.ones_like(uv[..., :1])], dim=-1)
         return (k_inv @ pix[..., None])[..., 0]

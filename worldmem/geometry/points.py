@@ -1,7 +1,7 @@
 """Point-set helpers: voxel keys for visibility sets, depth-to-points, and PLY output.
 
-Voxel keys pack integer voxel coordinates ``floor(p / voxel_size)`` into one int64 (21 bits per axis, so
-coordinates in [-2^20, 2^20) voxels), which makes set operations (``torch.isin``, ``torch.unique``) cheap.
+Visibility sets are sorted int64 voxel keys, packed by :func:`~worldmem.geometry.voxel_hash.point_keys` (the
+TSDF's keys), which makes set operations (``torch.isin``, ``torch.unique``) cheap.
 """
 
 from __future__ import annotations
@@ -12,28 +12,10 @@ import numpy as np
 import torch
 
 from worldmem.geometry.cameras import Cameras
+from worldmem.geometry.voxel_hash import point_keys
 from worldmem.utils.io import atomic_write
 
-__all__ = ["pack_voxel_keys", "unpack_voxel_keys", "visible_voxel_keys", "depth_to_points", "write_ply"]
-
-_BITS = 21
-_OFFSET = 1 << (_BITS - 1)
-_MASK = (1 << _BITS) - 1
-
-
-def pack_voxel_keys(points: torch.Tensor, voxel_size: float) -> torch.Tensor:
-    """(N, 3) world points -> (N,) int64 keys of the voxels of side ``voxel_size`` containing them."""
-    ijk = torch.floor(points / voxel_size).to(torch.int64)
-    if ijk.numel() and (int(ijk.min()) < -_OFFSET or int(ijk.max()) >= _OFFSET):
-        raise ValueError(f"points: coordinates exceed the voxel key range (+-{_OFFSET} voxels of {voxel_size})")
-    ijk = ijk + _OFFSET
-    return (ijk[:, 0] << (2 * _BITS)) | (ijk[:, 1] << _BITS) | ijk[:, 2]
-
-
-def unpack_voxel_keys(keys: torch.Tensor, voxel_size: float) -> torch.Tensor:
-    """(N,) int64 keys -> (N, 3) voxel centres."""
-    ijk = torch.stack([(keys >> (2 * _BITS)) & _MASK, (keys >> _BITS) & _MASK, keys & _MASK], dim=-1) - _OFFSET
-    return (ijk.to(torch.float32) + 0.5) * voxel_size
+__all__ = ["visible_voxel_keys", "depth_to_points", "write_ply"]
 
 
 def depth_to_points(depth: torch.Tensor, cameras: Cameras, colors: torch.Tensor | None = None,
@@ -60,7 +42,7 @@ def visible_voxel_keys(depth: torch.Tensor, cameras: Cameras, voxel_size: float,
     pts, _ = depth_to_points(depth, cameras, stride=stride)
     if pts.shape[0] == 0:
         return torch.zeros(0, dtype=torch.int64)
-    return torch.unique(pack_voxel_keys(pts, voxel_size))
+    return torch.unique(point_keys(pts, voxel_size))
 
 
 def write_ply(path: str | os.PathLike, points: torch.Tensor, colors: torch.Tensor | None = None) -> None:

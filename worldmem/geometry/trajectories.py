@@ -1,4 +1,4 @@
-"""Camera paths: out-and-back, loops, orbits, look-around and keyboard-style paths.
+"""Low-level camera paths: out-and-back, loops, orbits, look-around, keyframed and keyboard-style paths.
 
 World convention for paths: right-handed, **+z up** (the synthetic world's convention; pass ``up`` to use
 another axis). A camera's heading is given by ``yaw`` (degrees, counter-clockwise about +up, 0 = looking
@@ -8,6 +8,9 @@ along +x) and ``pitch`` (degrees, positive looks up). Every function returns :cl
 Paths that revisit are what the memory is for: :func:`out_and_back` retraces its own poses in reverse, so
 frame ``T - 1 - i`` equals frame ``i``; :func:`loop`, :func:`orbit` and :func:`look_around` end where they
 began.
+
+These builders take explicit positions and headings; :mod:`worldmem.geometry.paths` is the registry of named
+paths fitted to a free box (what curation, validation, evaluation, the demo and ``worldmem generate`` use).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import math
 
 import torch
 
-from worldmem.geometry.cameras import Cameras, intrinsics_from_fov
+from worldmem.geometry.cameras import Cameras, intrinsics_from_fov, invert_rigid
 
 __all__ = [
     "cameras_from_headings",
@@ -25,6 +28,7 @@ __all__ = [
     "loop",
     "orbit",
     "look_around",
+    "through_keyframes",
     "from_keys",
     "KEY_BINDINGS",
 ]
@@ -96,8 +100,7 @@ def cameras_from_headings(positions, yaw_deg, pitch_deg, height: int = 64, width
     world_from_cam[:, :3, 2] = forward
     world_from_cam[:, :3, 3] = p
     world_from_cam[:, 3, 3] = 1.0
-    cam_from_world = torch.linalg.inv(world_from_cam)
-    cam_from_world[:, 3] = torch.tensor([0.0, 0.0, 0.0, 1.0])
+    cam_from_world = invert_rigid(world_from_cam)
     return Cameras(cam_from_world, _intrinsics(fov_deg, height, width).expand(n, 3, 3).clone(), height, width)
 
 
@@ -183,6 +186,30 @@ def look_around(num_frames: int, position=(0.0, 0.0, 1.5), start_yaw_deg: float 
     yaw = start_yaw_deg + steps * (yaw_range_deg / denom)
     pos = _vec3("position", position).expand(num_frames, 3)
     return cameras_from_headings(pos, yaw, pitch_deg, height, width, fov_deg, up)
+
+
+def through_keyframes(positions, yaws_deg, num_frames: int, pitch_deg: float = 0.0, height: int = 64,
+                      width: int = 64, fov_deg: float = 60.0, step: float = 0.1, turn_deg: float = 6.0) -> Cameras:
+    """A piecewise-linear path through keyframes ``positions`` (K, 3) with headings ``yaws_deg`` (K,).
+
+    Position and yaw are interpolated linearly between consecutive keyframes; the ``num_frames`` frames are
+    spread by effort, so that a segment gets frames in proportion to ``length / step + |turn| / turn_deg``
+    (walking ``step`` and turning ``turn_deg`` cost one frame each). Computed in float64. Up is +z.
+    """
+    _check_count(num_frames, 1)
+    p = torch.tensor(positions, dtype=torch.float64)
+    y = torch.tensor(yaws_deg, dtype=torch.float64)
+    if p.dim() != 2 or p.shape[-1] != 3 or p.shape[0] < 2 or y.shape != (p.shape[0],):
+        raise ValueError(f"positions, yaws_deg: expected shapes (K, 3) and (K,) with K >= 2, got "
+                         f"{tuple(p.shape)} and {tuple(y.shape)}")
+    cost = (p[1:] - p[:-1]).norm(dim=-1) / step + (y[1:] - y[:-1]).abs() / turn_deg
+    cum = torch.cat([torch.zeros(1, dtype=torch.float64), cost.cumsum(0)])
+    s = torch.linspace(0.0, float(cum[-1]), num_frames, dtype=torch.float64)
+    seg = torch.searchsorted(cum, s, right=True).clamp(1, len(cum) - 1) - 1
+    a = ((s - cum[seg]) / (cum[seg + 1] - cum[seg]).clamp_min(1e-12)).clamp(0, 1)
+    pos = p[seg] + a[:, None] * (p[seg + 1] - p[seg])
+    yaw = y[seg] + a * (y[seg + 1] - y[seg])
+    return cameras_from_headings(pos.float(), yaw.float(), pitch_deg, height, width, fov_deg)
 
 
 def from_keys(keys: str, start=(0.0, 0.0, 1.5), start_yaw_deg: float = 0.0, start_pitch_deg: float = 0.0,

@@ -32,7 +32,9 @@ import torch
 import torch.nn.functional as F
 
 from worldmem.geometry.cameras import Cameras
-from worldmem.geometry.voxel_hash import COORD_LIMIT, VoxelHashTable, pack_coords, unpack_keys
+from worldmem.geometry.transforms import project_points
+from worldmem.geometry.tsdf_surface import depth_slant, zero_crossings
+from worldmem.geometry.voxel_hash import COORD_LIMIT, VoxelHashTable, key_centers, point_keys
 from worldmem.utils import checks
 
 __all__ = ["SparseTSDF"]
@@ -43,33 +45,6 @@ _CARVE_CHUNK = 1 << 21
 # Most sub-pixel rays per image axis when a pixel's footprint spans several voxels (bounds the work for far
 # depths; beyond it, distant surfaces may keep small holes).
 _MAX_SUBRAYS = 4
-
-
-def _shifted(x: torch.Tensor, dim: int, step: int) -> torch.Tensor:
-    """``x[i + step]`` along ``dim`` (step +-1), zero past the border (= unknown depth)."""
-    out = torch.roll(x, -step, dims=dim)
-    out.narrow(dim, x.shape[dim] - 1 if step > 0 else 0, 1).zero_()
-    return out
-
-
-def _slant(depth: torch.Tensor, rays_cam: torch.Tensor) -> torch.Tensor:
-    """|n . r| per pixel (H, W): turns a z-distance in front of the surface into a perpendicular one.
-
-    ``n`` is the unit surface normal from the depth map (H, W) and ``r`` the pixel's ray (H, W, 3) with z = 1.
-    Each tangent uses the neighbour (next or previous) with the smaller depth jump, so normals stay sound
-    next to depth edges; pixels without a valid normal get 0 (nothing is carved through them).
-    """
-    points = rays_cam * depth[..., None]
-    tangents, ok = [], depth > 0
-    for dim in (1, 0):  # along columns, then rows
-        d_next, d_prev = _shifted(depth, dim, 1), _shifted(depth, dim, -1)
-        use_next = (d_next > 0) & ((d_prev <= 0) | ((d_next - depth).abs() <= (depth - d_prev).abs()))
-        tangents.append(torch.where(use_next[..., None], _shifted(points, dim, 1) - points,
-                                    points - _shifted(points, dim, -1)))
-        ok &= (d_next > 0) | (d_prev > 0)
-    normal = torch.linalg.cross(tangents[0], tangents[1], dim=-1)
-    length = normal.norm(dim=-1)
-    return torch.where(ok & (length > 0), (normal * rays_cam).sum(-1).abs() / length.clamp_min(1e-20), 0.0)
 
 
 class SparseTSDF:
@@ -198,7 +173,7 @@ class SparseTSDF:
     def voxel_centers(self, indices: torch.Tensor | None = None) -> torch.Tensor:
         """World centres (N, 3) of the voxels at dense ``indices`` (all allocated voxels if None)."""
         keys = self._table.keys if indices is None else self._table.keys[indices]
-        return (unpack_keys(keys).to(torch.float32) + 0.5) * self.voxel_size
+        return key_centers(keys, self.voxel_size)
 
     # ------------------------------------------------------------------ integration
     def integrate(self, rgb: torch.Tensor, depth: torch.Tensor, cameras: Cameras,
@@ -252,11 +227,8 @@ class SparseTSDF:
         (N,) (0 outside the image, behind the camera or unknown).
         """
         h, w = depth.shape
-        x_cam = points @ cam_from_world[:3, :3].T + cam_from_world[:3, 3]
-        z = x_cam[:, 2]
-        safe_z = z.clamp_min(1e-6)
-        u = (k[0, 0] * x_cam[:, 0] + k[0, 1] * x_cam[:, 1]) / safe_z + k[0, 2]
-        v = k[1, 1] * x_cam[:, 1] / safe_z + k[1, 2]
+        uv, z = project_points(points, cam_from_world, k)
+        u, v = uv[:, 0], uv[:, 1]
         inside = (z > 1e-6) & (u >= 0) & (u < w) & (v >= 0) & (v < h)
         col = torch.where(inside, u, torch.zeros_like(u)).long().clamp_(0, w - 1)
         row = torch.where(inside, v, torch.zeros_like(v)).long().clamp_(0, h - 1)
@@ -266,7 +238,7 @@ class SparseTSDF:
 
     def _keys_of(self, points: torch.Tensor) -> torch.Tensor:
         """Packed keys (N,) of world points (N, 3) already known to be within the representable range."""
-        return pack_coords(torch.floor(points / self.voxel_size).to(torch.int64))
+        return point_keys(points, self.voxel_size, check=False)
 
     def _integrate_frame(self, rgb, depth, center, cam_from_world, k) -> None:
         valid = depth > 0
@@ -284,8 +256,7 @@ class SparseTSDF:
         # Existing voxels take any observation in front of the surface (free-space evidence, clamped to +1);
         # new voxels are allocated only inside the band, where they can carry a surface.
         idx = self._table.lookup(keys)
-        centers = (unpack_keys(keys).to(torch.float32) + 0.5) * self.voxel_size
-        pix, zv, dv = self._project(centers, cam_from_world, k, depth)
+        pix, zv, dv = self._project(key_centers(keys, self.voxel_size), cam_from_world, k, depth)
         sdf = dv - zv
         observed = (dv > 0) & (sdf >= -self.trunc)
         new = observed & (idx < 0) & (sdf <= self.trunc)
@@ -373,7 +344,7 @@ class SparseTSDF:
         unknown = torch.full_like(depth, -math.inf)
         nearest = -F.max_pool2d(torch.where(depth > 0, -depth, unknown)[None], 3, stride=1, padding=1)[0]
         d_near = nearest.reshape(-1)[pix]
-        perpendicular = (d_near - zv) * _slant(depth, rays_cam).reshape(-1)[pix]
+        perpendicular = (d_near - zv) * depth_slant(depth, rays_cam).reshape(-1)[pix]
         carved = idx[(dv > 0) & (zv < d_near - self.trunc) & (perpendicular > self.trunc)]
         self._weight[carved] = (self._weight[carved] - self.carve_weight).clamp_min(0.0)
 
@@ -401,26 +372,5 @@ class SparseTSDF:
         if min_weight <= 0:
             raise ValueError(f"min_weight: expected a value > 0, got {min_weight}")
         n = self._table.size
-        tsdf, weight, color = self._tsdf[:n], self._weight[:n], self._color[:n]
-        ok = (weight >= min_weight) & (tsdf.abs() < 1.0)
-        src = ok.nonzero()[:, 0]
-        coords = unpack_keys(self._table.keys[src])
-        points, colors = [], []
-        for axis in range(3):
-            nb_coords = coords.clone()
-            nb_coords[:, axis] += 1
-            inside = nb_coords[:, axis] <= COORD_LIMIT
-            nb = torch.full_like(src, -1)
-            nb[inside] = self._table.lookup(pack_coords(nb_coords[inside]))
-            pair = nb >= 0
-            pair[pair.clone()] = ok[nb[pair]]
-            a, b = src[pair], nb[pair]
-            ta, tb = tsdf[a], tsdf[b]
-            cross = (ta >= 0) != (tb >= 0)
-            a, b, ta, tb = a[cross], b[cross], ta[cross], tb[cross]
-            frac = ta / (ta - tb)  # in [0, 1]: signs differ
-            p = (coords[pair][cross].to(torch.float32) + 0.5) * self.voxel_size
-            p[:, axis] += frac * self.voxel_size
-            points.append(p)
-            colors.append(color[a] + frac[:, None] * (color[b] - color[a]))
-        return torch.cat(points), torch.cat(colors).clamp(0.0, 1.0)
+        return zero_crossings(self._table, self._tsdf[:n], self._weight[:n], self._color[:n], self.voxel_size,
+                              min_weight)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["VoxelHashTable", "pack_coords", "unpack_keys", "COORD_LIMIT", "EMPTY_KEY"]
+__all__ = ["VoxelHashTable", "pack_coords", "unpack_keys", "point_keys", "key_centers", "COORD_LIMIT", "EMPTY_KEY"]
 
 _BITS = 21
 _BIAS = 1 << (_BITS - 1)
@@ -49,6 +49,22 @@ def unpack_keys(keys: torch.Tensor) -> torch.Tensor:
     return torch.stack(
         [(keys >> (2 * _BITS)) & _FIELD_MASK, (keys >> _BITS) & _FIELD_MASK, keys & _FIELD_MASK], dim=-1
     ) - _BIAS
+
+
+def point_keys(points: torch.Tensor, voxel_size: float, check: bool = True) -> torch.Tensor:
+    """World points (..., 3) -> int64 keys (...) of the voxels ``floor(p / voxel_size)`` containing them.
+
+    ``check=False`` skips the range check, for callers that have bounded the points already.
+    """
+    coords = torch.floor(points / voxel_size).to(torch.int64)
+    if check and coords.numel() and int(coords.abs().max()) > COORD_LIMIT:
+        raise ValueError(f"points: coordinates exceed the voxel key range (+-{COORD_LIMIT} voxels of {voxel_size})")
+    return pack_coords(coords)
+
+
+def key_centers(keys: torch.Tensor, voxel_size: float) -> torch.Tensor:
+    """int64 keys (...) -> float32 centres (..., 3) ``(c + 0.5) * voxel_size`` of their voxels."""
+    return (unpack_keys(keys).to(torch.float32) + 0.5) * voxel_size
 
 
 def _hash(keys: torch.Tensor) -> torch.Tensor:

@@ -1,11 +1,14 @@
-"""Typed memory configuration: dataclasses, loaded from plain dicts / YAML, unknown keys are an error."""
+"""Typed memory configuration: frozen dataclasses with range checks, built from dicts / YAML by
+:mod:`worldmem.utils.config` (unknown keys, wrong types and out-of-range values are one-line errors)."""
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
 
-__all__ = ["SpatialConfig", "WorkingConfig", "EpisodicConfig", "MemoryConfig", "config_from_dict"]
+from worldmem.utils.config import from_dict, require
+
+__all__ = ["SpatialConfig", "WorkingConfig", "EpisodicConfig", "MemoryConfig"]
 
 
 @dataclass(frozen=True)
@@ -29,11 +32,19 @@ class SpatialConfig:
     depth_max: float = 0.0
     """Depth beyond this is not fused (0 = no limit)."""
 
+    def __post_init__(self) -> None:
+        require(self, "> 0", "voxel_size", "trunc_voxels", "max_weight", "carve_weight", "splat_radius")
+        require(self, ">= 0", "min_weight", "depth_max")
+        require(self, ">= 1", "max_splat_px")
+
 
 @dataclass(frozen=True)
 class WorkingConfig:
     window: int = 4
     """Number of most recent frames kept (W)."""
+
+    def __post_init__(self) -> None:
+        require(self, ">= 1", "window")
 
 
 @dataclass(frozen=True)
@@ -51,6 +62,11 @@ class EpisodicConfig:
     pixel_stride: int = 2
     """Depth pixels sampled for visibility sets (every n-th row and column)."""
 
+    def __post_init__(self) -> None:
+        require(self, ">= 1", "max_keyframes", "num_retrieved", "pixel_stride")
+        require(self, "> 0", "visibility_voxel_size")
+        require(self, "in [0, 1]", "novelty_threshold", "min_overlap")
+
 
 @dataclass(frozen=True)
 class MemoryConfig:
@@ -63,45 +79,5 @@ class MemoryConfig:
 
     @staticmethod
     def from_dict(d: dict | None) -> MemoryConfig:
-        return config_from_dict(MemoryConfig, d or {}, "memory")
-
-
-def config_from_dict(cls, d: dict, where: str):
-    """Builds dataclass ``cls`` from ``d``; unknown keys and wrong types raise a one-line ValueError."""
-    if not isinstance(d, dict):
-        raise ValueError(f"{where}: expected a mapping, got {type(d).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(d) - set(fields))
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {unknown}; expected some of {sorted(fields)}")
-    kwargs = {}
-    for name, value in d.items():
-        f = fields[name]
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        if dataclasses.is_dataclass(default):
-            kwargs[name] = config_from_dict(type(default), value, f"{where}.{name}")
-            continue
-        expected = type(default)
-        if expected is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if type(value) is not expected:
-            raise ValueError(f"{where}.{name}: expected {expected.__name__}, got {value!r}")
-        kwargs[name] = value
-    obj = cls(**kwargs)
-    _validate(obj, where)
-    return obj
-
-
-def _validate(obj, where: str) -> None:
-    positive = {
-        SpatialConfig: ("voxel_size", "trunc_voxels", "max_weight", "splat_radius"),
-        WorkingConfig: ("window",),
-        EpisodicConfig: ("max_keyframes", "num_retrieved", "visibility_voxel_size", "pixel_stride"),
-    }.get(type(obj), ())
-    for name in positive:
-        if getattr(obj, name) <= 0:
-            raise ValueError(f"{where}.{name}: expected a positive value, got {getattr(obj, name)!r}")
-    if isinstance(obj, EpisodicConfig):
-        for name in ("novelty_threshold", "min_overlap"):
-            if not 0.0 <= getattr(obj, name) <= 1.0:
-                raise ValueError(f"{where}.{name}: expected a value in [0, 1], got {getattr(obj, name)!r}")
+        """The config saved as ``to_dict()`` (e.g. ``memory_config`` in a pipeline's model_index.json)."""
+        return from_dict(MemoryConfig, d)

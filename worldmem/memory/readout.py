@@ -68,13 +68,13 @@ class MemoryReadout:
         spatial: the map rendered along ``target_cameras``, or None when the model must not see it.
         working: the last W frames (oldest first), or None.
         keyframes: up to K retrieved keyframes (best first), or None.
-        reference_depth: (T, 1, H, W) the map's depth at ``target_cameras`` (0 where it has nothing), which
-            the write-back aligns generated depth to; present even when ``spatial`` is None (the model does
-            not see it). None for readouts that are not followed by a write-back (training samples).
+        reference: the map rendered at ``target_cameras``, which the write-back aligns generated depth to and
+            gates generated frames against; present even when ``spatial`` is None (the model does not see it
+            then). None for readouts that are not followed by a write-back (training samples).
     """
 
     target_cameras: Cameras
     spatial: SpatialRender | None
     working: FrameSet | None
     keyframes: FrameSet | None
-    reference_depth: torch.Tensor | None = None
+    reference: SpatialRender | None = None

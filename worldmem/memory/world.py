@@ -132,7 +132,7 @@ class WorldMemory:
         Args:
             frames: (T, 3, H, W) in [0, 1].
             depth: (T, 1, H, W) z-depth in the readout's (normalised) units, 0 = unknown (e.g. aligned to
-                ``readout.reference_depth``).
+                ``readout.reference.depth``).
             mask: optional (T, 1, H, W) bool of the pixels to fuse into the map.
 
         Returns:
@@ -175,7 +175,7 @@ class WorldMemory:
 
         Returns:
             :class:`MemoryReadout` in normalised units, exactly what the model sees (a path switched off, or
-            empty, is None), plus ``reference_depth``, the map's depth at the targets for write-back alignment.
+            empty, is None), plus ``reference``, the map's render at the targets for the write-back.
         """
         cams = self._check_cameras("target_cameras", target_cameras, None)
         capacity = self.config.working.window
@@ -193,7 +193,7 @@ class WorldMemory:
             keyframes = self.episodic.retrieve(self.episodic.visibility(render.depth, cams))
         working = None if working_window == 0 else self.working.read(working_window)
         return MemoryReadout(target_cameras=cams, spatial=render if use_spatial else None, working=working,
-                             keyframes=keyframes, reference_depth=render.depth)
+                             keyframes=keyframes, reference=render)
 
     def render(self, cameras: Cameras) -> SpatialRender:
         """The map rendered into ``cameras`` (T,) in scene units: rgb (T, 3, H, W), depth (T, 1, H, W) in scene

@@ -6,14 +6,16 @@ Seeds: training clips use :data:`TRAIN_SEEDS` (0 .. 999,999), evaluation must us
 ``synthetic:START+N`` the N seeds from START (e.g. ``synthetic:1000000+50`` for 50 held-out scenes). The clip
 id is ``scene-<seed, 7 digits>``.
 
-Per seed (drawn from ``numpy.random.default_rng([seed, 7331])``, independent of the scene's own draws):
-the path kind (from ``config.synthetic_paths``), whether objects move (``synthetic_dynamic_fraction``), the
-field of view and the path's shape. Every path stays inside the scene's free box (no object comes near it):
+Per seed (drawn from ``worldmem.utils.seeding.numpy_rng("synthetic_path", seed)``, independent of the scene's
+own draws): the path kind (from ``config.synthetic_paths``), whether objects move
+(``synthetic_dynamic_fraction``), the field of view, the pitch and the path family's free parameters. The kinds
+are the random families of the path registry :mod:`worldmem.geometry.paths` (docs/paths.md); every path stays
+inside the scene's free box (no object comes near it):
 
-- ``out_and_back``: walk between two points while the view sweeps, then retrace the same poses backwards;
+- ``walk-and-retrace``: walk between two points while the view sweeps, then retrace the same poses backwards;
 - ``loop``: 1.25-1.6 turns of a circle (looking forward, outward or inward): the last part repeats the first;
-- ``excursion``: look around at A, walk far to B, turn, walk back and look at A's view again;
-- ``look_around``: turn in place by 1.3-1.6 turns.
+- ``round-trip``: look around at A, walk far to B, turn, walk back and look at A's view again;
+- ``look-around``: turn in place by 1.3-1.6 turns.
 
 Frames are ray-cast at ``synthetic_supersample``^2 rays per pixel and tent-filtered (a pixel integrates over
 its neighbourhood like a camera does, instead of aliasing the textures); depth and object ids come from the
@@ -22,17 +24,16 @@ ray through the pixel centre, so they are exact. Scene time is the frame index.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from worldmem.data.clip import Clip, ClipRef
 from worldmem.data.config import CurationConfig
-from worldmem.geometry import trajectories
+from worldmem.geometry import paths
 from worldmem.geometry.cameras import Cameras
 from worldmem.synthetic import SyntheticScene
+from worldmem.utils.seeding import numpy_rng
 
 __all__ = ["TRAIN_SEEDS", "EVAL_SEEDS", "list_clips", "load_clip", "synthetic_clip", "clip_id_of",
            "render_supersampled", "synthetic_path"]
@@ -41,8 +42,6 @@ TRAIN_SEEDS = range(0, 1_000_000)
 """Scene seeds for training data."""
 EVAL_SEEDS = range(1_000_000, 2_000_000)
 """Scene seeds reserved for evaluation (held out from training)."""
-
-_PATH_SALT = 7331
 
 
 def clip_id_of(seed: int) -> str:
@@ -85,84 +84,27 @@ def render_supersampled(scene: SyntheticScene, cams: Cameras, times: torch.Tenso
     return tent_downsample(frames, s), depth[..., c::s, c::s].contiguous(), ids[..., c::s, c::s].contiguous()
 
 
-def _keyed_path(points, yaws, n: int, pitch: float, size, fov: float, step: float = 0.1, turn: float = 6.0):
-    """Piecewise-linear path through (position, yaw) keys, frames spread by effort (metres/step + deg/turn)."""
-    p = torch.tensor(points, dtype=torch.float64)
-    y = torch.tensor(yaws, dtype=torch.float64)
-    cost = (p[1:] - p[:-1]).norm(dim=-1) / step + (y[1:] - y[:-1]).abs() / turn
-    cum = torch.cat([torch.zeros(1, dtype=torch.float64), cost.cumsum(0)])
-    s = torch.linspace(0.0, float(cum[-1]), n, dtype=torch.float64)
-    seg = torch.searchsorted(cum, s, right=True).clamp(1, len(cum) - 1) - 1
-    a = ((s - cum[seg]) / (cum[seg + 1] - cum[seg]).clamp_min(1e-12)).clamp(0, 1)
-    pos = p[seg] + a[:, None] * (p[seg + 1] - p[seg])
-    yaw = y[seg] + a * (y[seg + 1] - y[seg])
-    return trajectories.cameras_from_headings(pos.float(), yaw.float(), pitch, size[0], size[1], fov)
-
-
-def _signed_turn(a: float, b: float) -> float:
-    """The shortest turn in degrees from heading a to heading b."""
-    return (b - a + 180.0) % 360.0 - 180.0
-
-
 def _draw_plan(seed: int, config: CurationConfig) -> tuple[np.random.Generator, str, bool]:
     """The seed's path generator, path kind and whether objects move (drawn in this order)."""
-    rng = np.random.default_rng([seed, _PATH_SALT])
+    rng = numpy_rng("synthetic_path", seed)
     kind = config.synthetic_paths[int(rng.integers(len(config.synthetic_paths)))]
     return rng, kind, bool(rng.random() < config.synthetic_dynamic_fraction)
 
 
 def synthetic_path(scene: SyntheticScene, rng: np.random.Generator, kind: str, config: CurationConfig
                    ) -> tuple[Cameras, dict]:
-    """The clip's cameras (N,) and a json-able description of the path (field of view, shape, ...)."""
+    """The clip's cameras (N,) and a json-able description of the path (field of view, shape, ...).
+
+    Draws, in this order: the field of view, the pitch, then the family's own parameters
+    (:func:`~worldmem.geometry.paths.draw_path_params`).
+    """
     fov = float(rng.uniform(*config.synthetic_fov_deg))
     pitch = float(rng.uniform(-10.0, 5.0))
-    n, size = config.synthetic_frames, config.image_size
-    lo, hi = scene.free_box[0].double().numpy(), scene.free_box[1].double().numpy()
-    mid = (lo + hi) / 2
-
-    def point():
-        return rng.uniform(lo, hi)
-
-    if kind == "out_and_back":
-        a = point()
-        b = max((point() for _ in range(8)), key=lambda q: float(np.linalg.norm(q[:2] - a[:2])))
-        heading = math.degrees(math.atan2(b[1] - a[1], b[0] - a[0]))
-        sweep = float(rng.uniform(45.0, 120.0)) * (1 if rng.random() < 0.5 else -1)
-        cams = trajectories.out_and_back(n, start=a.tolist(), heading_deg=heading, distance=float(
-            np.linalg.norm(b[:2] - a[:2])), yaw_sweep_deg=sweep, pitch_deg=pitch, height=size[0], width=size[1],
-            fov_deg=fov)
-        desc = {"sweep_deg": sweep}
-    elif kind == "loop":
-        look = ("forward", "outward", "inward")[int(rng.integers(3))]
-        radius = float(rng.uniform(0.5, 0.9) * min(hi[0] - mid[0], hi[1] - mid[1]))
-        turns = float(rng.uniform(1.25, 1.6))
-        per_turn = max(2, round(n / turns))
-        center = [float(mid[0]), float(mid[1]), float(rng.uniform(lo[2], hi[2]))]
-        ring = trajectories.loop(per_turn, center=center, radius=radius, look=look, pitch_deg=pitch,
-                                 height=size[0], width=size[1], fov_deg=fov)
-        cams = ring[torch.arange(n) % per_turn]
-        desc = {"look": look, "turns": n / per_turn}
-    elif kind == "excursion":
-        a = point()
-        b = max((point() for _ in range(8)), key=lambda q: float(np.linalg.norm(q[:2] - a[:2])))
-        y0 = float(rng.uniform(0.0, 360.0))
-        look = float(rng.uniform(40.0, 90.0))
-        heading = math.degrees(math.atan2(b[1] - a[1], b[0] - a[0]))
-        y1 = y0 + look
-        yh = y1 + _signed_turn(y1, heading)
-        yb = yh + 180.0
-        yback = yb + _signed_turn(yb, y0)
-        points = [a, a, a, b, b, a, a, a]
-        yaws = [y0, y1, yh, yh, yb, yb, yback, yback + look]
-        cams = _keyed_path([q.tolist() for q in points], yaws, n, pitch, size, fov)
-        desc = {"look_deg": look}
-    else:  # look_around
-        turns = float(rng.uniform(1.3, 1.6))
-        cams = trajectories.look_around(n, position=point().tolist(), start_yaw_deg=float(rng.uniform(0, 360)),
-                                        yaw_range_deg=360.0 * turns, pitch_deg=pitch, height=size[0],
-                                        width=size[1], fov_deg=fov)
-        desc = {"turns": turns}
-    return cams, {"path": kind, "fov_deg": round(fov, 3), "pitch_deg": round(pitch, 3), **desc}
+    n, (height, width) = config.synthetic_frames, config.image_size
+    params = paths.draw_path_params(kind, scene.free_box, n, rng)
+    cams = paths.make_path(kind, scene.free_box, n, height, width, fov_deg=fov, pitch_deg=pitch, **params)
+    recorded = {key: params[key] for key in paths.PATHS[kind].recorded}
+    return cams, {"path": kind, "fov_deg": round(fov, 3), "pitch_deg": round(pitch, 3), **recorded}
 
 
 def synthetic_clip(seed: int, config: CurationConfig, frames: slice | None = None) -> Clip:

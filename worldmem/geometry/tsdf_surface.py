@@ -1,0 +1,78 @@
+"""Surface geometry for :class:`~worldmem.geometry.tsdf.SparseTSDF` (conventions in that module).
+
+- :func:`depth_slant`: how obliquely each pixel of a depth map sees its surface (space carving uses it);
+- :func:`zero_crossings`: points and colours on the fused field's zero level set, from the TSDF's hash table
+  and dense per-voxel arrays (:meth:`SparseTSDF.extract_points` is the public entry).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from worldmem.geometry.voxel_hash import COORD_LIMIT, VoxelHashTable, key_centers, pack_coords, unpack_keys
+
+__all__ = ["depth_slant", "zero_crossings"]
+
+
+def _shifted(x: torch.Tensor, dim: int, step: int) -> torch.Tensor:
+    """``x[i + step]`` along ``dim`` (step +-1), zero past the border (= unknown depth)."""
+    out = torch.roll(x, -step, dims=dim)
+    out.narrow(dim, x.shape[dim] - 1 if step > 0 else 0, 1).zero_()
+    return out
+
+
+def depth_slant(depth: torch.Tensor, rays_cam: torch.Tensor) -> torch.Tensor:
+    """|n . r| per pixel (H, W): turns a z-distance in front of the surface into a perpendicular one.
+
+    ``n`` is the unit surface normal from the depth map (H, W) and ``r`` the pixel's ray (H, W, 3) with z = 1.
+    Each tangent uses the neighbour (next or previous) with the smaller depth jump, so normals stay sound
+    next to depth edges; pixels without a valid normal get 0 (nothing is carved through them).
+    """
+    points = rays_cam * depth[..., None]
+    tangents, ok = [], depth > 0
+    for dim in (1, 0):  # along columns, then rows
+        d_next, d_prev = _shifted(depth, dim, 1), _shifted(depth, dim, -1)
+        use_next = (d_next > 0) & ((d_prev <= 0) | ((d_next - depth).abs() <= (depth - d_prev).abs()))
+        tangents.append(torch.where(use_next[..., None], _shifted(points, dim, 1) - points,
+                                    points - _shifted(points, dim, -1)))
+        ok &= (d_next > 0) | (d_prev > 0)
+    normal = torch.linalg.cross(tangents[0], tangents[1], dim=-1)
+    length = normal.norm(dim=-1)
+    return torch.where(ok & (length > 0), (normal * rays_cam).sum(-1).abs() / length.clamp_min(1e-20), 0.0)
+
+
+def zero_crossings(table: VoxelHashTable, tsdf: torch.Tensor, weight: torch.Tensor, color: torch.Tensor,
+                   voxel_size: float, min_weight: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Zero crossings between neighbouring voxels.
+
+    Args:
+        table: the voxels' hash table (dense index ``n`` holds ``table.keys[n]``).
+        tsdf, weight: (N,) normalised tsdf and weight per dense index; color: (N, 3) in [0, 1].
+        voxel_size: edge length of a voxel; min_weight: the least weight a voxel needs to take part.
+
+    Returns:
+        points (M, 3) and colours (M, 3) in [0, 1], as :meth:`SparseTSDF.extract_points` describes.
+    """
+    ok = (weight >= min_weight) & (tsdf.abs() < 1.0)
+    src = ok.nonzero()[:, 0]
+    keys = table.keys[src]
+    coords = unpack_keys(keys)
+    points, colors = [], []
+    for axis in range(3):
+        nb_coords = coords.clone()
+        nb_coords[:, axis] += 1
+        inside = nb_coords[:, axis] <= COORD_LIMIT
+        nb = torch.full_like(src, -1)
+        nb[inside] = table.lookup(pack_coords(nb_coords[inside]))
+        pair = nb >= 0
+        pair[pair.clone()] = ok[nb[pair]]
+        a, b = src[pair], nb[pair]
+        ta, tb = tsdf[a], tsdf[b]
+        cross = (ta >= 0) != (tb >= 0)
+        a, b, ta, tb = a[cross], b[cross], ta[cross], tb[cross]
+        frac = ta / (ta - tb)  # in [0, 1]: signs differ
+        p = key_centers(keys[pair][cross], voxel_size)
+        p[:, axis] += frac * voxel_size
+        points.append(p)
+        colors.append(color[a] + frac[:, None] * (color[b] - color[a]))
+    return torch.cat(points), torch.cat(colors).clamp(0.0, 1.0)
