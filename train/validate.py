@@ -1,4 +1,5 @@
-"""Validation rollout during training: an out-and-back path on a held-out synthetic scene.
+"""Validation rollout during training: the registry's out-and-back path (worldmem/geometry/paths.py) with a
+90 degree sweep, on a held-out synthetic scene.
 
 The model is given the outward half as ground truth (it is fused into the memory), generates the return, and is
 scored by PSNR on the returning half (the revisit) against the ground truth, with and without the spatial
@@ -11,12 +12,15 @@ from pathlib import Path
 
 import torch
 
+from worldmem.geometry.paths import make_path
 from worldmem.synthetic import SyntheticScene
-from worldmem.synthetic.paths import out_and_back_in_scene
 from worldmem.utils.image import masked_psnr
 from worldmem.utils.video import side_by_side, write_video
 
 __all__ = ["validation_rollout"]
+
+VALIDATION_SWEEP_DEG = 90.0
+"""The validation path's view sweep on the way out (the registry's out-and-back turns 180 degrees)."""
 
 
 @torch.no_grad()
@@ -24,7 +28,7 @@ def validation_rollout(pipe, cfg, out_mp4: Path | None = None, num_frames: int =
     """Returns {"revisit_psnr", "revisit_psnr_no_memory", "gain_db"} for the held-out scene ``cfg.validation_seed``."""
     size = pipe.transformer.base.config.sample_height * pipe.codec.spatial_factor
     scene = SyntheticScene.random(seed=cfg.validation_seed)
-    cams = out_and_back_in_scene(scene, num_frames, size)
+    cams = make_path("out-and-back", scene.free_box, num_frames, size, size, sweep_deg=VALIDATION_SWEEP_DEG)
     frames, depth = scene.render(cams)
     # Observe the outward half, generate the return: the revisit protocol of ``python -m eval revisit``.
     n0 = num_frames // 2

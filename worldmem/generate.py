@@ -1,7 +1,7 @@
 """``worldmem generate``: a long camera-controlled video from a trained pipeline.
 
     worldmem generate (--checkpoint DIR | --random-init) (--scene synthetic:SEED | --frames video.mp4 --depth depth.npy
-        --cameras cams.json) --trajectory out-and-back|loop|orbit|excursion|keys:WWAADD --num-frames N --out DIR
+        --cameras cams.json) --trajectory NAME|keys:WWAADD --num-frames N --out DIR
         [--context-frames K] [--no-spatial] [--no-episodic] [--save-memory DIR] [--resume-memory DIR]
 
 Writes to ``--out``: ``video.mp4`` (the frames), ``depth.mp4`` (colourised depth), ``cameras.json`` (every
@@ -9,10 +9,15 @@ frame's camera: ``{"convention": "opencv_cam_from_world", "height", "width", "ca
 "K": [N x 3 x 3]}``, see docs/conventions.md), ``memory.ply`` (the map's surface points) and ``memory/`` (the
 saved memory, which ``--resume-memory`` continues from).
 
-With ``--scene synthetic:SEED`` the path is fitted to the procedural scene and its first ``--context-frames``
-frames are rendered as the given frames. With ``--frames`` the given video's frames (``--depth``: an
-(N0, H, W) .npy of z-depth; ``--cameras``: a cameras.json of its N0 cameras) start the video and the trajectory
-continues from its last camera.
+``--trajectory`` names a path of the registry :mod:`worldmem.geometry.paths` (docs/paths.md; the canonical
+parameters). With ``--scene synthetic:SEED`` the path is fitted to the procedural scene's free box (the same
+cameras as ``python -m eval revisit`` uses) and its first ``--context-frames`` frames are rendered as the given
+frames. With ``--frames`` the given video's frames (``--depth``: an (N0, H, W) .npy of z-depth; ``--cameras``: a
+cameras.json of its N0 cameras) start the video, and with ``--resume-memory`` the saved memory does: then the
+path has no scene, so it is built in the registry's default box (``DEFAULT_BOX``, 1.2 x 1.2 x 0.4 scene units)
+and moved rigidly so that it starts at the last given (or remembered) camera, its "forward" being that
+camera's viewing direction: a new path of the named family from where the video stopped, with that camera's
+intrinsics. ``keys:...`` gives one new frame per key.
 """
 
 from __future__ import annotations
@@ -31,28 +36,40 @@ def _fail(parser: argparse.ArgumentParser, message: str):
     parser.exit(2, f"worldmem generate: error: {message}\n")
 
 
-def _continue_from(last, path):
-    """The trajectory ``path`` moved so its first camera is ``last`` (the path's shape, relative to its start)."""
-    rel = path.relative_to(path[0])
-    return rel.transform_world(last.world_from_cam.reshape(4, 4))
+def _keys_of(trajectory: str) -> str | None:
+    from worldmem.geometry.paths import KEYS_PREFIX
+
+    return trajectory[len(KEYS_PREFIX):] if trajectory.startswith(KEYS_PREFIX) else None
+
+
+def _continuation(parser, trajectory: str, last, new_frames: int):
+    """``new_frames`` cameras after camera ``last`` along the registry path ``trajectory``: the path is built in
+    :data:`~worldmem.geometry.paths.DEFAULT_BOX` and moved so that its first camera is ``last`` (which is
+    dropped), with ``last``'s intrinsics (:func:`~worldmem.geometry.paths.continue_path`)."""
+    from worldmem.geometry.paths import continue_path
+
+    try:
+        return continue_path(trajectory, last, new_frames + 1)[1:]
+    except ValueError as err:
+        _fail(parser, f"--trajectory: {err}")
 
 
 def _read_inputs(args, parser, size):
     from worldmem.data.clip import ClipError
     from worldmem.data.media import read_video
-    from worldmem.geometry import Cameras, trajectories
+    from worldmem.geometry import Cameras
     from worldmem.utils.io import read_json
 
     if args.scene is not None:
+        from worldmem.geometry.paths import make_path
         from worldmem.synthetic import SyntheticScene
-        from worldmem.synthetic.paths import scene_path
 
         kind, _, seed = args.scene.partition(":")
         if kind != "synthetic" or not seed.lstrip("-").isdigit():
             _fail(parser, f"--scene: expected synthetic:SEED (an integer seed), got {args.scene!r}")
         scene = SyntheticScene.random(seed=int(seed))
         try:
-            cams = scene_path(scene, args.trajectory, args.num_frames, size)
+            cams = make_path(args.trajectory, scene.free_box, args.num_frames, size, size)
         except ValueError as err:
             _fail(parser, str(err))
         k = args.context_frames
@@ -80,22 +97,10 @@ def _read_inputs(args, parser, size):
     extra = args.num_frames - n0
     if extra < 1:
         _fail(parser, f"--num-frames: expected more than the {n0} given frames, got {args.num_frames}")
-    h, w = given.height, given.width
-    if args.trajectory.startswith("keys:"):
-        keys = args.trajectory[5:]
-        path = trajectories.from_keys(keys, height=h, width=w)
-        if len(keys) != extra:
-            _fail(parser, f"--trajectory: {len(keys)} keys give {len(keys)} new frames, expected {extra}")
-    elif args.trajectory == "out-and-back":
-        path = trajectories.out_and_back(extra + 1, distance=1.0, yaw_sweep_deg=60.0, height=h, width=w)
-    elif args.trajectory in ("loop", "excursion"):
-        path = trajectories.loop(extra + 1, center=(0.0, 0.5, 0.0), radius=0.5, height=h, width=w)
-    elif args.trajectory == "orbit":
-        path = trajectories.look_around(extra + 1, height=h, width=w)
-    else:
-        _fail(parser, f"--trajectory: unknown name {args.trajectory!r}")
-    path = Cameras(path.cam_from_world, given.K[-1].expand(len(path), 3, 3), h, w)
-    cams = Cameras.cat([given, _continue_from(given[n0 - 1], path)[1:]])
+    keys = _keys_of(args.trajectory)
+    if keys is not None and len(keys) != extra:
+        _fail(parser, f"--trajectory: {len(keys)} keys give {len(keys)} new frames, expected {extra}")
+    cams = Cameras.cat([given, _continuation(parser, args.trajectory, given[n0 - 1], extra)])
     return frames, depth, cams, None
 
 
@@ -128,7 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     src.add_argument("--frames", help="an mp4 (or image folder) of the first frames")
     parser.add_argument("--depth", help="(N0, H, W) .npy z-depth of --frames")
     parser.add_argument("--cameras", help="cameras.json of --frames")
-    parser.add_argument("--trajectory", default="out-and-back", help="out-and-back, loop, orbit, excursion or keys:WASD..")
+    parser.add_argument("--trajectory", default="out-and-back",
+                        help="a path of the registry (docs/paths.md): out-and-back, loop, excursion, outward-loop, "
+                             "walk-and-retrace, round-trip, look-around or keys:WASD..")
     parser.add_argument("--num-frames", type=int, default=48, help="frames in the whole video")
     parser.add_argument("--context-frames", type=int, default=None,
                         help="given frames for --scene (default: the working window)")
@@ -147,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.checkpoint is not None and not (args.checkpoint / "model_index.json").is_file():
         _fail(parser, f"--checkpoint: no model_index.json in {args.checkpoint} (expected a saved WorldMemPipeline)")
 
-    from worldmem.geometry import Cameras, trajectories
+    from worldmem.geometry import Cameras
     from worldmem.geometry.points import write_ply
     from worldmem.memory import WorldMemory
     from worldmem.pipelines import WorldMemPipeline
@@ -170,17 +177,12 @@ def main(argv: list[str] | None = None) -> int:
             memory = WorldMemory.load(args.resume_memory)
         except ValueError as err:
             _fail(parser, f"--resume-memory: {err}")
-        if memory.working.read() is None:
+        if memory.num_frames == 0:
             _fail(parser, f"--resume-memory: the memory in {args.resume_memory} holds no frames")
-        last = memory.working.read().cameras[-1]
-        last = memory.to_scene_units(last)
-        if not args.trajectory.startswith("keys:"):
-            path = {"loop": trajectories.loop, "orbit": trajectories.look_around}.get(args.trajectory)
-            path = (path or trajectories.out_and_back)(args.num_frames + 1, height=last.height, width=last.width)
-        else:
-            path = trajectories.from_keys(args.trajectory[5:], height=last.height, width=last.width)
-        path = Cameras(path.cam_from_world, last.K.reshape(3, 3).expand(len(path), 3, 3), last.height, last.width)
-        new = _continue_from(last, path)[1:]
+        last = memory.last_camera()[0]
+        # A new path of the trajectory's family from the last camera: --num-frames new frames (a key path: one per key).
+        keys = _keys_of(args.trajectory)
+        new = _continuation(parser, args.trajectory, last, len(keys) if keys is not None else args.num_frames)
         done = Cameras(last.cam_from_world.reshape(1, 4, 4).expand(memory.num_frames, 4, 4),
                        last.K.reshape(1, 3, 3).expand(memory.num_frames, 3, 3), last.height, last.width)
         out = pipe(cameras=Cameras.cat([done, new]), memory=memory, **flags)
@@ -196,8 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     write_video(args.out / "video.mp4", out.frames, fps=8)
     write_video(args.out / "depth.mp4", colorize_depth(out.depth), fps=8)
     atomic_write_json(args.out / "cameras.json", cams.to_dict())
-    pts, cols = out.memory.spatial.points()
-    write_ply(args.out / "memory.ply", pts * out.memory.scene_scale, cols)
+    pts, cols = out.memory.surface_points()
+    write_ply(args.out / "memory.ply", pts, cols)
     out.memory.save(args.out / "memory")
     if args.save_memory is not None:
         out.memory.save(args.save_memory)

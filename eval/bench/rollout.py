@@ -64,14 +64,10 @@ PER_TURN = 48
 
 
 def _loop_path(scene, num_frames: int, size: int, per_turn: int = PER_TURN):
-    from worldmem.geometry import trajectories
-    from worldmem.synthetic.paths import FOV_DEG
+    """The registry's forward-looking loop in ``scene``, ``per_turn`` frames a turn, for ``num_frames`` frames."""
+    from worldmem.geometry.paths import make_path
 
-    lo, hi = scene.free_box[0], scene.free_box[1]
-    center, half = ((lo + hi) / 2).tolist(), ((hi - lo) / 2).tolist()
-    ring = trajectories.loop(per_turn, center=center, radius=0.7 * min(half[0], half[1]), look="forward",
-                             height=size, width=size, fov_deg=FOV_DEG)
-    return ring[torch.arange(num_frames) % per_turn]
+    return make_path("loop", scene.free_box, num_frames, size, size, turns=num_frames / per_turn)
 
 
 def _rebuild_baseline(res, cams, context: int, chunk: int, marks: list[int]) -> dict:

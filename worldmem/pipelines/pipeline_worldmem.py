@@ -29,6 +29,7 @@ from worldmem.geometry.cameras import Cameras
 from worldmem.memory import MemoryConfig, WorldMemory
 from worldmem.models.depth import align_depth
 from worldmem.pipelines.model_inputs import ModelInputs, encode_readouts
+from worldmem.pipelines.write_gate import WriteGate
 from worldmem.utils.checks import check_depth, check_images
 from worldmem.utils.seeding import torch_generator
 
@@ -73,16 +74,20 @@ class WorldMemPipeline(DiffusionPipeline):
             scale the model was trained on.
         chunk_size: default frames per chunk.
         working_window: default working frames the model reads (the number it was trained with).
+        write_gate: the :class:`~worldmem.pipelines.write_gate.WriteGate` (as a dict) deciding which generated
+            pixels are written back into the map (default: all).
     """
 
     model_cpu_offload_seq = "transformer"
 
     def __init__(self, transformer, scheduler, codec, memory_config: dict | None = None, chunk_size: int = 4,
-                 working_window: int = 2):
+                 working_window: int = 2, write_gate: dict | None = None):
         super().__init__()
         self.register_modules(transformer=transformer, scheduler=scheduler, codec=codec)
         memory_config = MemoryConfig.from_dict(memory_config).to_dict()
-        self.register_to_config(memory_config=memory_config, chunk_size=chunk_size, working_window=working_window)
+        write_gate = WriteGate.from_dict(write_gate).to_dict()
+        self.register_to_config(memory_config=memory_config, chunk_size=chunk_size, working_window=working_window,
+                                write_gate=write_gate)
         self.depth_estimator = None  # set to a DepthEstimator for codecs without a depth channel
 
     # ------------------------------------------------------------------ 1. inputs
@@ -135,8 +140,23 @@ class WorldMemPipeline(DiffusionPipeline):
             return decoded_depth
         return self.depth_estimator(frames).to(frames.dtype)
 
+    def _render_latents(self, readout) -> torch.Tensor | None:
+        """The map's render at the chunk as latents (1, F, C, h, w): uncovered pixels take the working window's
+        mean colour and unknown depth. None when the map covers nothing there."""
+        ref = readout.reference
+        if ref is None or not bool(ref.mask.any()):
+            return None
+        if readout.working is not None:
+            fill = readout.working.frames.mean(dim=(0, 2, 3)).view(1, 3, 1, 1)
+        else:
+            fill = torch.full((1, 3, 1, 1), 0.5)
+        rgb = torch.where(ref.mask, ref.rgb, fill.to(ref.rgb.dtype).expand_as(ref.rgb))
+        depth = torch.where(ref.mask, ref.depth, torch.zeros_like(ref.depth))
+        return self.codec.encode(rgb[None], depth[None] if self.codec.has_depth else None)
+
     def _denoise(self, inputs: ModelInputs, target_cameras: Cameras, num_inference_steps: int, guidance_scale: float,
-                 generator: torch.Generator, device, dtype) -> torch.Tensor:
+                 generator: torch.Generator, device, dtype, init: torch.Tensor | None = None,
+                 strength: float = 1.0) -> torch.Tensor:
         cond = inputs.as_kwargs()
         # The unconditional branch of guidance drops the long-term memory (the working window stays).
         uncond = inputs.without("spatial", "episodic").as_kwargs() if guidance_scale > 1.0 else None
@@ -145,8 +165,15 @@ class WorldMemPipeline(DiffusionPipeline):
         shape = (1, f, self.codec.latent_channels, h // self.codec.spatial_factor, w // self.codec.spatial_factor)
         latents = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
         self.scheduler.set_timesteps(num_inference_steps, device=device)
-        latents = latents * self.scheduler.init_noise_sigma
-        for t in self.scheduler.timesteps:
+        timesteps = self.scheduler.timesteps
+        if init is not None and strength < 1.0:
+            # SDEdit-style: start part-way down the schedule from the noised render instead of pure noise.
+            skip = min(int(round((1.0 - strength) * len(timesteps))), len(timesteps) - 1)
+            timesteps = timesteps[skip:]
+            latents = self.scheduler.add_noise(init.to(device, dtype), latents, timesteps[:1])
+        else:
+            latents = latents * self.scheduler.init_noise_sigma
+        for t in timesteps:
             model_in = self.scheduler.scale_model_input(latents, t)
             pred = self.transformer(model_in, t.expand(1), **cond).sample
             if uncond is not None:
@@ -164,7 +191,8 @@ class WorldMemPipeline(DiffusionPipeline):
                  generator: torch.Generator | None = None,
                  callback_on_chunk_end: Callable[[WorldMemPipeline, int, dict], None] | None = None,
                  output_type: str = "pt", progress: bool = True,
-                 write_back_depth: Callable[[int, int], torch.Tensor] | None = None) -> WorldMemPipelineOutput:
+                 write_back_depth: Callable[[int, int], torch.Tensor] | None = None,
+                 write_gate: dict | None = None, render_init: float = 1.0) -> WorldMemPipelineOutput:
         """Generates frames for ``cameras`` after the given (or remembered) first frames.
 
         Args:
@@ -184,6 +212,11 @@ class WorldMemPipeline(DiffusionPipeline):
             write_back_depth: optional ``fn(start, end) -> (end - start, 1, H, W)`` z-depth in scene units that is
                 written back (and returned) for frames ``start .. end - 1`` instead of the generated depth: for
                 benchmarks and oracles that separate the memory from the model's geometry.
+            write_gate: a :class:`~worldmem.pipelines.write_gate.WriteGate` dict for this call (default: the
+                pipeline's).
+            render_init: 1 (default) starts every chunk from pure noise; below 1, chunks the map covers start
+                from the map's render noised to that fraction of the schedule (SDEdit), skipping the first
+                ``1 - render_init`` of the steps; needs ``use_spatial``.
         """
         # 1. Check inputs.
         chunk_size = self.config.chunk_size if chunk_size is None else chunk_size
@@ -207,6 +240,7 @@ class WorldMemPipeline(DiffusionPipeline):
             out_depth.append(depth)
         start_index = memory.num_frames - (frames.shape[0] if frames is not None else 0)
         first = memory.num_frames
+        gate = WriteGate.from_dict(self.config.write_gate if write_gate is None else write_gate)
 
         # 3. Generate chunk by chunk: read, encode, denoise, decode, depth, align, write.
         starts = list(range(first, len(cameras), chunk_size))
@@ -217,8 +251,10 @@ class WorldMemPipeline(DiffusionPipeline):
                                   use_episodic=use_episodic)
             inputs = encode_readouts([readout], self.codec, device=device, dtype=dtype)
             # 3b. Denoise the chunk.
+            init = self._render_latents(readout) if use_spatial and render_init < 1.0 else None
             latents = self._denoise(inputs, readout.target_cameras, num_inference_steps, guidance_scale,
-                                    torch_generator("chunk_noise", seed, start, device=device), device, dtype)
+                                    torch_generator("chunk_noise", seed, start, device=device), device, dtype,
+                                    init=init, strength=render_init)
             # 3c. Decode and get depth.
             chunk, chunk_depth = self.codec.decode(latents)
             chunk = chunk[0].float().cpu()
@@ -228,10 +264,11 @@ class WorldMemPipeline(DiffusionPipeline):
                 alignment.append(None)
             else:
                 chunk_depth = self._depth_for(chunk, None if chunk_depth is None else chunk_depth[0].float().cpu())
-                # 3d. Align the depth to the map's depth on co-visible pixels, then write back.
-                chunk_depth, fit = align_depth(chunk_depth, readout.reference_depth)
+                # 3d. Align the depth to the map's depth on co-visible pixels, gate, write back.
+                chunk_depth, fit = align_depth(chunk_depth, readout.reference.depth)
                 alignment.append(tuple(fit))
-                scene_depth = memory.write_generated(chunk, chunk_depth, readout)
+                keep = gate.mask(chunk, chunk_depth, readout.reference)
+                scene_depth = memory.write_generated(chunk, chunk_depth, readout, mask=keep)
             out_frames.append(chunk)
             out_depth.append(scene_depth)
             if callback_on_chunk_end is not None:

@@ -16,6 +16,7 @@ base are kept apart by their weights and offsets.
 | ``train_paths`` | step | which memory paths a training step drops (the same on every process) |
 | ``train_scenes`` | sample position * world size + rank | the synthetic scene of a training sample |
 | ``shard_shuffle`` | epoch | the order of curated shards |
+| ``train_chained`` | step, sample slot (rank * batch + k) | the scene and noise of a chained training sample |
 | ``synthetic_path`` (numpy) | | a synthetic clip's path kind and shape (independent of the scene's own draws) |
 """
 
@@ -44,6 +45,7 @@ STREAMS: dict[str, _Stream] = {
     "train_paths": _Stream(1_000_003, (4099,), offset=7919),
     "train_scenes": _Stream(2_000_003, (1,)),
     "shard_shuffle": _Stream(1_000_003, (1,)),
+    "train_chained": _Stream(3_000_017, (4099, 1)),
 }
 _NUMPY_SALTS = {"synthetic_path": 7331}
 

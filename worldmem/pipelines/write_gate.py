@@ -1,0 +1,83 @@
+"""Which pixels of a generated chunk are written back into the map ("write back only what deserves it").
+
+A generated frame is the model's guess. Where the map already holds the place, fusing a new, slightly
+different (often blurrier) guess averages the two and erodes what was remembered; a camera that comes back
+then finds neither. The gate decides per pixel, from the chunk and the map's render at the same cameras
+(:attr:`~worldmem.memory.readout.MemoryReadout.reference`):
+
+| mode | fused pixels |
+|---|---|
+| ``all`` | every pixel with known depth (no gate) |
+| ``new`` | only pixels the map does not cover yet: the first generated view of a place is what is remembered |
+| ``agree`` | uncovered pixels, and covered ones whose colour and depth agree with the render (they confirm it) |
+
+Given (observed) frames are never gated.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+import torch
+
+from worldmem.memory.readout import SpatialRender
+
+__all__ = ["WriteGate", "GATE_MODES"]
+
+GATE_MODES = ("all", "new", "agree")
+
+
+@dataclass(frozen=True)
+class WriteGate:
+    """Per-pixel gate of the write-back.
+
+    Args:
+        mode: ``"all"``, ``"new"`` or ``"agree"`` (see the module table).
+        rgb_tolerance: ``agree``: largest mean absolute colour difference (in [0, 1]) to the render.
+        depth_tolerance: ``agree``: largest relative depth difference to the render.
+    """
+
+    mode: Literal["all", "new", "agree"] = "all"
+    rgb_tolerance: float = 0.1
+    depth_tolerance: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.mode not in GATE_MODES:
+            raise ValueError(f"write_gate.mode: expected one of {', '.join(GATE_MODES)}, got {self.mode!r}")
+        for name in ("rgb_tolerance", "depth_tolerance"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"write_gate.{name}: expected a finite value > 0, got {value!r}")
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> WriteGate:
+        d = d or {}
+        if not isinstance(d, dict):
+            raise ValueError(f"write_gate: expected a mapping, got {type(d).__name__}")
+        unknown = sorted(set(d) - {"mode", "rgb_tolerance", "depth_tolerance"})
+        if unknown:
+            raise ValueError(f"write_gate: unknown key(s) {unknown}; expected some of depth_tolerance, mode, rgb_tolerance")
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def mask(self, frames: torch.Tensor, depth: torch.Tensor, reference: SpatialRender | None) -> torch.Tensor | None:
+        """(T, 1, H, W) bool of the pixels to fuse, or None for all of them.
+
+        Args:
+            frames: (T, 3, H, W) generated frames in [0, 1].
+            depth: (T, 1, H, W) their depth, aligned to ``reference.depth`` (0 = unknown).
+            reference: the map's render at the chunk's cameras (None: the map has nothing, all is new).
+        """
+        if self.mode == "all" or reference is None:
+            return None
+        covered = reference.mask.bool() & (reference.depth > 0)
+        if self.mode == "new":
+            return ~covered
+        rgb_ok = (frames - reference.rgb).abs().mean(dim=1, keepdim=True) <= self.rgb_tolerance
+        rel = (depth - reference.depth).abs() / reference.depth.clamp_min(1e-6)
+        depth_ok = (depth > 0) & (rel <= self.depth_tolerance)
+        return ~covered | (rgb_ok & depth_ok)
