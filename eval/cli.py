@@ -1,6 +1,8 @@
 """``python -m eval``: the revisit benchmark and the performance benchmarks.
 
     python -m eval revisit --checkpoint DIR --out DIR [...]     (eval/revisit.py; docs/evaluation.md)
+    python -m eval plot-paths --out docs/paths.png [--seed S]    (eval/plot_paths.py; docs/paths.md)
+    python -m eval strip --checkpoint DIR --out docs/recall_strip.png   (eval/strip.py; docs/evaluation.md)
     python -m eval bench NAME [--quick] [--repeats N] [--out PATH] [--checkpoint DIR]
 
 Each benchmark prints medians and same-run ratios and writes a json (default ``outputs/bench/NAME.json``);
@@ -16,13 +18,19 @@ from eval.bench import BENCHMARKS, CHECKPOINT_BENCHMARKS
 
 
 def main(argv: list[str] | None = None) -> int:
-    from eval import revisit
+    from eval import plot_paths, revisit, strip
 
     parser = argparse.ArgumentParser(prog="python -m eval")
     sub = parser.add_subparsers(dest="command", required=True)
     rev = sub.add_parser("revisit", help="revisit-consistency benchmark (ablations, report, videos)",
                          description=revisit.__doc__.split("\n\n")[0])
     revisit.add_arguments(rev)
+    plot = sub.add_parser("plot-paths", help="top-down plot of every registry camera path in a synthetic scene",
+                          description=plot_paths.__doc__.split("\n\n")[0])
+    plot_paths.add_arguments(plot)
+    fig = sub.add_parser("strip", help="the view-recall figure: way out above the same cameras on the way back",
+                         description=strip.__doc__.split("\n\n")[0])
+    strip.add_arguments(fig)
     bench = sub.add_parser("bench", help="performance benchmarks (medians, same-run ratios)")
     bench.add_argument("name", help=f"one of: {', '.join(sorted(BENCHMARKS))}")
     bench.add_argument("--out", type=Path, default=None,
@@ -34,6 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "revisit":
         return revisit.main(args, rev)
+    if args.command == "plot-paths":
+        return plot_paths.main(args, plot)
+    if args.command == "strip":
+        return strip.main(args, fig)
     if args.name not in BENCHMARKS:
         bench.error(f"unknown benchmark {args.name!r}; expected one of: {', '.join(sorted(BENCHMARKS))}")
     if args.repeats < 1:

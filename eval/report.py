@@ -30,10 +30,13 @@ The ``results`` dict (what ``python -m eval revisit`` writes to ``results.json``
       "lpips": {"available": false, "reason": "no AlexNet weights given ..."}
     }
 
-A metric that could not be computed (no revisit frame, LPIPS absent, NaN) is ``null``. ``summary`` holds, per
-variant, the mean over scenes of every scalar metric above (nulls skipped) plus ``psnr`` and ``ssim``, the mean
-over scenes of the per-frame curves' means; :func:`summarize` computes it and :func:`write_report` fills it in
-when it is missing. :func:`save_results` writes the dict as strict json (NaN and inf become null).
+A protocol (:mod:`eval.protocols`) adds keys to each scene and variant (``same_pose_psnr``, ``drift_curve``,
+``sharpness``, ...; docs/evaluation.md), and ``python -m eval revisit`` a ``headline``; :func:`summarize` averages
+every scalar variant key. A metric that could not be computed (no revisit frame, LPIPS absent, NaN) is ``null``.
+``summary`` holds, per variant, the mean over scenes of every scalar metric above (nulls skipped) plus
+``psnr`` and ``ssim``, the mean over scenes of the per-frame curves' means; :func:`summarize` computes it and
+:func:`write_report` fills it in when it is missing. :func:`save_results` writes the dict as strict json
+(NaN and inf become null).
 
 The plot has one panel per trajectory: per variant, the per-frame PSNR averaged over that trajectory's scenes
 (:func:`eval.metrics.drift_curve`), with the frames that are revisits in at least half of those scenes shaded.
@@ -56,6 +59,7 @@ from typing import TextIO
 
 from eval.metrics import drift_curve
 from eval.revisit_detect import revisit_mask, revisit_segments
+from eval.staging import usual_mode
 
 __all__ = ["TABLE_COLUMNS", "SCALAR_METRICS", "check_results", "summarize", "save_results", "write_report",
            "plot_psnr_per_frame", "format_summary_table", "print_summary_table"]
@@ -123,13 +127,21 @@ def _variant_names(results: Mapping) -> list[str]:
     return names
 
 
+def _is_scalar(x) -> bool:
+    return x is None or (isinstance(x, (int, float)) and not isinstance(x, bool))
+
+
 def summarize(results: Mapping) -> dict[str, dict[str, float | None]]:
-    """Per variant: the mean over scenes of each scalar metric, plus ``psnr``/``ssim`` (means of per-frame curves)."""
+    """Per variant: the mean over scenes of each scalar metric (:data:`SCALAR_METRICS`, then any other number a
+    protocol adds, e.g. ``same_pose_psnr``), plus ``psnr``/``ssim`` (means of per-frame curves)."""
     check_results(results)
     out: dict[str, dict[str, float | None]] = {}
     for name in _variant_names(results):
         entries = [s["variants"][name] for s in results["scenes"] if name in s["variants"]]
-        row = {key: _mean(e[key] for e in entries) for key in SCALAR_METRICS}
+        keys = list(SCALAR_METRICS)
+        for e in entries:
+            keys += [k for k, v in e.items() if k not in keys and _is_scalar(v)]
+        row = {key: _mean(e.get(key) for e in entries) for key in keys}
         row["psnr"] = _mean(_mean(e["psnr_per_frame"]) for e in entries)
         row["ssim"] = _mean(_mean(e["ssim_per_frame"]) for e in entries)
         out[name] = row
@@ -153,6 +165,7 @@ def _write_atomic(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        usual_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -215,8 +228,12 @@ def _num_frames(scene: Mapping) -> int:
     return max(len(v["psnr_per_frame"]) for v in scene["variants"].values())
 
 
-def plot_psnr_per_frame(results: Mapping, path: str | Path) -> Path:
+def plot_psnr_per_frame(results: Mapping, path: str | Path, key: str = "psnr_per_frame",
+                        ylabel: str = "PSNR vs ground truth (dB)") -> Path:
     """Draws per-frame PSNR per variant, one panel per trajectory, revisit segments shaded (see module doc).
+
+    ``key``: the per-frame curve of each variant drawn (``drift_curve``: the drift curve, with markers, since
+    it is null off the covered frames).
 
     Raises:
         ImportError with the install hint when matplotlib is missing.
@@ -244,12 +261,13 @@ def plot_psnr_per_frame(results: Mapping, path: str | Path) -> Path:
         for k, (start, end) in enumerate(revisit_segments(shaded)):
             ax.axvspan(start - 0.5, end - 0.5, color="0.85", zorder=0, label="revisit frames" if k == 0 else None)
         for name in names:
-            curves = [s["variants"][name]["psnr_per_frame"] for s in scenes if name in s["variants"]]
+            curves = [s["variants"][name][key] for s in scenes if key in s["variants"].get(name, {})]
             if curves:
-                ax.plot(drift_curve(curves).tolist(), label=name, linewidth=1.5)
+                ax.plot(drift_curve(curves).tolist(), label=name, linewidth=1.5,
+                        marker="." if key != "psnr_per_frame" else None)
         ax.set_title(f"{traj} ({len(scenes)} scene{'s' if len(scenes) != 1 else ''})")
         ax.set_xlabel("frame")
-        ax.set_ylabel("PSNR vs ground truth (dB)")
+        ax.set_ylabel(ylabel)
         ax.set_xlim(-0.5, length - 0.5)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="best")
@@ -268,10 +286,13 @@ def _lpips_line(results: Mapping) -> str:
     return f"LPIPS: computed ({lp.get('reason')})." if lp.get("available") else f"LPIPS: not computed: {lp.get('reason')}"
 
 
-def _markdown(results: Mapping, summary: Mapping, plot_note: str | None) -> str:
+def _markdown(results: Mapping, summary: Mapping, plot_note: str | None, before=(), after=()) -> str:
     names, cells, best = _table_rows(summary)
     header = ["variant"] + [title for _, title, _, _ in TABLE_COLUMNS]
-    lines = ["# Revisit-consistency report", "", "## Ablation (means over scenes; best in bold)", "",
+    lines = ["# Revisit-consistency report", ""]
+    for title, md, _ in before:
+        lines += [f"## {title}", "", md, ""]
+    lines += ["## Ablation (means over scenes; best in bold)", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for n, row, flags in zip(names, cells, best, strict=True):
         shown = [f"**{c}**" if b else c for c, b in zip(row, flags, strict=True)]
@@ -283,10 +304,12 @@ def _markdown(results: Mapping, summary: Mapping, plot_note: str | None) -> str:
         video = f"[mp4]({s['video']})" if s.get("video") else ""
         lines.append(f"| {s['scene']} | {s['trajectory']} | {_num_frames(s)} | {len(s['revisit_frames'])} | {video} |")
     lines += ["", "## Config", "", "```json", json.dumps(_jsonable(results.get("config", {})), indent=2), "```", ""]
+    for title, md, _ in after:
+        lines += [f"## {title}", "", md, ""]
     return "\n".join(lines)
 
 
-def _html(results: Mapping, summary: Mapping, plot_note: str | None) -> str:
+def _html(results: Mapping, summary: Mapping, plot_note: str | None, before=(), after=()) -> str:
     e = html.escape
     names, cells, best = _table_rows(summary)
     head = "".join(f"<th>{e(t)}</th>" for t in ["variant"] + [title for _, title, _, _ in TABLE_COLUMNS])
@@ -301,6 +324,7 @@ def _html(results: Mapping, summary: Mapping, plot_note: str | None) -> str:
                       f"<td>{len(s['revisit_frames'])}</td><td>{video}</td></tr>")
     plot = f"<p>{e(plot_note)}</p>" if plot_note else f'<img src="{PLOT_NAME}" alt="per-frame PSNR">'
     config = e(json.dumps(_jsonable(results.get("config", {})), indent=2))
+    top, end = ("".join(f"<h2>{e(title)}</h2>\n{part}\n" for title, _, part in sections) for sections in (before, after))
     return f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>Revisit-consistency report</title>
 <style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}}
@@ -308,7 +332,7 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}} td:first-child,t
 img{{max-width:100%}}</style></head>
 <body>
 <h1>Revisit-consistency report</h1>
-<h2>Ablation (means over scenes; best in bold)</h2>
+{top}<h2>Ablation (means over scenes; best in bold)</h2>
 <table><tr>{head}</tr>
 {chr(10).join(body)}
 </table>
@@ -321,16 +345,17 @@ img{{max-width:100%}}</style></head>
 </table>
 <h2>Config</h2>
 <pre>{config}</pre>
-</body></html>
+{end}</body></html>
 """
 
 
-def write_report(results: Mapping, out_dir: str | Path) -> dict[str, Path | None]:
+def write_report(results: Mapping, out_dir: str | Path, before=(), after=()) -> dict[str, Path | None]:
     """Writes ``report.md``, ``report.html`` and ``psnr_per_frame.png`` into ``out_dir``.
 
     Args:
         results: the results dict (schema in the module docstring); ``summary`` is computed when missing.
         out_dir: the report folder (created); video paths in ``results`` are relative to it.
+        before, after: extra sections ``(title, markdown, html)`` above the ablation table and at the end.
 
     Returns:
         ``{"markdown": path, "html": path, "plot": path or None}`` (None when matplotlib is missing).
@@ -347,6 +372,6 @@ def write_report(results: Mapping, out_dir: str | Path) -> dict[str, Path | None
         plot_path, plot_note = None, f"(plot not drawn: {err})"
         warnings.warn(str(err), stacklevel=2)
     md, page = out / "report.md", out / "report.html"
-    _write_atomic(md, _markdown(results, summary, plot_note))
-    _write_atomic(page, _html(results, summary, plot_note))
+    _write_atomic(md, _markdown(results, summary, plot_note, before, after))
+    _write_atomic(page, _html(results, summary, plot_note, before, after))
     return {"markdown": md, "html": page, "plot": plot_path}

@@ -1,8 +1,9 @@
 """Training batches: curated shards or synthetic samples made on the fly, and their collation.
 
 Both sources are deterministic in (seed, position): a resumed run sees exactly the samples an uninterrupted
-run would have seen from that step on. Synthetic sample ``i`` of process ``rank`` uses scene seed
-the ``train_scenes`` stream of :mod:`worldmem.utils.seeding` at ``i * world_size + rank`` inside the documented training seed range.
+run would have seen from that step on. Synthetic sample ``i`` of process ``rank`` draws its scene seed (inside
+the documented training seed range) from the ``train_scenes`` stream of :mod:`worldmem.utils.seeding` at
+``i * world_size + rank``.
 """
 
 from __future__ import annotations

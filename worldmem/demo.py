@@ -6,9 +6,10 @@ Builds a synthetic scene, walks an out-and-back camera path through it, writes t
 points), ``memory/`` (the saved memory state) and ``summary.json``; it prints the render PSNR on covered
 pixels and the coverage.
 
-With a trained generator (``checkpoints/worldmem-tiny``), it also generates a long out-and-back video on a
-held-out scene with and without long-term memory, writes ``generation.mp4`` (ground truth | full memory |
-working memory only) and prints both revisit PSNRs.
+With a trained generator (``checkpoints/worldmem-tiny``), it also runs view recall on a held-out scene: from
+2 given frames it generates an out-and-back video (the way back retraces the way out's cameras) with and
+without long-term memory, writes ``generation.mp4`` (ground truth | full memory | working memory only) and
+prints the same-pose PSNR (way out vs way back) and the PSNR vs ground truth on the covered return frames.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from worldmem.geometry import trajectories
+from worldmem.geometry.paths import make_path
 from worldmem.geometry.points import write_ply
 from worldmem.memory import WorldMemory
 from worldmem.synthetic import SyntheticScene
@@ -33,14 +34,15 @@ DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "w
 
 
 def demo_path(scene: SyntheticScene, num_frames: int, size: int):
-    """An out-and-back path across the scene's free box, sweeping the view by 90 degrees on the way out."""
-    lo, hi = scene.free_box[0], scene.free_box[1]
-    z = float((lo[2] + hi[2]) / 2)
-    y = float((lo[1] + hi[1]) / 2)
-    x0 = float(lo[0]) + 0.1
-    distance = max(float(hi[0] - lo[0]) - 0.2, 0.5)
-    return trajectories.out_and_back(num_frames, start=(x0, y, z), heading_deg=0.0, distance=distance,
-                                     yaw_sweep_deg=90.0, height=size, width=size, fov_deg=70.0)
+    """The memory demo's path: the registry's out-and-back across the scene's free box, its view sweeping 90
+    degrees on the way out (the generation demo uses the canonical 180, as the benchmark does)."""
+    return make_path("out-and-back", scene.free_box, num_frames, size, size, sweep_deg=90.0)
+
+
+def generation_path(scene: SyntheticScene, num_frames: int, size: int):
+    """The generation demo's path: the benchmark's out-and-back (``python -m eval revisit``), the registry's
+    canonical one, whose view turns 180 degrees on the way out."""
+    return make_path("out-and-back", scene.free_box, num_frames, size, size)
 
 
 def run(out: Path, seed: int, num_frames: int, size: int, chunk: int) -> dict:
@@ -48,16 +50,16 @@ def run(out: Path, seed: int, num_frames: int, size: int, chunk: int) -> dict:
     cams = demo_path(scene, num_frames, size)
     frames, depth = scene.render(cams)
     half = (num_frames + 1) // 2
-    memory = WorldMemory()
+    # The synthetic world is in metres and the default map sizes (5 cm voxels) are meant in them: no rescaling.
+    memory = WorldMemory(scene_scale=1.0)
     t0 = time.perf_counter()
     for s in tqdm(range(0, half, chunk), desc="write outward frames", unit="chunk"):
         memory.write(frames[s:min(s + chunk, half)], depth[s:min(s + chunk, half)], cams[s:min(s + chunk, half)])
     write_s = time.perf_counter() - t0
     back = slice(half, num_frames)
     t0 = time.perf_counter()
-    readout = memory.read(cams[back])
+    render = memory.render(cams[back])
     read_s = time.perf_counter() - t0
-    render = readout.spatial
     psnr = masked_psnr(render.rgb, frames[back], render.mask)
     coverage = float(render.mask.float().mean())
     # Sky pixels (no geometry, ground-truth depth 0) cannot be covered by any map: report both figures.
@@ -67,7 +69,7 @@ def run(out: Path, seed: int, num_frames: int, size: int, chunk: int) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     panel = side_by_side(frames[back], render.rgb, mask_to_rgb(render.mask))
     write_video(out / "memory_demo.mp4", panel, fps=8)
-    pts, cols = memory.spatial.points()
+    pts, cols = memory.surface_points()
     write_ply(out / "memory.ply", pts, cols)
     memory.save(out / "memory")
     summary = {
@@ -89,34 +91,76 @@ def run(out: Path, seed: int, num_frames: int, size: int, chunk: int) -> dict:
     return summary
 
 
-def run_generation(checkpoint: Path, out: Path, seed: int, num_frames: int, steps: int) -> dict:
-    """Generates a long out-and-back video on a held-out scene with and without long-term memory.
+RECALL_GIVEN = 2
+"""Given frames of the generation demo (the recall protocol of ``python -m eval revisit``)."""
+COVERED = 0.5
+"""A return frame counts as covered when the given frames' map covers this fraction of its surface pixels."""
 
-    The outward half is given (observed, fused into the memory); the return is generated twice: with the full
-    memory, and with the spatial and episodic memory switched off (working window only). Writes
-    ``generation.mp4`` (ground truth | full memory | working memory only) and returns both revisit PSNRs.
+
+def _mean_psnr(pred: torch.Tensor, target: torch.Tensor) -> float:
+    """Mean over frames of each frame's PSNR (capped at 100 dB); ``nan`` for no frame."""
+    vals = [min(masked_psnr(p, t), 100.0) for p, t in zip(pred, target, strict=True)]
+    return sum(vals) / len(vals) if vals else float("nan")
+
+
+def recall_pairs(num_frames: int, given: int, min_gap: int) -> list[tuple[int, int]]:
+    """Same-pose pairs of a path whose frame ``T - 1 - i`` has frame ``i``'s camera: ``(i, T - 1 - i)`` with
+    both frames generated (``i >= given``) and at least ``min_gap`` frames apart."""
+    return [(i, num_frames - 1 - i) for i in range(given, num_frames) if num_frames - 1 - 2 * i >= min_gap]
+
+
+def covered_return_frames(pipe, frames: torch.Tensor, depth: torch.Tensor, cams, given: int) -> list[int]:
+    """Return-half frames (``t >= (T + 1) // 2``) of which the map of the given frames covers at least
+    :data:`COVERED` of the surface pixels: the frames whose ground truth the given frames determine."""
+    from worldmem.memory import MemoryConfig
+
+    memory = WorldMemory(MemoryConfig.from_dict(pipe.config.memory_config))
+    memory.write(frames[:given], depth[:given], cams[:given])
+    back = list(range((len(cams) + 1) // 2, len(cams)))
+    mask = memory.render(cams[back]).mask.bool()
+    surface = depth[back] > 0
+    frac = (mask & surface).flatten(1).sum(1) / surface.flatten(1).sum(1).clamp(min=1)
+    return [t for t, f in zip(back, frac.tolist(), strict=True) if f >= COVERED]
+
+
+def run_generation(checkpoint: Path, out: Path, seed: int, num_frames: int, steps: int) -> dict:
+    """View recall on a held-out scene: 2 given frames, out and back, with and without long-term memory.
+
+    Only the first :data:`RECALL_GIVEN` frames of the out-and-back path are given; the rest is generated twice:
+    with the full memory, and with the spatial and episodic memory switched off (working window only). Scored
+    as ``python -m eval revisit --protocol recall``: the same-pose PSNR between the frame generated on the way
+    out and the one generated at the same camera on the way back (pairs further apart than working window +
+    chunk), and the PSNR against the ground truth on the covered return frames. Writes ``generation.mp4``
+    (ground truth | full memory | working memory only).
     """
     from worldmem.pipelines import WorldMemPipeline
-    from worldmem.synthetic.paths import out_and_back_in_scene
 
     pipe = WorldMemPipeline.from_pretrained(str(checkpoint))
     size = pipe.transformer.base.config.sample_height * pipe.codec.spatial_factor
     scene = SyntheticScene.random(seed=seed)
-    # The benchmark's out-and-back (python -m eval revisit): the view turns 180 degrees on the way out.
-    cams = out_and_back_in_scene(scene, num_frames, size, yaw_sweep_deg=180.0)
+    cams = generation_path(scene, num_frames, size)
     frames, depth = scene.render(cams)
-    half = num_frames // 2
-    videos, psnrs = [], {}
-    for name, flags in (("full memory", {}), ("working memory only", {"use_spatial": False, "use_episodic": False})):
-        result = pipe(frames=frames[:half], depth=depth[:half], cameras=cams, num_inference_steps=steps,
+    given = RECALL_GIVEN
+    min_gap = max(8, int(pipe.config.working_window) + int(pipe.config.chunk_size) + 1)
+    pairs = recall_pairs(num_frames, given, min_gap)
+    covered = covered_return_frames(pipe, frames, depth, cams, given)
+    videos, same, vs_gt = [], {}, {}
+    for name, flags in (("full", {}), ("working_only", {"use_spatial": False, "use_episodic": False})):
+        result = pipe(frames=frames[:given], depth=depth[:given], cameras=cams, num_inference_steps=steps,
                       generator=torch.Generator().manual_seed(0), **flags)
-        videos.append(result.frames)
-        psnrs[name] = masked_psnr(result.frames[half:], frames[half:])
+        gen = result.frames.float()
+        videos.append(gen)
+        same[name] = _mean_psnr(gen[[i for i, _ in pairs]], gen[[j for _, j in pairs]]) if pairs else float("nan")
+        vs_gt[name] = _mean_psnr(gen[covered], frames[covered]) if covered else float("nan")
     out.mkdir(parents=True, exist_ok=True)
     write_video(out / "generation.mp4", side_by_side(frames, *videos), fps=8)
-    return {"scene_seed": seed, "num_frames": num_frames, "given_frames": half, "image_size": size, "steps": steps,
-            "revisit_psnr_full_memory_db": round(psnrs["full memory"], 2),
-            "revisit_psnr_working_only_db": round(psnrs["working memory only"], 2)}
+    return {"scene_seed": seed, "scene_kind": scene.kind, "num_frames": num_frames, "given_frames": given,
+            "image_size": size, "steps": steps, "same_pose_pairs": len(pairs), "min_gap": min_gap,
+            "covered_return_frames": covered,
+            "same_pose_psnr_full_memory_db": round(same["full"], 2),
+            "same_pose_psnr_working_only_db": round(same["working_only"], 2),
+            "return_psnr_covered_full_memory_db": round(vs_gt["full"], 2),
+            "return_psnr_covered_working_only_db": round(vs_gt["working_only"], 2)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,11 +173,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, help="trained pipeline folder")
     parser.add_argument("--generation-seed", type=int, default=None,
                         help="held-out scene for the generation demo (default: the first evaluation seed)")
-    parser.add_argument("--generation-frames", type=int, default=48, help="frames of the generated out-and-back")
+    parser.add_argument("--generation-frames", type=int, default=48, help="frames of the generated out-and-back (2 given)")
     parser.add_argument("--steps", type=int, default=8, help="denoising steps per chunk")
     args = parser.parse_args(argv)
-    if args.frames < 4 or args.size < 16 or args.chunk < 1:
-        parser.error("expected --frames >= 4, --size >= 16, --chunk >= 1")
+    if args.frames < 4 or args.size < 16 or args.chunk < 1 or args.generation_frames < 4:
+        parser.error("expected --frames >= 4, --size >= 16, --chunk >= 1, --generation-frames >= 4")
     trained = (args.checkpoint / "model_index.json").is_file()
     if not trained:
         print(f"worldmem: no trained generator in {args.checkpoint}; running the memory demo only.")
@@ -148,9 +192,15 @@ def main(argv: list[str] | None = None) -> int:
 
         seed = EVAL_SEEDS.start if args.generation_seed is None else args.generation_seed
         gen = run_generation(args.checkpoint, args.out, seed, args.generation_frames, args.steps)
-        print(f"generation on held-out scene {seed} ({gen['num_frames']} frames, outward half given, return generated): "
-              f"revisit PSNR {gen['revisit_psnr_full_memory_db']:.2f} dB with memory, "
-              f"{gen['revisit_psnr_working_only_db']:.2f} dB with the working window only; wrote {args.out}/generation.mp4")
+        print(f"view recall on held-out scene {seed} ({gen['scene_kind']}, {gen['num_frames']} frames out and back, "
+              f"{gen['given_frames']} given, the rest generated): same-pose PSNR (way out vs way back, "
+              f"{gen['same_pose_pairs']} pairs >= {gen['min_gap']} frames apart) "
+              f"{gen['same_pose_psnr_full_memory_db']:.2f} dB with memory, "
+              f"{gen['same_pose_psnr_working_only_db']:.2f} dB with the working window only")
+        print(f"  vs ground truth on the {len(gen['covered_return_frames'])} return frames the given frames cover: "
+              f"{gen['return_psnr_covered_full_memory_db']:.2f} dB with memory, "
+              f"{gen['return_psnr_covered_working_only_db']:.2f} dB with the working window only; "
+              f"wrote {args.out}/generation.mp4")
         summary["generation"] = gen
         atomic_write_json(args.out / "summary.json", summary)
     return 0

@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from eval.cli import main
+from eval.episodes import DEFAULT_TRAJECTORIES, Episode, eval_path
 from eval.report import SCALAR_METRICS, check_results
-from eval.revisit import DEFAULT_TRAJECTORIES, Episode, away_frames, eval_path, score_rollout
 from eval.revisit_detect import Revisit, covisibility_matrix, find_revisits
+from eval.scoring import away_frames, score_rollout
 from eval.variants import VARIANT_NAMES, Rollout, oracle_render
 from worldmem.data.readers.synthetic import EVAL_SEEDS
 from worldmem.models import PixelCodec, WorldMemTransformer
@@ -52,10 +53,10 @@ def checkpoint(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def run_dir(checkpoint, tmp_path_factory):
-    """One complete run: 1 static scene, the three default paths, every variant."""
+    """One complete given-half run: 1 static scene, the three default paths, every variant."""
     out = tmp_path_factory.mktemp("revisit")
-    assert main(["revisit", "--checkpoint", str(checkpoint), "--scenes", "1", "--num-frames", "16", "--steps", "2",
-                 "--out", str(out)]) == 0
+    assert main(["revisit", "--checkpoint", str(checkpoint), "--protocol", "given-half", "--scenes", "1",
+                 "--num-frames", "16", "--steps", "2", "--out", str(out)]) == 0
     return out
 
 
@@ -100,7 +101,7 @@ def test_oracle_beats_working_only_on_a_static_scene(run_dir):
 
 
 def _episode(name="out-and-back", n=16, context=8, seed=EVAL_SEEDS.start):
-    from eval.revisit import _render_synthetic
+    from eval.episodes import _render_synthetic
 
     frames, depth, cams = _render_synthetic(seed, False, name, n, S)
     return Episode(f"synthetic:{seed}", name, frames, depth, cams, context, False)
@@ -165,7 +166,8 @@ def test_real_source_through_the_readers(checkpoint, tmp_path):
     frames, depth, cams = fixtures.rendered(12, 32, 32)
     fixtures.write_realestate10k(tmp_path / "re10k", "clip0", frames, depth, cams, tmp_path / "depth")
     out = tmp_path / "out"
-    assert main(["revisit", "--checkpoint", str(checkpoint), "--source", f"realestate10k:{tmp_path / 're10k'}",
+    assert main(["revisit", "--checkpoint", str(checkpoint), "--protocol", "given-half",
+                 "--source", f"realestate10k:{tmp_path / 're10k'}",
                  "--depth-dir", str(tmp_path / "depth"), "--num-frames", "12", "--steps", "1",
                  "--variants", "full,working_only,oracle", "--out", str(out)]) == 0
     res = json.loads((out / "results.json").read_text())
@@ -186,7 +188,7 @@ def _error(capsys, argv) -> str:
 
 
 def test_bad_inputs_are_one_line_errors(checkpoint, tmp_path, capsys):
-    base = ["revisit", "--out", str(tmp_path / "o"), "--scenes", "1", "--num-frames", "8"]
+    base = ["revisit", "--protocol", "given-half", "--out", str(tmp_path / "o"), "--scenes", "1", "--num-frames", "8"]
     assert "no such folder" in _error(capsys, base + ["--checkpoint", str(tmp_path / "missing")])
     assert "model_index.json" in _error(capsys, base + ["--checkpoint", str(tmp_path)])
     good = base + ["--checkpoint", str(checkpoint)]
@@ -219,7 +221,8 @@ def test_lpips_is_scored_when_weights_are_given(checkpoint, tmp_path):
         state[f"features.{i}.bias"] = torch.zeros(cout)
     torch.save(state, tmp_path / "alexnet.pth")
     out = tmp_path / "out"
-    assert main(["revisit", "--checkpoint", str(checkpoint), "--scenes", "1", "--trajectories", "out-and-back",
+    assert main(["revisit", "--checkpoint", str(checkpoint), "--protocol", "given-half", "--scenes", "1",
+                 "--trajectories", "out-and-back",
                  "--num-frames", "16", "--steps", "1", "--variants", "working_only,oracle",
                  "--lpips-weights", str(tmp_path / "alexnet.pth"), "--out", str(out)]) == 0
     res = json.loads((out / "results.json").read_text())

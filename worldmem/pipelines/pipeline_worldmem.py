@@ -107,7 +107,8 @@ class WorldMemPipeline(DiffusionPipeline):
             raise ValueError(f"guidance_scale: expected >= 1 (1 = no guidance), got {guidance_scale}")
         capacity = MemoryConfig.from_dict(self.config.memory_config).working.window
         if isinstance(working_window, bool) or not isinstance(working_window, int) or not 0 <= working_window <= capacity:
-            raise ValueError(f"working_window: expected an int in [0, {capacity}] (the memory's window), got {working_window!r}")
+            raise ValueError(f"working_window: expected an int in [0, {capacity}] (the memory's window), "
+                             f"got {working_window!r}")
         factor = self.codec.spatial_factor * self.transformer.base.config.patch_size
         if cameras.height % factor or cameras.width % factor:
             raise ValueError(f"cameras: expected height and width divisible by {factor}, got {(cameras.height, cameras.width)}")

@@ -1,0 +1,32 @@
+"""Output folders and files that are never half-written, with the user's usual permissions.
+
+``python -m eval revisit`` builds its whole output folder with :func:`worldmem.utils.io.atomic_directory` (a
+temporary sibling folder, renamed into place at the end; on an error ``--out`` is left as it was).
+:func:`check_replaceable` refuses an existing non-empty folder that does not hold a previous report, so a wrong
+``--out`` never deletes unrelated files. Temporary files and folders are created private (0600 / 0700);
+:func:`usual_mode` gives them the mode a plain ``open`` or ``mkdir`` would have (umask applied) before they are
+renamed into place.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["check_replaceable", "usual_mode"]
+
+
+def check_replaceable(out: Path, marker: str = "results.json") -> str | None:
+    """Why ``out`` may not be replaced by a new report (a one-line reason), or None when it may."""
+    if out.exists() and not out.is_dir():
+        return f"{out} exists and is not a folder"
+    if out.is_dir() and any(out.iterdir()) and not (out / marker).is_file():
+        return f"{out} is a non-empty folder without {marker} (not a report folder); choose a new or empty folder"
+    return None
+
+
+def usual_mode(path: str | os.PathLike) -> None:
+    """chmod ``path`` to 0666 (files) or 0777 (folders) minus the process umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, (0o777 if Path(path).is_dir() else 0o666) & ~umask)
