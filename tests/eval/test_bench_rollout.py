@@ -4,18 +4,9 @@ import json
 import statistics
 
 import pytest
-import torch
 
 import eval.bench as bench
 from eval.cli import main
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_rollout_bench_quick_writes_json(tmp_path, capsys):

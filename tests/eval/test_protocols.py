@@ -33,14 +33,6 @@ BOX = torch.tensor([[-2.5, -1.75, 1.2], [2.5, 1.75, 1.8]])
 W, CHUNK = 2, 4  # the tiny model's working window and chunk
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     path = tmp_path_factory.mktemp("ckpt")
