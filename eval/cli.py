@@ -40,12 +40,15 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--checkpoint", type=Path, default=None,
                        help="rollout/all: a saved WorldMemPipeline (default: the random tiny model)")
     args = parser.parse_args(argv)
-    if args.command == "revisit":
-        return revisit.main(args, rev)
+    if args.command in ("revisit", "strip"):
+        command, sub_parser = (revisit, rev) if args.command == "revisit" else (strip, fig)
+        try:
+            command.run(args)
+        except revisit.RevisitError as err:  # a bad input: one line, exit status 2
+            sub_parser.exit(2, f"{sub_parser.prog}: error: {err}\n")
+        return 0
     if args.command == "plot-paths":
         return plot_paths.main(args, plot)
-    if args.command == "strip":
-        return strip.main(args, fig)
     if args.name not in BENCHMARKS:
         bench.error(f"unknown benchmark {args.name!r}; expected one of: {', '.join(sorted(BENCHMARKS))}")
     if args.repeats < 1:

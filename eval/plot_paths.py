@@ -76,14 +76,11 @@ def plot_paths(out: str | Path, seed: int, num_frames: int = 48, draws: int = 3)
     Raises:
         ImportError with the install hint when matplotlib is missing.
     """
-    try:
-        import matplotlib
+    from eval.report import pyplot
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        from matplotlib.patches import Rectangle
-    except ImportError as err:
-        raise ImportError("the path plot needs matplotlib: pip install -e '.[viz]'") from err
+    plt = pyplot("the path plot")
+    from matplotlib.patches import Rectangle
+
     from worldmem.synthetic import SyntheticScene
 
     scene = SyntheticScene.random(seed=seed)

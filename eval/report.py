@@ -49,9 +49,7 @@ from __future__ import annotations
 import html
 import json
 import math
-import os
 import sys
-import tempfile
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -59,7 +57,7 @@ from typing import TextIO
 
 from eval.metrics import drift_curve
 from eval.revisit_detect import revisit_mask, revisit_segments
-from eval.staging import usual_mode
+from worldmem.utils.io import atomic_write
 
 __all__ = ["TABLE_COLUMNS", "SCALAR_METRICS", "check_results", "summarize", "save_results", "write_report",
            "plot_psnr_per_frame", "format_summary_table", "print_summary_table"]
@@ -161,15 +159,7 @@ def _jsonable(x):
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        usual_mode(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
 def save_results(results: Mapping, path: str | Path) -> Path:
@@ -228,6 +218,19 @@ def _num_frames(scene: Mapping) -> int:
     return max(len(v["psnr_per_frame"]) for v in scene["variants"].values())
 
 
+def pyplot(figure: str):
+    """``matplotlib.pyplot`` on the file-only Agg backend; an ImportError with the install hint naming
+    ``figure`` when matplotlib (the ``viz`` extra) is missing."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as err:
+        raise ImportError(f"{figure} needs matplotlib: pip install -e '.[viz]'") from err
+    return plt
+
+
 def plot_psnr_per_frame(results: Mapping, path: str | Path, key: str = "psnr_per_frame",
                         ylabel: str = "PSNR vs ground truth (dB)") -> Path:
     """Draws per-frame PSNR per variant, one panel per trajectory, revisit segments shaded (see module doc).
@@ -238,13 +241,7 @@ def plot_psnr_per_frame(results: Mapping, path: str | Path, key: str = "psnr_per
     Raises:
         ImportError with the install hint when matplotlib is missing.
     """
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as err:
-        raise ImportError("the PSNR plot needs matplotlib: pip install -e '.[viz]'") from err
+    plt = pyplot("the PSNR plot")
     check_results(results)
     trajectories: dict[str, list[Mapping]] = {}
     for scene in results["scenes"]:

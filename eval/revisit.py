@@ -51,7 +51,7 @@ from eval.scoring import evaluate_episode, mean_of
 from eval.variants import ORACLE, VARIANT_NAMES, Rollout
 from worldmem.geometry.paths import DEFAULT_BOX, PATH_NAMES, make_path, retraces
 
-__all__ = ["DEFAULT_TRAJECTORIES", "AWAY_FACTOR", "RevisitError", "add_arguments", "default_paths", "run", "main"]
+__all__ = ["DEFAULT_TRAJECTORIES", "AWAY_FACTOR", "RevisitError", "add_arguments", "default_paths", "run"]
 
 DEFAULT_SCENES = 6
 PROG = "python -m eval revisit"
@@ -258,7 +258,6 @@ def run(args) -> dict:
     """Runs the benchmark for parsed ``args`` and writes every output; raises :class:`RevisitError`."""
     from eval.lpips import MIN_SIZE, load_lpips
     from eval.report import print_summary_table, save_results, summarize, write_report
-    from eval.staging import usual_mode
     from worldmem.utils.io import atomic_directory
 
     variants, names = _validate(args)
@@ -289,7 +288,6 @@ def run(args) -> dict:
     out, made = Path(args.out), {}
 
     def fill(stage: Path) -> None:  # the whole report folder, renamed to --out only once complete
-        usual_mode(stage)
         scenes, skipped = _rollouts(args, pipe, stage, episodes, total, scene_ids, variants, min_gap, lpips_model)
         if not scenes:
             raise RevisitError(f"no scene could be evaluated ({len(skipped)} skipped)")
@@ -333,17 +331,3 @@ def run(args) -> dict:
     print(f"wrote {out}/results.json, report.md, report.html, psnr_per_frame.png, drift_curve.png, videos/ "
           f"({len(scenes)} rollouts)")
     return results
-
-
-def main(args, parser: argparse.ArgumentParser) -> int:
-    try:
-        run(args)
-    except RevisitError as err:
-        parser.exit(2, f"{PROG}: error: {err}\n")
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    p = argparse.ArgumentParser(prog=PROG)
-    add_arguments(p)
-    sys.exit(main(p.parse_args(), p))

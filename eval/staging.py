@@ -3,17 +3,14 @@
 ``python -m eval revisit`` builds its whole output folder with :func:`worldmem.utils.io.atomic_directory` (a
 temporary sibling folder, renamed into place at the end; on an error ``--out`` is left as it was).
 :func:`check_replaceable` refuses an existing non-empty folder that does not hold a previous report, so a wrong
-``--out`` never deletes unrelated files. Temporary files and folders are created private (0600 / 0700);
-:func:`usual_mode` gives them the mode a plain ``open`` or ``mkdir`` would have (umask applied) before they are
-renamed into place.
+``--out`` never deletes unrelated files. (The atomic writers give outputs the user's usual permissions.)
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-__all__ = ["check_replaceable", "usual_mode"]
+__all__ = ["check_replaceable"]
 
 
 def check_replaceable(out: Path, marker: str = "results.json") -> str | None:
@@ -23,10 +20,3 @@ def check_replaceable(out: Path, marker: str = "results.json") -> str | None:
     if out.is_dir() and any(out.iterdir()) and not (out / marker).is_file():
         return f"{out} is a non-empty folder without {marker} (not a report folder); choose a new or empty folder"
     return None
-
-
-def usual_mode(path: str | os.PathLike) -> None:
-    """chmod ``path`` to 0666 (files) or 0777 (folders) minus the process umask."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, (0o777 if Path(path).is_dir() else 0o666) & ~umask)

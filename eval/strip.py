@@ -15,7 +15,6 @@ written atomically (temporary file, then rename). matplotlib is the ``viz`` extr
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,14 +22,12 @@ import torch
 
 from eval.episodes import RevisitError, synthetic_episodes
 from eval.protocols import DEFAULT_CONTEXT, MAX_CONTEXT, same_pose_pairs, same_pose_psnr
-from eval.staging import usual_mode
 from eval.variants import run_variant
 from worldmem.geometry.paths import DEFAULT_BOX, make_path, retraces
 from worldmem.utils.io import atomic_write
 
-__all__ = ["add_arguments", "pick_pairs", "strip_image", "main"]
+__all__ = ["add_arguments", "pick_pairs", "strip_image", "run"]
 
-PROG = "python -m eval strip"
 PANELS = (("ground truth", None), ("full memory", "full"), ("working window only", "working_only"))
 
 
@@ -96,13 +93,12 @@ def run(args) -> Path:
     from eval.revisit import _load_pipe
 
     seeds = _check(args)
-    try:
-        import matplotlib
+    from eval.report import pyplot
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise RevisitError("the figure needs matplotlib: pip install -e '.[viz]'") from None
+    try:
+        plt = pyplot("the figure")
+    except ImportError as err:
+        raise RevisitError(str(err)) from None
     pipe = _load_pipe(args.checkpoint)
     size = pipe.transformer.base.config.sample_height * pipe.codec.spatial_factor
     min_gap = max(8, int(pipe.config.working_window) + int(pipe.config.chunk_size) + 1)
@@ -143,7 +139,6 @@ def run(args) -> Path:
 
     def save(tmp: str) -> None:
         fig.savefig(tmp, dpi=150, format="png")
-        usual_mode(tmp)
 
     try:
         atomic_write(out, save)
@@ -153,17 +148,3 @@ def run(args) -> Path:
         print(f"{scene}: same-pose PSNR full {row['full']:.2f} dB, working_only {row['working_only']:.2f} dB")
     print(f"wrote {out}")
     return out
-
-
-def main(args, parser: argparse.ArgumentParser) -> int:
-    try:
-        run(args)
-    except RevisitError as err:
-        parser.exit(2, f"{PROG}: error: {err}\n")
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    p = argparse.ArgumentParser(prog=PROG)
-    add_arguments(p)
-    sys.exit(main(p.parse_args(), p))

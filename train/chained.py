@@ -18,11 +18,11 @@ import dataclasses
 
 import torch
 
-from worldmem.data.builder import choose_windows, frame_visibility, prepare_clip, score_windows
+from worldmem.data.builder import clip_windows, read_chunk
 from worldmem.data.config import CurationConfig
 from worldmem.data.readers.synthetic import synthetic_clip
-from worldmem.data.sample import TrainingSample, quantize_images
-from worldmem.memory import FrameSet, MemoryReadout, SpatialRender, WorldMemory
+from worldmem.data.sample import TrainingSample
+from worldmem.memory import WorldMemory
 
 __all__ = ["chained_sample"]
 
@@ -42,12 +42,10 @@ def chained_sample(pipe, scene_seed: int, config: CurationConfig, num_chunks: in
         write_gate: the write-back gate mode of the rollout.
     """
     one = dataclasses.replace(config, samples_per_clip=1)
-    clip, _ = prepare_clip(synthetic_clip(int(scene_seed), one))
-    windows = choose_windows(score_windows(frame_visibility(clip, one), one), one)
+    clip, _, windows = clip_windows(synthetic_clip(int(scene_seed), one), one)
     if not windows:
         raise ValueError(f"seed {scene_seed}: no target chunk")
     s0, t0 = windows[0].s0, windows[0].t0
-    t1 = t0 + config.target_frames
     given_end = max(s0 + 1, t0 - num_chunks * config.target_frames)
     memory = WorldMemory(config.memory_config(), scene_scale=1.0)  # the clip is already normalised
     memory.write(clip.frames[s0:given_end], clip.depth[s0:given_end], clip.cameras[s0:given_end])
@@ -55,13 +53,6 @@ def chained_sample(pipe, scene_seed: int, config: CurationConfig, num_chunks: in
         pipe(memory=memory, cameras=clip.cameras[s0:t0], chunk_size=config.target_frames, num_inference_steps=steps,
              generator=torch.Generator().manual_seed(noise_seed), progress=False,
              write_gate={**pipe.config.write_gate, "mode": write_gate})
-    target_cams = clip.cameras[t0:t1]
-    raw = memory.read(target_cams)
-    # As curation stores it: the render's colours quantised to 8 bits.
-    spatial = SpatialRender(rgb=quantize_images(raw.spatial.rgb), depth=raw.spatial.depth, mask=raw.spatial.mask)
-    readout = MemoryReadout(target_cameras=raw.target_cameras, spatial=spatial, working=raw.working,
-                            keyframes=raw.keyframes)
-    target = FrameSet(frames=clip.frames[t0:t1], depth=clip.depth[t0:t1], cameras=target_cams,
-                      indices=torch.arange(t0, t1, dtype=torch.int64))
+    readout, target = read_chunk(memory, clip, windows[0], one)
     meta = {"key": f"chained-{scene_seed}-{t0}", "generated_frames": t0 - given_end, "given_frames": given_end - s0}
     return TrainingSample(target=target, readout=readout, meta=meta)

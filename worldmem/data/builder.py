@@ -139,6 +139,22 @@ def _r(x: float | None) -> float | None:
     return None if x is None or x != x else round(float(x), 6)
 
 
+def read_chunk(memory: WorldMemory, clip: Clip, window: Window, config: CurationConfig
+               ) -> tuple[MemoryReadout, FrameSet]:
+    """The readout of ``window``'s target chunk from ``memory`` (which holds the clip's frames ``[s0, t0)``, in
+    the clip's normalised units) as a sample stores it, render colours quantised to 8 bits and frame indices
+    those of the clip, and the chunk's ground truth."""
+    s0, t0, t1 = window.s0, window.t0, window.t0 + config.target_frames
+    target_cams = clip.cameras[t0:t1]
+    raw = memory.read(target_cams)
+    spatial = SpatialRender(rgb=quantize_images(raw.spatial.rgb), depth=raw.spatial.depth, mask=raw.spatial.mask)
+    readout = MemoryReadout(target_cameras=target_cams, spatial=spatial, working=_offset(raw.working, s0),
+                            keyframes=_offset(raw.keyframes, s0))
+    target = FrameSet(frames=clip.frames[t0:t1], depth=clip.depth[t0:t1], cameras=target_cams,
+                      indices=torch.arange(t0, t1, dtype=torch.int64))
+    return readout, target
+
+
 def build_sample(clip: Clip, window: Window, scale: float, config: CurationConfig,
                  memory: WorldMemory | None = None) -> TrainingSample:
     """The sample of one chunk of a prepared (quantised, normalised) clip.
@@ -154,13 +170,8 @@ def build_sample(clip: Clip, window: Window, scale: float, config: CurationConfi
     if done > t0:
         raise ValueError(f"memory: holds frames up to {done}, past the chunk start {t0}")
     memory.write(clip.frames[done:t0], clip.depth[done:t0], clip.cameras[done:t0])
-    target_cams = clip.cameras[t0:t1]
-    raw = memory.read(target_cams)
-    spatial = SpatialRender(rgb=quantize_images(raw.spatial.rgb), depth=raw.spatial.depth, mask=raw.spatial.mask)
-    readout = MemoryReadout(target_cameras=target_cams, spatial=spatial, working=_offset(raw.working, s0),
-                            keyframes=_offset(raw.keyframes, s0))
-    target = FrameSet(frames=clip.frames[t0:t1], depth=clip.depth[t0:t1], cameras=target_cams,
-                      indices=torch.arange(t0, t1, dtype=torch.int64))
+    readout, target = read_chunk(memory, clip, window, config)
+    spatial = readout.spatial
     surface = target.depth > 0
     covered = spatial.mask
     rel_err = ((spatial.depth - target.depth).abs() / target.depth.clamp_min(1e-6))[covered & surface]
@@ -191,8 +202,8 @@ def build_sample(clip: Clip, window: Window, scale: float, config: CurationConfi
     return TrainingSample(target=target, readout=readout, meta=meta)
 
 
-def build_clip_samples(clip: Clip, config: CurationConfig) -> tuple[list[TrainingSample], list[tuple[str, str]]]:
-    """All samples of a clip and the chunks that failed as (key, one-line reason).
+def clip_windows(clip: Clip, config: CurationConfig) -> tuple[Clip, float, list[Window]]:
+    """The prepared (quantised, normalised) clip, its scale and its target chunks (:func:`choose_windows`).
 
     Raises :class:`ClipError` when the clip as a whole is unusable (bad shapes, no depth, too short).
     """
@@ -201,7 +212,15 @@ def build_clip_samples(clip: Clip, config: CurationConfig) -> tuple[list[Trainin
     if len(clip) < need:
         raise ClipError(f"too short: {len(clip)} frames (after frame_stride), need >= {need} "
                         "(min_source_frames + target_frames)")
-    windows = choose_windows(score_windows(frame_visibility(clip, config), config), config)
+    return clip, scale, choose_windows(score_windows(frame_visibility(clip, config), config), config)
+
+
+def build_clip_samples(clip: Clip, config: CurationConfig) -> tuple[list[TrainingSample], list[tuple[str, str]]]:
+    """All samples of a clip and the chunks that failed as (key, one-line reason).
+
+    Raises :class:`ClipError` when the clip as a whole is unusable (bad shapes, no depth, too short).
+    """
+    clip, scale, windows = clip_windows(clip, config)
     samples, failures = [], []
     memory, memory_s0 = None, None
     for w in windows:  # in t0 order: chunks with the same source start extend one memory

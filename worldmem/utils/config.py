@@ -81,6 +81,12 @@ _Loader.add_implicit_resolver(_FLOAT_TAG, re.compile(r"""^(?:
     |\.(?:nan|NaN|NAN))$""", re.X), list("-+0123456789."))
 
 
+def _safe_load(text: str) -> Any:
+    """``yaml.safe_load(text)`` with YAML 1.2 floats: :class:`_Loader` is a ``SafeLoader`` subclass, so tags that
+    would build Python objects are rejected."""
+    return yaml.load(text, Loader=_Loader)
+
+
 def _yaml_error(err: yaml.YAMLError, text: str, file: str) -> ConfigError:
     mark = getattr(err, "problem_mark", None)
     if isinstance(err, yaml.constructor.ConstructorError):
@@ -105,7 +111,7 @@ def read_yaml(path: str | Path, key: str = "", file: str | None = None) -> Any:
     except OSError as err:
         raise ConfigError(key, f"a readable YAML file ({err.strerror or err})", str(path), file or str(path)) from None
     try:
-        return yaml.load(text, Loader=_Loader)
+        return _safe_load(text)
     except yaml.YAMLError as err:
         raise _yaml_error(err, text, str(path)) from None
 
@@ -113,7 +119,7 @@ def read_yaml(path: str | Path, key: str = "", file: str | None = None) -> Any:
 def parse_value(text: str, key: str) -> Any:
     """A command-line override value, read as YAML with the same loader (``1e-4`` is a float)."""
     try:
-        return yaml.load(text, Loader=_Loader)
+        return _safe_load(text)
     except yaml.YAMLError:
         raise ConfigError(key, "a YAML value", text, OVERRIDES) from None
 

@@ -1,4 +1,8 @@
-"""Atomic writes: everything we save goes to a temporary name in the same folder and is renamed."""
+"""Atomic writes: everything we save goes to a temporary name in the same folder and is renamed.
+
+Temporary files and folders are created private (``mkstemp`` 0600, ``mkdtemp`` 0700); before the rename they
+get the mode a plain ``open`` or ``mkdir`` would have given them (0666 / 0777 minus the process umask).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,14 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["atomic_write", "atomic_write_json", "atomic_directory"]
+__all__ = ["atomic_write", "atomic_write_json", "atomic_directory", "usual_mode"]
+
+
+def usual_mode(path: str | os.PathLike) -> None:
+    """chmod ``path`` to 0666 (files) or 0777 (folders) minus the process umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, (0o777 if Path(path).is_dir() else 0o666) & ~umask)
 
 
 def atomic_write(path: str | os.PathLike, write_fn: Callable[[str], None], suffix: str = "") -> None:
@@ -20,6 +31,7 @@ def atomic_write(path: str | os.PathLike, write_fn: Callable[[str], None], suffi
     os.close(fd)
     try:
         write_fn(tmp)
+        usual_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -46,6 +58,7 @@ def atomic_directory(path: str | os.PathLike, fill_fn: Callable[[Path], None]) -
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
+        usual_mode(tmp)
         fill_fn(tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
