@@ -17,13 +17,17 @@ records which (``depth_written``).
 - ``chunks``: one long rollout of 1,000 frames (``--quick``: 100). The wall time of every chunk (callback to
   callback) is recorded; the median of the first 5 chunks is compared with the median of the last 5
   (``last5_over_first5``: about 1 when a chunk costs the same however long the video is);
-- ``at_chunk_s`` / ``ratio_to_chunk2``: the chunk wall time at chunks 2, 10, 50 and 100 (median of the 5
-  chunks around each) and its ratio to chunk 2 (target <= 1.1 at chunk 100);
+- ``at_chunk_s`` / ``ratio_to_chunk2``: the chunk wall time at chunks 2, 10, 50, 100 and 250 (median of the 5
+  chunks around each) and its ratio to chunk 2 (target <= 1.1 at chunks 100 and 250);
+- ``laps``: the loop repeats its poses every 48 frames, so lap k's frames are compared with lap 2's at the same
+  poses (same-pose PSNR per lap; a model that keeps its world scores the same at lap 10 as at lap 3) and the
+  map's voxel count is recorded at the end of every lap (bounded: lap 10 over lap 2 near 1);
 - ``rebuild_baseline``: at the same chunks, the memory update of ours (fuse the new chunk) against rebuilding
   the map from all frames so far (what the paper's code does after every chunk), on the rollout's own frames;
 - ``memory``: the process's resident set size (``/proc/self/statm``) sampled at every chunk of that rollout:
-  at the start, the peak, and the median of the first vs the last 5 chunks; plus ``ru_maxrss`` (the process's
-  lifetime peak, which includes anything done before) and the spatial map's voxel count.
+  at the start, the peak, the median of the first vs the last 5 chunks and the peak of the last 10 chunks
+  against the peak of chunks 20-30; plus ``ru_maxrss`` (the process's lifetime peak, which includes anything
+  done before) and the spatial map's voxel count per chunk.
 """
 
 from __future__ import annotations
@@ -100,6 +104,30 @@ def _median(xs) -> float | None:
     return statistics.median(xs) if xs else None
 
 
+def _laps(frames: torch.Tensor, voxels: list[int], context: int, chunk: int, per_turn: int = PER_TURN) -> dict:
+    """Same-pose PSNR of every complete lap against lap 2 and the map size at the end of every lap.
+
+    Lap k (1-based) holds frames ``[(k - 1) P, k P)``; the loop's frame ``t + P`` has frame ``t``'s camera.
+    Lap 1 starts with the given frames, so lap 2 is the first fully generated one."""
+    from eval.metrics import psnr
+
+    n_laps = frames.shape[0] // per_turn
+    lap = [frames[k * per_turn:(k + 1) * per_turn] for k in range(n_laps)]
+    same_pose = {str(k + 1): float(psnr(lap[k], lap[1]).mean()) for k in range(2, n_laps)}
+    # voxels[i] is the map after chunk i (frames up to context + (i + 1) * chunk).
+    def voxels_at(frame: int) -> int | None:
+        i = (frame - context) // chunk - 1
+        return voxels[i] if 0 <= i < len(voxels) else None
+
+    size = {str(k + 1): voxels_at((k + 1) * per_turn) for k in range(n_laps)}
+    out = {"per_turn": per_turn, "laps": n_laps, "same_pose_psnr_vs_lap2": same_pose, "voxels_at_lap_end": size}
+    if "3" in same_pose and "10" in same_pose:
+        out["lap10_minus_lap3_db"] = same_pose["10"] - same_pose["3"]
+    if size.get("2") and size.get("10"):
+        out["voxels_lap10_over_lap2"] = size["10"] / size["2"]
+    return out
+
+
 def bench_rollout(out: Path, repeats: int = 5, quick: bool = False, checkpoint: Path | None = None) -> dict:
     from worldmem.data.readers.synthetic import EVAL_SEEDS, render_supersampled
     from worldmem.generate import random_tiny_pipeline
@@ -168,23 +196,33 @@ def bench_rollout(out: Path, repeats: int = 5, quick: bool = False, checkpoint: 
     print(f"  {long_frames}-frame rollout: {len(times)} chunks in {total:.1f} s; chunk median first 5 "
           f"{first * 1e3:.0f} ms, last 5 {last * 1e3:.0f} ms (last / first = {last / first:.2f})")
     first_rss, last_rss = _median(rss[:5]), _median(rss[-5:])
+    mid_peak = max(rss[20:31]) if len(rss) > 30 else None
     results["memory"] = {"rss_start_mb": rss_start, "rss_peak_mb": max(rss + [rss_start]),
                          "rss_first5_median_mb": first_rss, "rss_last5_median_mb": last_rss,
                          "rss_last5_over_first5": last_rss / first_rss if first_rss else None,
+                         "rss_chunks20_30_peak_mb": mid_peak, "rss_last10_peak_mb": max(rss[-10:]) if rss else None,
+                         "rss_last10_over_chunks20_30": max(rss[-10:]) / mid_peak if mid_peak else None,
                          "ru_maxrss_mb": _maxrss_mb(), "voxels_first5_median": _median(voxels[:5]),
                          "voxels_end": voxels[-1] if voxels else None, "voxels_per_chunk": voxels,
                          "memory_frames": res.memory.num_frames,
                          "rss_mb_per_chunk": rss}
     # Chunk cost at chunks 2, 10, 50, 100 (median of the 5 chunks around each), as ratios to chunk 2.
-    marks = [k for k in (2, 10, 50, 100) if k <= len(times)]
+    marks = [k for k in (2, 10, 50, 100, 250) if k <= len(times)]
     at = {k: _median(times[max(0, k - 3): k + 2]) for k in marks}
     results["chunks"]["at_chunk_s"] = {str(k): at[k] for k in marks}
     results["chunks"]["ratio_to_chunk2"] = {str(k): at[k] / at[2] for k in marks} if 2 in at else {}
     print("  chunk wall time at chunk " + ", ".join(f"{k}: {at[k] * 1e3:.0f} ms ({at[k] / at[2]:.2f}x chunk 2)" for k in marks))
-    results["rebuild_baseline"] = _rebuild_baseline(res, cams, context, chunk, marks)
+    results["laps"] = _laps(res.frames.float(), voxels, context, chunk)
+    laps = results["laps"]
+    print(f"  laps of the loop ({laps['laps']} complete): same-pose PSNR vs lap 2 " + ", ".join(
+        f"lap {k}: {v:.2f}" for k, v in laps["same_pose_psnr_vs_lap2"].items() if int(k) in (3, 5, 10, 15, 20))
+        + "; map voxels at lap end " + ", ".join(f"lap {k}: {v}" for k, v in laps["voxels_at_lap_end"].items()
+                                                  if int(k) in (1, 2, 3, 10, 20)))
+    results["rebuild_baseline"] = _rebuild_baseline(res, cams, context, chunk, [k for k in marks if k <= 100])
     m = results["memory"]
     print(f"  memory: RSS {m['rss_start_mb']:.0f} MiB at start, peak {m['rss_peak_mb']:.0f} MiB over the rollout "
-          f"(first 5 chunks {first_rss:.0f}, last 5 {last_rss:.0f}: ratio {m['rss_last5_over_first5']:.3f}); "
+          f"(first 5 chunks {first_rss:.0f}, last 5 {last_rss:.0f}: ratio {m['rss_last5_over_first5']:.3f}; peak of "
+          f"the last 10 over chunks 20-30: {m['rss_last10_over_chunks20_30'] or float('nan'):.3f}); "
           f"map {m['voxels_end']} voxels")
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out, results)

@@ -161,3 +161,47 @@ def test_pytorch3d_backend_agrees_on_a_scene():
     both = a.mask & b.mask
     assert float(both.sum()) > 0.8 * float(a.mask.sum())
     assert torch.allclose(a.depth[both], b.depth[both], rtol=1e-3)
+
+
+def test_downsample_render_averages_covered_samples_and_thresholds_coverage():
+    from worldmem.geometry.render import RenderedPoints, downsample_render
+
+    feats = torch.arange(16, dtype=torch.float32).view(1, 1, 4, 4)
+    depth = torch.full((1, 1, 4, 4), 2.0)
+    mask = torch.zeros(1, 1, 4, 4, dtype=torch.bool)
+    mask[0, 0, :2, :2] = True                            # top-left pixel: all four samples
+    mask[0, 0, 0, 2] = True                              # top-right: one of four (below half)
+    mask[0, 0, 2:, 0] = True                             # bottom-left: two of four (half)
+    depth[0, 0, 3, 0] = 4.0
+    index = torch.where(mask, torch.arange(16).view(1, 1, 4, 4), torch.full((1, 1, 4, 4), -1))
+    out = downsample_render(RenderedPoints(feats * mask, depth * mask, mask, index), 2)
+    assert out.mask[0, 0].tolist() == [[True, False], [True, False]]
+    assert out.features[0, 0, 0, 0] == (0 + 1 + 4 + 5) / 4
+    assert out.features[0, 0, 1, 0] == (8 + 12) / 2      # the mean over covered samples only
+    assert out.depth[0, 0, 1, 0] == 3.0 and out.depth[0, 0, 0, 1] == 0.0
+    assert out.index[0, 0].tolist() == [[0, -1], [8, -1]]
+    assert downsample_render(out, 1) is out
+    with pytest.raises(ValueError, match="factor: expected an int >= 1"):
+        downsample_render(out, 0)
+    with pytest.raises(ValueError, match="divisible by 3"):
+        downsample_render(out, 3)
+
+
+def test_culled_render_equals_the_full_render():
+    from worldmem.geometry.render import cull_points
+    from worldmem.synthetic import SyntheticScene
+
+    scene = SyntheticScene.random(seed=2, kind="room")
+    lo, hi = scene.free_box
+    cams = tr.look_around(8, position=((lo + hi) / 2).tolist(), yaw_range_deg=360.0, height=24, width=24)
+    _, depth = scene.render(cams)
+    pts = cams.unproject(depth)[depth[:, 0] > 0]
+    feats = torch.rand(pts.shape[0], 3, generator=torch.Generator().manual_seed(0))
+    target = cams[:2]
+    keep = cull_points(pts, target, 4, block=0.4)
+    assert keep is not None and 0 < keep.numel() < 0.8 * pts.shape[0]  # most of the room is behind the views
+    full = render_points(pts, feats, target, radius=0.02, max_splat_px=4)
+    culled = render_points(pts[keep], feats[keep], target, radius=0.02, max_splat_px=4)
+    assert torch.equal(full.mask, culled.mask) and torch.equal(full.depth, culled.depth)
+    assert torch.equal(full.features, culled.features)
+    assert torch.equal(full.index[full.mask], keep[culled.index[culled.mask]])

@@ -388,3 +388,62 @@ def test_mask_and_depth_max_exclude_pixels(scene):
     full = SparseTSDF(voxel_size=0.2)
     full.integrate(rgb, depth, cams)
     assert masked.num_allocated == 0 and near.num_allocated == 0 and full.num_voxels > 0
+
+
+# -------------------------------------------------------------------------------- bounded storage
+def test_dead_voxels_are_freed_and_the_surface_stays(scene):
+    cams = room_cams(scene, 6, 32)
+    rgb, depth = scene.render(cams)
+    tsdf = SparseTSDF(voxel_size=VOXEL, trunc_voxels=TRUNC_VOXELS, carve_stride=1)
+    tsdf.integrate(rgb, depth, cams)
+    before = tsdf.extract_points()
+    # Kill a third of the voxels by hand, as carving would: pruning frees exactly those, keeps the rest in order.
+    n = tsdf.num_allocated
+    dead = torch.arange(n) % 3 == 0
+    keys_alive = tsdf.state_dict()["keys"][~dead]
+    tsdf._weight[:n][dead] = 0.0
+    assert tsdf.prune() == int(dead.sum())
+    assert tsdf.num_allocated == tsdf.num_voxels == n - int(dead.sum())
+    assert torch.equal(tsdf.state_dict()["keys"], keys_alive)
+    assert torch.equal(tsdf.lookup(keys_alive), torch.arange(keys_alive.numel()))
+    assert tsdf.prune() == 0
+    fresh = SparseTSDF(voxel_size=VOXEL, trunc_voxels=TRUNC_VOXELS, carve_stride=1)
+    fresh.integrate(rgb, depth, cams)
+    assert before[0].shape == fresh.extract_points()[0].shape
+
+
+def test_voxel_budget_evicts_the_least_recently_used(scene):
+    cams = room_cams(scene, 8, 32)
+    rgb, depth = scene.render(cams)
+    full = SparseTSDF(voxel_size=VOXEL, trunc_voxels=TRUNC_VOXELS)
+    full.integrate(rgb, depth, cams)
+    budget = full.num_voxels // 2
+    tsdf = SparseTSDF(voxel_size=VOXEL, trunc_voxels=TRUNC_VOXELS, max_voxels=budget)
+    tsdf.integrate(rgb[:4], depth[:4], cams[:4])
+    first_view = tsdf.state_dict()["keys"].clone()
+    for i in range(4, 8):
+        tsdf.integrate(rgb[i:i + 1], depth[i:i + 1], cams[i:i + 1])
+        assert tsdf.num_voxels <= budget and tsdf.num_allocated <= budget
+    # The newest frame's voxels survive; the places only the first frames saw went first.
+    newest = SparseTSDF(voxel_size=VOXEL, trunc_voxels=TRUNC_VOXELS)
+    newest.integrate(rgb[7:], depth[7:], cams[7:])
+    kept = tsdf.state_dict()["keys"]
+    assert float(torch.isin(newest.state_dict()["keys"], kept).float().mean()) > 0.95
+    only_first = first_view[~torch.isin(first_view, full.state_dict()["keys"][full.state_dict()["used"] > 4])]
+    assert only_first.numel() and float(torch.isin(only_first, kept).float().mean()) < 0.5
+    # The clock counts integrated frames (and touches, as renders under a budget make).
+    state = tsdf.state_dict()
+    assert int(state["clock"]) == 8 and int(state["used"].max()) == 8
+    with pytest.raises(ValueError, match="max_voxels: expected None or an int >= 1"):
+        SparseTSDF(max_voxels=0)
+
+
+def test_state_without_use_tracking_still_loads(scene):
+    cams = room_cams(scene, 2, 16)
+    rgb, depth = scene.render(cams)
+    tsdf = SparseTSDF(voxel_size=VOXEL)
+    tsdf.integrate(rgb, depth, cams)
+    old = {k: v for k, v in tsdf.state_dict().items() if k not in ("used", "clock")}
+    loaded = SparseTSDF.from_state_dict(old, tsdf.config())
+    assert torch.equal(loaded.extract_points()[0], tsdf.extract_points()[0])
+    assert int(loaded.state_dict()["clock"]) == 0

@@ -49,6 +49,8 @@ class CurationConfig:
     """TSDF voxel side in normalised units (median depth 1): ~1 pixel footprint at median depth for 64 px."""
     visibility_voxel_size: float = 0.1
     """Coarse voxel side for visibility sets (keyframe retrieval, overlap and revisit scores)."""
+    render_supersample: int = 1
+    """Samples per pixel side of the map's render (``SpatialConfig.render_supersample``; 1 = aliased)."""
     samples_per_clip: int = 2
     """Target chunks taken from one clip (their target frames never overlap)."""
     revisit_windows: bool = True
@@ -84,7 +86,7 @@ class CurationConfig:
     def memory_config(self) -> MemoryConfig:
         """The memory a sample's readout is computed with (other memory settings keep their defaults)."""
         return MemoryConfig(
-            spatial=SpatialConfig(voxel_size=self.voxel_size),
+            spatial=SpatialConfig(voxel_size=self.voxel_size, render_supersample=self.render_supersample),
             working=WorkingConfig(window=self.working_frames),
             episodic=EpisodicConfig(max_keyframes=self.keyframe_pool, num_retrieved=self.max_keyframes,
                                     min_overlap=self.keyframe_min_overlap,
@@ -107,7 +109,8 @@ def _validate(c: CurationConfig) -> None:
     need(len(c.image_size) == 2 and all(isinstance(s, int) and s >= 8 for s in c.image_size), "image_size",
          "[height, width] with both >= 8")
     require(c, ">= 1", "frame_stride", "source_frames", "target_frames", "working_frames", "keyframe_pool",
-            "samples_per_clip", "synthetic_frames", "synthetic_supersample", "clips_per_shard")
+            "samples_per_clip", "synthetic_frames", "synthetic_supersample", "clips_per_shard",
+            "render_supersample")
     require(c, ">= 0", "max_clip_frames", "max_keyframes", "revisit_min_gap")
     need(c.working_frames <= c.min_source_frames <= c.source_frames, "min_source_frames",
          "working_frames <= min_source_frames <= source_frames")

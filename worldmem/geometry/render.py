@@ -24,7 +24,7 @@ import torch
 from worldmem.geometry.cameras import Cameras
 from worldmem.utils.checks import as_float_tensor, check_finite, check_shape
 
-__all__ = ["RenderedPoints", "render_points", "available_backends"]
+__all__ = ["RenderedPoints", "render_points", "cull_points", "downsample_render", "available_backends"]
 
 _IDX_BITS = 31
 _IDX_MASK = (1 << _IDX_BITS) - 1
@@ -118,6 +118,87 @@ def render_points(points: torch.Tensor, features: torch.Tensor, cameras: Cameras
     if single:
         out = RenderedPoints(out.features[0], out.depth[0], out.mask[0], out.index[0])
     return out
+
+
+def cull_points(points: torch.Tensor, cameras: Cameras, max_splat_px: int, block: float,
+                near: float = 1e-3) -> torch.Tensor | None:
+    """Indices of the points that :func:`render_points` could draw into any of ``cameras``, found per block.
+
+    Points are grouped in cubes of side ``block`` (world units); a cube is dropped when its bounding sphere lies
+    wholly behind ``near`` or wholly outside one side plane of a camera's frustum widened by ``max_splat_px``
+    pixels, where the renderer drops every point anyway, so rendering the kept points gives exactly the render
+    of all of them. Returns None (keep everything) when nothing would be dropped or the intrinsics are skewed.
+
+    Args:
+        points: (N, 3) world points.
+        cameras: (T,) cameras.
+        max_splat_px: the renderer's ``max_splat_px`` (its margin around the image).
+        block: cube side, world units.
+    """
+    if len(cameras.batch_shape) == 0:
+        cameras = cameras.unsqueeze(0)
+    n = points.shape[0]
+    k = cameras.K.float()
+    if n == 0 or bool((k[:, 0, 1] != 0).any()) or bool((k[:, 1, 0] != 0).any()):
+        return None
+    cells = torch.floor(points.float() / block).to(torch.int64)
+    uniq, inverse = torch.unique(cells, dim=0, return_inverse=True)
+    centres = (uniq.float() + 0.5) * block
+    radius = 0.5 * math.sqrt(3.0) * block * 1.001 + 1e-6
+    cam = cameras.cam_from_world.float()
+    c = centres @ cam[:, :3, :3].transpose(1, 2) + cam[:, None, :3, 3]  # (T, B, 3) in camera axes
+    x, y, z = c.unbind(-1)
+    m = float(max_splat_px)
+    visible = z > near - radius
+
+    def inside(coord, lo_px, hi_px, f, centre):  # both side planes of one image axis
+        a_lo = ((lo_px - centre) / f)[:, None]
+        a_hi = ((hi_px - centre) / f)[:, None]
+        d_lo = (coord - a_lo * z) / torch.sqrt(1 + a_lo * a_lo)
+        d_hi = (a_hi * z - coord) / torch.sqrt(1 + a_hi * a_hi)
+        return (d_lo >= -radius) & (d_hi >= -radius)
+
+    visible &= inside(x, -m, cameras.width + m, k[:, 0, 0], k[:, 0, 2])
+    visible &= inside(y, -m, cameras.height + m, k[:, 1, 1], k[:, 1, 2])
+    keep_block = visible.any(dim=0)
+    if bool(keep_block.all()):
+        return None
+    return keep_block[inverse].nonzero()[:, 0]
+
+
+def downsample_render(rendered: RenderedPoints, factor: int, min_coverage: float = 0.5) -> RenderedPoints:
+    """A render made at ``factor`` times the size per side, box-filtered down to one sample per pixel.
+
+    A pixel is covered when at least ``min_coverage`` of its ``factor**2`` samples are; its features and depth
+    are the means over its covered samples (so edges are anti-aliased rather than picked by one sample), and
+    its index is the winning point of its first covered sample in row-major order. Uncovered pixels keep the
+    background features of the first sample, depth 0 and index -1.
+    """
+    if not isinstance(factor, int) or isinstance(factor, bool) or factor < 1:
+        raise ValueError(f"factor: expected an int >= 1, got {factor!r}")
+    if factor == 1:
+        return rendered
+    t, c, hh, ww = rendered.features.shape
+    if hh % factor or ww % factor:
+        raise ValueError(f"rendered: expected a size divisible by {factor}, got {(hh, ww)}")
+    h, w = hh // factor, ww // factor
+
+    def blocks(x: torch.Tensor) -> torch.Tensor:  # (T, C, hh, ww) -> (T, C, h, w, factor * factor)
+        x = x.reshape(t, x.shape[1], h, factor, w, factor).permute(0, 1, 2, 4, 3, 5)
+        return x.reshape(t, x.shape[1], h, w, factor * factor)
+
+    m = blocks(rendered.mask)
+    count = m.sum(-1)
+    mask = count >= min_coverage * factor * factor
+    denom = count.clamp_min(1).to(rendered.features.dtype)
+    feats = (blocks(rendered.features) * m).sum(-1) / denom
+    feats = torch.where(mask, feats, blocks(rendered.features)[..., 0])
+    depth = torch.where(mask, (blocks(rendered.depth) * m).sum(-1) / denom.to(rendered.depth.dtype),
+                        torch.zeros((), dtype=rendered.depth.dtype))
+    first = m.to(torch.uint8).argmax(-1, keepdim=True)
+    index = torch.gather(blocks(rendered.index), -1, first)[..., 0]
+    index = torch.where(mask, index, torch.full_like(index, -1))
+    return RenderedPoints(features=feats.contiguous(), depth=depth.contiguous(), mask=mask, index=index)
 
 
 def _render_torch(pts, feats, cameras: Cameras, rad, max_splat_px, near, background) -> RenderedPoints:

@@ -22,6 +22,12 @@ Conventions:
   frame; at weight <= 0 it is dead (not counted, not extracted) until a later observation revives it. An
   object seen in n frames therefore needs about ``n / carve_weight`` frames through its old place
   (capped by ``max_weight``) to disappear.
+- Bounded storage: dead voxels are freed (the arrays compacted, survivors keeping their order) whenever they
+  make up a quarter of the allocated ones. With ``max_voxels`` the live voxels are also kept within a budget:
+  when an integration leaves more, the least recently used are evicted (used = fused, or rendered as the
+  winning surface of a pixel: :meth:`touch`; ties go to the lower weight, then the lower dense index) down to
+  ``EVICT_TO`` of the budget, so a rollout longer than the budget forgets the places it has not seen for the
+  longest time first.
 """
 
 from __future__ import annotations
@@ -39,7 +45,12 @@ from worldmem.utils import checks
 
 __all__ = ["SparseTSDF"]
 
-_STATE_KEYS = ("keys", "tsdf", "weight", "color")
+_STATE_KEYS = ("keys", "tsdf", "weight", "color", "used", "clock")
+_STATE_KEYS_V1 = ("keys", "tsdf", "weight", "color")  # before use tracking: loaded with every voxel unused
+EVICT_TO = 0.9
+"""Over budget, live voxels are evicted down to this fraction of ``max_voxels`` (amortises the compaction)."""
+_DEAD_FRACTION = 0.25
+"""Dead voxels are freed when they are at least this fraction of the allocated ones."""
 # Samples per chunk when marching carving rays: bounds peak memory for far depths and big frames.
 _CARVE_CHUNK = 1 << 21
 # Most sub-pixel rays per image axis when a pixel's footprint spans several voxels (bounds the work for far
@@ -60,11 +71,12 @@ class SparseTSDF:
             speed/thoroughness trade-off (integration always uses every pixel); None picks, per frame, the
             largest stride whose rays are at most one voxel apart at the frame's median depth.
         depth_max: depth beyond which pixels are treated as unknown (None: no limit).
+        max_voxels: budget of live voxels (None: unbounded); see the module notes for the eviction rule.
     """
 
     def __init__(self, voxel_size: float = 0.05, trunc_voxels: float = 4, max_weight: float = 32.0,
                  carve: bool = True, carve_weight: float = 1.0, carve_stride: int | None = None,
-                 depth_max: float | None = None) -> None:
+                 depth_max: float | None = None, max_voxels: int | None = None) -> None:
         def positive(name, value, allow_none=False):
             if allow_none and value is None:
                 return
@@ -81,6 +93,9 @@ class SparseTSDF:
             raise ValueError(f"carve_stride: expected None or an int >= 1, got {carve_stride!r}")
         if not isinstance(carve, bool):
             raise ValueError(f"carve: expected a bool, got {carve!r}")
+        if max_voxels is not None and (type(max_voxels) is not int or max_voxels < 1):
+            raise ValueError(f"max_voxels: expected None or an int >= 1, got {max_voxels!r}")
+        self.max_voxels = max_voxels
         self.voxel_size = float(voxel_size)
         self.trunc_voxels = float(trunc_voxels)
         self.max_weight = float(max_weight)
@@ -92,6 +107,8 @@ class SparseTSDF:
         self._tsdf = torch.zeros(0)
         self._weight = torch.zeros(0)
         self._color = torch.zeros(0, 3)
+        self._used = torch.zeros(0, dtype=torch.int64)  # the clock at each voxel's last use
+        self._clock = 0  # one tick per integrated frame and per touch
 
     # ------------------------------------------------------------------ config and state
     @property
@@ -103,17 +120,19 @@ class SparseTSDF:
         """The constructor arguments as a JSON-ready dict (``SparseTSDF(**tsdf.config())``)."""
         return {"voxel_size": self.voxel_size, "trunc_voxels": self.trunc_voxels,
                 "max_weight": self.max_weight, "carve": self.carve, "carve_weight": self.carve_weight,
-                "carve_stride": self.carve_stride, "depth_max": self.depth_max}
+                "carve_stride": self.carve_stride, "depth_max": self.depth_max, "max_voxels": self.max_voxels}
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """Tensors that, with :meth:`config`, rebuild this TSDF exactly (allocated voxels incl. dead ones).
 
         ``keys`` (N,) int64 packed voxel coordinates in dense-index order, ``tsdf`` (N,), ``weight`` (N,),
-        ``color`` (N, 3) float32.
+        ``color`` (N, 3) float32, ``used`` (N,) int64 the use clock of each voxel's last use and ``clock`` ()
+        int64 the clock now.
         """
         n = self._table.size
         return {"keys": self._table.keys.clone(), "tsdf": self._tsdf[:n].clone(),
-                "weight": self._weight[:n].clone(), "color": self._color[:n].clone()}
+                "weight": self._weight[:n].clone(), "color": self._color[:n].clone(),
+                "used": self._used[:n].clone(), "clock": torch.tensor(self._clock, dtype=torch.int64)}
 
     @classmethod
     def from_state_dict(cls, state: dict[str, torch.Tensor], config: dict) -> SparseTSDF:
@@ -123,19 +142,25 @@ class SparseTSDF:
         return tsdf
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        """Replaces the voxels with those of a :meth:`state_dict`."""
-        if set(state) != set(_STATE_KEYS):
+        """Replaces the voxels with those of a :meth:`state_dict` (or of one saved before use tracking, whose
+        voxels all count as used at clock 0)."""
+        if set(state) not in (set(_STATE_KEYS), set(_STATE_KEYS_V1)):
             raise ValueError(f"state: expected keys {sorted(_STATE_KEYS)}, got {sorted(state)}")
         keys, n = state["keys"], state["keys"].numel()
-        for name, shape in (("keys", (n,)), ("tsdf", (n,)), ("weight", (n,)), ("color", (n, 3))):
-            value, dtype = state[name], "int64" if name == "keys" else "float"
-            if tuple(value.shape) != shape or (name == "keys") != (value.dtype == torch.int64):
+        state = {"used": torch.zeros(n, dtype=torch.int64), "clock": torch.tensor(0), **state}
+        integer = ("keys", "used", "clock")
+        for name, shape in (("keys", (n,)), ("tsdf", (n,)), ("weight", (n,)), ("color", (n, 3)), ("used", (n,)),
+                            ("clock", ())):
+            value, dtype = state[name], "int64" if name in integer else "float"
+            if tuple(value.shape) != shape or (name in integer) != (value.dtype == torch.int64):
                 raise ValueError(f"state[{name!r}]: expected shape {shape} {dtype}, got {tuple(value.shape)} "
                                  f"{value.dtype}")
         self._table = VoxelHashTable.from_keys(keys.clone())
         self._tsdf = state["tsdf"].to(torch.float32).clone()
         self._weight = state["weight"].to(torch.float32).clone()
         self._color = state["color"].to(torch.float32).clone()
+        self._used = state["used"].clone()
+        self._clock = int(state["clock"])
 
     # ------------------------------------------------------------------ voxel queries
     @property
@@ -217,7 +242,9 @@ class SparseTSDF:
             rays_world = rays[i] @ m[:3, :3]  # R^T r in row-vector form
             if self.carve and self._table.size:
                 self._carve_frame(depth[i, 0], rays[i], rays_world, center, m, k)
+            self._clock += 1
             self._integrate_frame(rgb[i].float(), depth[i, 0], center, m, k)
+        self._bound_storage()
 
     def _project(self, points: torch.Tensor, cam_from_world: torch.Tensor, k: torch.Tensor,
                  depth: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -273,6 +300,7 @@ class SparseTSDF:
         self._tsdf[idx] = (self._tsdf[idx] * w_old + tsdf_obs) / w_new
         self._color[idx] = (self._color[idx] * w_old[:, None] + color_obs) / w_new[:, None]
         self._weight[idx] = w_new.clamp(max=self.max_weight)
+        self._used[idx] = self._clock
 
     def _band_rays(self, depth, valid, cam_from_world, k):
         """Yields (world ray directions (P, 3) with camera z = 1, z-depth (P,)) to sample the band along.
@@ -353,12 +381,53 @@ class SparseTSDF:
         cap = self._tsdf.shape[0]
         if n > cap:
             new_cap = 1 << max(10, math.ceil(math.log2(n)), cap.bit_length())
-            self._tsdf, self._weight, self._color = (
+            self._tsdf, self._weight, self._color, self._used = (
                 torch.cat([a, a.new_zeros((new_cap - cap, *a.shape[1:]))])
-                for a in (self._tsdf, self._weight, self._color))
+                for a in (self._tsdf, self._weight, self._color, self._used))
+
+    # ------------------------------------------------------------------ bounded storage
+    def touch(self, indices: torch.Tensor) -> None:
+        """Marks the voxels at dense ``indices`` as used now (e.g. rendered), for the budget's eviction order."""
+        self._clock += 1
+        idx = indices.to(torch.int64).reshape(-1)
+        if idx.numel():
+            self._used[idx[(idx >= 0) & (idx < self._table.size)]] = self._clock
+
+    def prune(self, keep: torch.Tensor | None = None) -> int:
+        """Frees the dead voxels (and, with ``keep`` (N,) bool over the allocated voxels, those it rejects);
+        survivors keep their relative order. Returns the number of voxels freed."""
+        n = self._table.size
+        alive = self._weight[:n] > 0
+        if keep is not None:
+            alive &= keep
+        freed = n - int(alive.sum())
+        if freed:
+            self._table = VoxelHashTable.from_keys(self._table.keys[alive])
+            self._tsdf, self._weight, self._color, self._used = (
+                a[:n][alive].clone() for a in (self._tsdf, self._weight, self._color, self._used))
+        return freed
+
+    def _bound_storage(self) -> None:
+        n = self._table.size
+        if not n:
+            return
+        weight = self._weight[:n]
+        live = weight > 0
+        n_live = int(live.sum())
+        if self.max_voxels is not None and n_live > self.max_voxels:
+            target = max(1, int(EVICT_TO * self.max_voxels))
+            # Least recently used first; ties: lower weight, then lower dense index (a stable sort).
+            order = torch.argsort(weight, stable=True)
+            order = order[torch.argsort(self._used[:n][order], stable=True)]
+            order = order[live[order]]
+            keep = torch.ones(n, dtype=torch.bool)
+            keep[order[: n_live - target]] = False
+            self.prune(keep)
+        elif n - n_live >= max(1024, _DEAD_FRACTION * n):
+            self.prune()
 
     # ------------------------------------------------------------------ extraction
-    def extract_points(self, min_weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    def extract_points(self, min_weight: float = 1.0, return_voxels: bool = False):
         """Points on the zero level set and their colours.
 
         For every live voxel with weight >= ``min_weight`` and each axis x, y, z in turn: if the +axis
@@ -367,10 +436,12 @@ class SparseTSDF:
 
         Returns:
             points: (N, 3) world points, colours: (N, 3) in [0, 1]; ordered by axis, then by dense voxel
-            index (deterministic for a given sequence of integrations).
+            index (deterministic for a given sequence of integrations); with ``return_voxels`` also the dense
+            index (N,) of the voxel each point belongs to (for :meth:`touch`).
         """
         if min_weight <= 0:
             raise ValueError(f"min_weight: expected a value > 0, got {min_weight}")
         n = self._table.size
-        return zero_crossings(self._table, self._tsdf[:n], self._weight[:n], self._color[:n], self.voxel_size,
-                              min_weight)
+        pts, cols, vox = zero_crossings(self._table, self._tsdf[:n], self._weight[:n], self._color[:n],
+                                        self.voxel_size, min_weight)
+        return (pts, cols, vox) if return_voxels else (pts, cols)

@@ -42,7 +42,7 @@ def depth_slant(depth: torch.Tensor, rays_cam: torch.Tensor) -> torch.Tensor:
 
 
 def zero_crossings(table: VoxelHashTable, tsdf: torch.Tensor, weight: torch.Tensor, color: torch.Tensor,
-                   voxel_size: float, min_weight: float) -> tuple[torch.Tensor, torch.Tensor]:
+                   voxel_size: float, min_weight: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Zero crossings between neighbouring voxels.
 
     Args:
@@ -51,13 +51,14 @@ def zero_crossings(table: VoxelHashTable, tsdf: torch.Tensor, weight: torch.Tens
         voxel_size: edge length of a voxel; min_weight: the least weight a voxel needs to take part.
 
     Returns:
-        points (M, 3) and colours (M, 3) in [0, 1], as :meth:`SparseTSDF.extract_points` describes.
+        points (M, 3) and colours (M, 3) in [0, 1], as :meth:`SparseTSDF.extract_points` describes, and the
+        dense index (M,) of the voxel each crossing starts from.
     """
     ok = (weight >= min_weight) & (tsdf.abs() < 1.0)
     src = ok.nonzero()[:, 0]
     keys = table.keys[src]
     coords = unpack_keys(keys)
-    points, colors = [], []
+    points, colors, voxels = [], [], []
     for axis in range(3):
         nb_coords = coords.clone()
         nb_coords[:, axis] += 1
@@ -75,4 +76,5 @@ def zero_crossings(table: VoxelHashTable, tsdf: torch.Tensor, weight: torch.Tens
         p[:, axis] += frac * voxel_size
         points.append(p)
         colors.append(color[a] + frac[:, None] * (color[b] - color[a]))
-    return torch.cat(points), torch.cat(colors).clamp(0.0, 1.0)
+        voxels.append(a)
+    return torch.cat(points), torch.cat(colors).clamp(0.0, 1.0), torch.cat(voxels)

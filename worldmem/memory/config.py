@@ -31,11 +31,17 @@ class SpatialConfig:
     """Largest splat radius in pixels."""
     depth_max: float = 0.0
     """Depth beyond this is not fused (0 = no limit)."""
+    max_voxels: int = 0
+    """Budget of live map voxels (0 = unbounded); over it the least recently used (fused or rendered) are
+    evicted (:class:`~worldmem.geometry.tsdf.SparseTSDF`)."""
+    render_supersample: int = 1
+    """Anti-aliasing: the map is splatted at this many times the image size per side and box-filtered down
+    (1 = one sample per pixel, as the first shipped models were trained)."""
 
     def __post_init__(self) -> None:
         require(self, "> 0", "voxel_size", "trunc_voxels", "max_weight", "carve_weight", "splat_radius")
-        require(self, ">= 0", "min_weight", "depth_max")
-        require(self, ">= 1", "max_splat_px")
+        require(self, ">= 0", "min_weight", "depth_max", "max_voxels")
+        require(self, ">= 1", "max_splat_px", "render_supersample")
 
 
 @dataclass(frozen=True)

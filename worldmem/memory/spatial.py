@@ -2,8 +2,13 @@
 
 The map is a :class:`~worldmem.geometry.tsdf.SparseTSDF`: writes fuse only the new frames' pixels (their cost
 does not grow with the video), moving things are carved away as later frames see through them, and reads
-render the map's zero-level surface points with z-buffered disc splats (RGB, depth, coverage mask). The
-extracted points are cached until the next write, so several reads between writes cost one extraction.
+render the map's zero-level surface points with z-buffered disc splats (RGB, depth, coverage mask), optionally
+supersampled and box-filtered (``render_supersample``: a z-buffer keeps one point per sample, so one sample per
+pixel aliases the map's texture; four per side raise the PSNR of a map rendered back into its own views from
+about 23-25 dB to 26-31 dB on the synthetic scenes). The extracted points are cached until the next write, so
+several reads between writes cost one extraction. Reads are frustum-culled: the points are grouped in blocks of
+``CULL_BLOCK`` voxels and only blocks that can reach the target views are splatted, so a read costs what the
+views can see rather than the whole map (the result is exactly the unculled render).
 """
 
 from __future__ import annotations
@@ -11,12 +16,15 @@ from __future__ import annotations
 import torch
 
 from worldmem.geometry.cameras import Cameras
-from worldmem.geometry.render import render_points
+from worldmem.geometry.render import cull_points, downsample_render, render_points
 from worldmem.geometry.tsdf import SparseTSDF
 from worldmem.memory.config import SpatialConfig
 from worldmem.memory.readout import SpatialRender
 
-__all__ = ["SpatialMemory"]
+__all__ = ["SpatialMemory", "CULL_BLOCK"]
+
+CULL_BLOCK = 8
+"""Side of the culling blocks, in voxels."""
 
 
 class SpatialMemory:
@@ -26,8 +34,9 @@ class SpatialMemory:
         self.tsdf = SparseTSDF(
             voxel_size=c.voxel_size, trunc_voxels=c.trunc_voxels, max_weight=c.max_weight, carve=c.carve,
             carve_weight=c.carve_weight, depth_max=c.depth_max if c.depth_max > 0 else None,
+            max_voxels=c.max_voxels or None,
         )
-        self._cache: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._cache: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
 
     @property
     def num_voxels(self) -> int:
@@ -44,15 +53,30 @@ class SpatialMemory:
 
     def points(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The map's surface points (N, 3) and colours (N, 3), cached until the next write."""
+        return self._points()[:2]
+
+    def _points(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         if self._cache is None:
-            self._cache = self.tsdf.extract_points(min_weight=self.config.min_weight)
+            self._cache = self.tsdf.extract_points(min_weight=self.config.min_weight, return_voxels=True)
         return self._cache
 
     def render(self, cameras: Cameras) -> SpatialRender:
-        """Renders the map into cameras (T,): rgb (T, 3, H, W), depth (T, 1, H, W), mask (T, 1, H, W)."""
-        pts, cols = self.points()
-        out = render_points(pts, cols, cameras, radius=self.config.splat_radius * self.config.voxel_size,
-                            max_splat_px=self.config.max_splat_px)
+        """Renders the map into cameras (T,): rgb (T, 3, H, W), depth (T, 1, H, W), mask (T, 1, H, W).
+
+        With a voxel budget, the voxels whose surface wins a pixel count as used (the eviction order)."""
+        c = self.config
+        pts, cols, vox = self._points()
+        s = c.render_supersample
+        fine = cameras if s == 1 else cameras.resize(cameras.height * s, cameras.width * s)
+        splat_px = c.max_splat_px * s
+        subset = cull_points(pts, fine, splat_px, block=CULL_BLOCK * c.voxel_size)
+        if subset is not None:
+            pts, cols, vox = pts[subset], cols[subset], vox[subset]
+        out = render_points(pts, cols, fine, radius=c.splat_radius * c.voxel_size, max_splat_px=splat_px)
+        if s > 1:
+            out = downsample_render(out, s)
+        if self.tsdf.max_voxels is not None:
+            self.tsdf.touch(vox[out.index[out.mask]])
         return SpatialRender(rgb=out.features.clamp(0.0, 1.0), depth=out.depth, mask=out.mask)
 
     def state_dict(self) -> dict[str, torch.Tensor]:

@@ -267,6 +267,7 @@ class WorldMemPipeline(DiffusionPipeline):
                 chunk_depth = self._depth_for(chunk, None if chunk_depth is None else chunk_depth[0].float().cpu())
                 # 3d. Align the depth to the map's depth on co-visible pixels, gate, write back.
                 chunk_depth, fit = align_depth(chunk_depth, readout.reference.depth)
+                chunk_depth = gate.far_to_unknown(chunk_depth)  # far guesses stay unknown, as sky
                 alignment.append(tuple(fit))
                 keep = gate.mask(chunk, chunk_depth, readout.reference)
                 scene_depth = memory.write_generated(chunk, chunk_depth, readout, mask=keep)

@@ -11,7 +11,10 @@ then finds neither. The gate decides per pixel, from the chunk and the map's ren
 | ``new`` | only pixels the map does not cover yet: the first generated view of a place is what is remembered |
 | ``agree`` | uncovered pixels, and covered ones whose colour and depth agree with the render (they confirm it) |
 
-Given (observed) frames are never gated.
+In every mode, generated depth beyond ``max_depth`` (the memory's normalised units: the given frames' median
+depth is 1) is treated as unknown and never reaches the map: a model's "far" guesses (sky decoded as a large
+finite depth, outliers stretched by the alignment) would otherwise become geometry, each far pixel creating
+many voxels, and the map would grow without bound. Given (observed) frames are never gated.
 """
 
 from __future__ import annotations
@@ -37,11 +40,13 @@ class WriteGate:
         mode: ``"all"``, ``"new"`` or ``"agree"`` (see the module table).
         rgb_tolerance: ``agree``: largest mean absolute colour difference (in [0, 1]) to the render.
         depth_tolerance: ``agree``: largest relative depth difference to the render.
+        max_depth: generated depth beyond this (normalised units) is not written; 0 = no cap.
     """
 
     mode: Literal["all", "new", "agree"] = "all"
     rgb_tolerance: float = 0.1
     depth_tolerance: float = 0.1
+    max_depth: float = 0.0
 
     def __post_init__(self) -> None:
         if self.mode not in GATE_MODES:
@@ -50,15 +55,18 @@ class WriteGate:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ValueError(f"write_gate.{name}: expected a finite value > 0, got {value!r}")
+        if not (isinstance(self.max_depth, (int, float)) and math.isfinite(self.max_depth) and self.max_depth >= 0):
+            raise ValueError(f"write_gate.max_depth: expected a finite value >= 0 (0 = no cap), got {self.max_depth!r}")
 
     @classmethod
     def from_dict(cls, d: dict | None) -> WriteGate:
         d = d or {}
         if not isinstance(d, dict):
             raise ValueError(f"write_gate: expected a mapping, got {type(d).__name__}")
-        unknown = sorted(set(d) - {"mode", "rgb_tolerance", "depth_tolerance"})
+        fields = {"mode", "rgb_tolerance", "depth_tolerance", "max_depth"}
+        unknown = sorted(set(d) - fields)
         if unknown:
-            raise ValueError(f"write_gate: unknown key(s) {unknown}; expected some of depth_tolerance, mode, rgb_tolerance")
+            raise ValueError(f"write_gate: unknown key(s) {unknown}; expected some of {', '.join(sorted(fields))}")
         return cls(**d)
 
     def to_dict(self) -> dict:
@@ -81,3 +89,9 @@ class WriteGate:
         rel = (depth - reference.depth).abs() / reference.depth.clamp_min(1e-6)
         depth_ok = (depth > 0) & (rel <= self.depth_tolerance)
         return ~covered | (rgb_ok & depth_ok)
+
+    def far_to_unknown(self, depth: torch.Tensor) -> torch.Tensor:
+        """``depth`` (normalised units) with values beyond ``max_depth`` set to 0 (unknown); unchanged if 0."""
+        if self.max_depth == 0:
+            return depth
+        return torch.where(depth <= self.max_depth, depth, torch.zeros_like(depth))

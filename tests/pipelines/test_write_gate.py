@@ -1,0 +1,43 @@
+import pytest
+import torch
+
+from worldmem.memory.readout import SpatialRender
+from worldmem.pipelines.write_gate import WriteGate
+
+
+def _chunk():
+    frames = torch.full((1, 3, 2, 2), 0.5)
+    depth = torch.tensor([[[[1.0, 2.0], [9.0, 0.0]]]])
+    covered = torch.tensor([[[[True, True], [False, False]]]])
+    ref = SpatialRender(rgb=torch.where(covered, torch.full_like(frames, 0.5), torch.zeros_like(frames)),
+                        depth=torch.where(covered, torch.tensor([[[[1.05, 1.0], [0.0, 0.0]]]]), torch.zeros(1, 1, 2, 2)),
+                        mask=covered)
+    return frames, depth, ref
+
+
+def test_modes_select_new_or_agreeing_pixels():
+    frames, depth, ref = _chunk()
+    assert WriteGate("all").mask(frames, depth, ref) is None
+    assert WriteGate("new").mask(frames, depth, ref)[0, 0].tolist() == [[False, False], [True, True]]
+    # Pixel (0, 0) agrees with the render (5 % depth); pixel (0, 1) is twice as far: not fused.
+    assert WriteGate("agree").mask(frames, depth, ref)[0, 0].tolist() == [[True, False], [True, True]]
+    assert WriteGate("new").mask(frames, depth, None) is None
+
+
+def test_far_depth_becomes_unknown_only_with_a_cap():
+    _, depth, _ = _chunk()
+    assert torch.equal(WriteGate().far_to_unknown(depth), depth)
+    capped = WriteGate(max_depth=4.0).far_to_unknown(depth)
+    assert capped[0, 0].tolist() == [[1.0, 2.0], [0.0, 0.0]]
+
+
+@pytest.mark.parametrize("bad, match", [
+    ({"mode": "some"}, "write_gate.mode: expected one of all, new, agree"),
+    ({"max_depth": -1.0}, r"write_gate.max_depth: expected a finite value >= 0"),
+    ({"max_depth": float("nan")}, r"write_gate.max_depth"),
+    ({"rgb_tolerance": 0}, r"write_gate.rgb_tolerance: expected a finite value > 0"),
+    ({"cap": 1}, r"write_gate: unknown key\(s\) \['cap'\]"),
+])
+def test_bad_gates_are_one_line_errors(bad, match):
+    with pytest.raises(ValueError, match=match):
+        WriteGate.from_dict(bad)
