@@ -201,59 +201,106 @@ def downsample_render(rendered: RenderedPoints, factor: int, min_coverage: float
     return RenderedPoints(features=feats.contiguous(), depth=depth.contiguous(), mask=mask, index=index)
 
 
+def _project(pts: torch.Tensor, cameras: Cameras) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(u, v, z), each (T, N) float32, of points (N, 3) in cameras (T,): one batched matrix product with
+    ``P = K [R | t]`` whose (T, 3, N) output gives every later step contiguous rows."""
+    proj = cameras.K.float() @ cameras.cam_from_world.float()[:, :3, :]  # (T, 3, 4)
+    pts_t = pts.float().T  # (3, N), a transposed view: the product reads it without a copy
+    uvw = torch.baddbmm(proj[:, :, 3:], proj[:, :, :3], pts_t.expand(len(proj), 3, -1))  # (T, 3, N): zu, zv, z
+    z = uvw[:, 2]
+    # No guard for z = 0: the inf / nan coordinates fail every bounds check below, as points behind ``near`` do.
+    return uvw[:, 0] / z, uvw[:, 1] / z, z
+
+
 def _render_torch(pts, feats, cameras: Cameras, rad, max_splat_px, near, background) -> RenderedPoints:
     t_count, h, w = len(cameras), cameras.height, cameras.width
     n, c = feats.shape
-    uv, z = cameras.project(pts)  # (T, N, 2), (T, N)
-    z = z.float()
-    in_front = z > near
-    cam_idx = torch.arange(t_count).view(t_count, 1).expand(t_count, n)
-    pt_idx = torch.arange(n).view(1, n).expand(t_count, n)
-    u, v = uv[..., 0], uv[..., 1]
+    hw = h * w
+    dump = t_count * hw  # one extra z-buffer slot that takes every candidate outside the images
+    u, v, z = _project(pts, cameras)  # (T, N) each
     # Pixel containing the projection (pixel centres at integer + 0.5).
-    px = torch.floor(u)
-    py = torch.floor(v)
-    keep = in_front & (px >= -max_splat_px) & (px < w + max_splat_px) & (py >= -max_splat_px) & (py < h + max_splat_px)
-    cam_idx, pt_idx, u, v, px, py, zk = (a[keep] for a in (cam_idx, pt_idx, u, v, px, py, z))
-    z_bits = zk.contiguous().view(torch.int32).to(torch.int64)
-    keys = (z_bits << _IDX_BITS) | pt_idx
+    px, py = torch.floor(u), torch.floor(v)
+    zbuf = torch.full((dump + 1,), _EMPTY, dtype=torch.int64)
+    cam_base = (torch.arange(t_count, dtype=torch.int64) * hw).view(t_count, 1)
 
-    cand_pix, cand_key = [], []
+    if rad is None and dump < 1 << 24 and n < 1 << 31:
+        # One candidate per point, no compaction: every point goes to its pixel or to the dump slot (the flat
+        # pixel index is formed in float32, exact below 2**24). The z-buffer runs in two 32-bit passes instead
+        # of one over packed 64-bit keys: the nearest depth per pixel, then the lowest index among the points
+        # at exactly that depth; the same winner, with half the memory traffic.
+        ok = (z > near) & (px >= 0) & (px < w) & (py >= 0) & (py < h)
+        base = (torch.arange(t_count, dtype=torch.float32) * hw).view(t_count, 1)
+        flat = torch.where(ok, torch.addcmul(px + base, py, torch.tensor(float(w))), float(dump)).to(torch.int64)
+        flat, zf = flat.reshape(-1), z.reshape(-1)
+        zmin = torch.full((dump + 1,), math.inf, dtype=torch.float32)
+        zmin.scatter_reduce_(0, flat, zf, reduce="amin", include_self=True)
+        # Candidates at their pixel's nearest depth: about one per covered pixel (more only on exact ties).
+        win = ((zf == zmin.gather(0, flat)) & ok.reshape(-1)).nonzero()[:, 0]
+        first = torch.full((dump + 1,), n, dtype=torch.int32)
+        first.scatter_reduce_(0, flat[win], (win % n).to(torch.int32), reduce="amin", include_self=True)
+        hit = first[:dump] < n
+        zbuf[:dump] = torch.where(hit, (zmin[:dump].view(torch.int32).to(torch.int64) << _IDX_BITS)
+                                  | first[:dump].to(torch.int64), _EMPTY)
+    elif rad is None:
+        ok = (z > near) & (px >= 0) & (px < w) & (py >= 0) & (py < h)
+        keys = (z.contiguous().view(torch.int32).to(torch.int64) << _IDX_BITS) | torch.arange(n, dtype=torch.int64)
+        flat = torch.where(ok, cam_base + py.to(torch.int64) * w + px.to(torch.int64), dump)
+        zbuf.scatter_reduce_(0, flat.reshape(-1), keys.reshape(-1), reduce="amin", include_self=True)
+    else:
+        keep = (z > near) & (px >= -max_splat_px) & (px < w + max_splat_px) & (py >= -max_splat_px) \
+            & (py < h + max_splat_px)
+        sel = keep.reshape(-1).nonzero()[:, 0]
+        cam_idx, pt_idx = sel // n, sel % n
+        u, v, px, py, zk = (a.reshape(-1)[sel] for a in (u, v, px, py, z))
+        keys = (zk.contiguous().view(torch.int32).to(torch.int64) << _IDX_BITS) | pt_idx
+        base = cam_idx * hw
 
-    def add(ox: int, oy: int, sel: torch.Tensor | None) -> None:
-        qx, qy = px + ox, py + oy
-        ok = (qx >= 0) & (qx < w) & (qy >= 0) & (qy < h)
-        if sel is not None:
-            ok &= sel
-        flat = cam_idx[ok] * (h * w) + qy[ok].long() * w + qx[ok].long()
-        cand_pix.append(flat)
-        cand_key.append(keys[ok])
+        def scatter(qx, qy, base_, keys_, extra=None):
+            ok = (qx >= 0) & (qx < w) & (qy >= 0) & (qy < h)
+            if extra is not None:
+                ok &= extra
+            flat = torch.where(ok, base_ + qy.to(torch.int64) * w + qx.to(torch.int64), dump)
+            zbuf.scatter_reduce_(0, flat, keys_, reduce="amin", include_self=True)
 
-    add(0, 0, None)
-    if rad is not None and len(zk):
-        fx = cameras.K[:, 0, 0].float()[cam_idx]
-        fy = cameras.K[:, 1, 1].float()[cam_idx]
-        r_px = torch.clamp(0.5 * (fx + fy) * rad.float()[pt_idx] / zk, max=float(max_splat_px))
-        reach = int(math.ceil(float(r_px.max()))) if r_px.numel() else 0
-        for oy in range(-reach, reach + 1):
-            for ox in range(-reach, reach + 1):
-                if ox == 0 and oy == 0:
-                    continue
-                # Distance from the offset pixel's centre to the projected point.
-                dx = px + ox + 0.5 - u
-                dy = py + oy + 0.5 - v
-                add(ox, oy, dx * dx + dy * dy <= r_px * r_px)
+        scatter(px, py, base, keys)
+        if len(zk):
+            fx = cameras.K[:, 0, 0].float()[cam_idx]
+            fy = cameras.K[:, 1, 1].float()[cam_idx]
+            r_px = torch.clamp(0.5 * (fx + fy) * rad.float()[pt_idx] / zk, max=float(max_splat_px))
+            reach = int(math.ceil(float(r_px.max()))) if r_px.numel() else 0
+            exact = dump < 1 << 24  # flat pixel indices formed in float32 are exact
+            for ring in range(1, reach + 1):
+                # A pixel ``ring`` pixels away (Chebyshev) has its centre at least ring - 0.5 from any point in
+                # the centre pixel: only points with a radius that large can reach it.
+                level = (r_px >= ring - 0.5).nonzero()[:, 0]
+                if level.numel() == 0:
+                    break
+                lpx, lpy, lr, lkeys = px[level], py[level], r_px[level], keys[level]
+                r2 = lr * lr
+                fu = lpx - u[level] + 0.5  # offset pixel centre minus projection = fu + ox
+                fv = lpy - v[level] + 0.5
+                if exact:
+                    flat0 = torch.addcmul(lpx + base[level].to(torch.float32), lpy, torch.tensor(float(w)))
+                else:
+                    flat0 = base[level] + lpy.to(torch.int64) * w + lpx.to(torch.int64)
+                for oy in range(-ring, ring + 1):
+                    dy = fv + oy
+                    dy2 = dy * dy
+                    row_ok = (lpy >= -oy) & (lpy < h - oy)
+                    for ox in range(-ring, ring + 1):
+                        if max(abs(ox), abs(oy)) != ring:
+                            continue
+                        dx = fu + ox
+                        ok = row_ok & (lpx >= -ox) & (lpx < w - ox) & (torch.addcmul(dy2, dx, dx) <= r2)
+                        flat = torch.where(ok, flat0 + (oy * w + ox), float(dump) if exact else dump)
+                        zbuf.scatter_reduce_(0, flat.to(torch.int64), lkeys, reduce="amin", include_self=True)
 
-    pix = torch.cat(cand_pix)
-    key = torch.cat(cand_key)
-    zbuf = torch.full((t_count * h * w,), _EMPTY, dtype=torch.int64)
-    zbuf.scatter_reduce_(0, pix, key, reduce="amin", include_self=True)
+    zbuf = zbuf[:dump]
     mask = zbuf != _EMPTY
     index = torch.where(mask, zbuf & _IDX_MASK, torch.full_like(zbuf, -1))
-    depth = torch.zeros(t_count * h * w, dtype=torch.float32)
-    depth[mask] = (zbuf[mask] >> _IDX_BITS).to(torch.int32).view(torch.float32)
-    out_feats = torch.full((t_count * h * w, c), float(background), dtype=feats.dtype)
-    out_feats[mask] = feats[index[mask]]
+    depth = torch.where(mask, (zbuf >> _IDX_BITS).to(torch.int32).view(torch.float32), torch.zeros((), dtype=torch.float32))
+    out_feats = torch.full((t_count * hw, c), float(background), dtype=feats.dtype)
+    out_feats[mask] = feats.index_select(0, index[mask])
     return RenderedPoints(
         features=out_feats.view(t_count, h, w, c).permute(0, 3, 1, 2).contiguous(),
         depth=depth.view(t_count, 1, h, w),

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import math
+
 import torch
 
 __all__ = ["as_float_tensor", "check_shape", "check_finite", "check_images", "check_depth", "check_mask"]
@@ -56,7 +58,8 @@ def check_shape(name: str, t: torch.Tensor, expected: Sequence) -> None:
 
 
 def check_finite(name: str, t: torch.Tensor) -> None:
-    if not bool(torch.isfinite(t).all()):
+    # max |t| is NaN when any value is NaN and inf when any is infinite: two passes instead of isfinite's five.
+    if t.numel() and not math.isfinite(float(t.abs().amax())):
         raise ValueError(f"{name}: contains NaN or inf values; expected finite values")
 
 
