@@ -6,9 +6,8 @@ bad input never surfaces as a traceback from deep inside a tensor op.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import math
+from collections.abc import Sequence
 
 import torch
 
