@@ -24,7 +24,7 @@ import torch
 from worldmem.geometry.cameras import Cameras
 from worldmem.utils.checks import as_float_tensor, check_finite, check_shape
 
-__all__ = ["RenderedPoints", "render_points", "cull_points", "downsample_render", "available_backends"]
+__all__ = ["RenderedPoints", "render_points", "point_blocks", "cull_points", "downsample_render", "available_backends"]
 
 _IDX_BITS = 31
 _IDX_MASK = (1 << _IDX_BITS) - 1
@@ -120,8 +120,16 @@ def render_points(points: torch.Tensor, features: torch.Tensor, cameras: Cameras
     return out
 
 
+def point_blocks(points: torch.Tensor, block: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(inverse, centres)``: the cube of side ``block`` each point (N, 3) lies in, as an index (N,) into the
+    occupied cubes' centres (B, 3). Computed once per point set, reused by every :func:`cull_points` call."""
+    cells = torch.floor(points.float() / block).to(torch.int64)
+    uniq, inverse = torch.unique(cells, dim=0, return_inverse=True)
+    return inverse, (uniq.float() + 0.5) * block
+
+
 def cull_points(points: torch.Tensor, cameras: Cameras, max_splat_px: int, block: float,
-                near: float = 1e-3) -> torch.Tensor | None:
+                near: float = 1e-3, blocks: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor | None:
     """Indices of the points that :func:`render_points` could draw into any of ``cameras``, found per block.
 
     Points are grouped in cubes of side ``block`` (world units); a cube is dropped when its bounding sphere lies
@@ -134,6 +142,7 @@ def cull_points(points: torch.Tensor, cameras: Cameras, max_splat_px: int, block
         cameras: (T,) cameras.
         max_splat_px: the renderer's ``max_splat_px`` (its margin around the image).
         block: cube side, world units.
+        blocks: :func:`point_blocks` of these points and ``block`` (computed here when None).
     """
     if len(cameras.batch_shape) == 0:
         cameras = cameras.unsqueeze(0)
@@ -141,9 +150,7 @@ def cull_points(points: torch.Tensor, cameras: Cameras, max_splat_px: int, block
     k = cameras.K.float()
     if n == 0 or bool((k[:, 0, 1] != 0).any()) or bool((k[:, 1, 0] != 0).any()):
         return None
-    cells = torch.floor(points.float() / block).to(torch.int64)
-    uniq, inverse = torch.unique(cells, dim=0, return_inverse=True)
-    centres = (uniq.float() + 0.5) * block
+    inverse, centres = point_blocks(points, block) if blocks is None else blocks
     radius = 0.5 * math.sqrt(3.0) * block * 1.001 + 1e-6
     cam = cameras.cam_from_world.float()
     c = centres @ cam[:, :3, :3].transpose(1, 2) + cam[:, None, :3, 3]  # (T, B, 3) in camera axes

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 
 from worldmem.geometry.cameras import Cameras
-from worldmem.geometry.render import cull_points, downsample_render, render_points
+from worldmem.geometry.render import cull_points, downsample_render, point_blocks, render_points
 from worldmem.geometry.tsdf import SparseTSDF
 from worldmem.memory.config import SpatialConfig
 from worldmem.memory.readout import SpatialRender
@@ -36,7 +36,7 @@ class SpatialMemory:
             carve_weight=c.carve_weight, depth_max=c.depth_max if c.depth_max > 0 else None,
             max_voxels=c.max_voxels or None,
         )
-        self._cache: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        self._cache: tuple | None = None  # points, colours, voxel of each point, culling blocks
 
     @property
     def num_voxels(self) -> int:
@@ -55,9 +55,10 @@ class SpatialMemory:
         """The map's surface points (N, 3) and colours (N, 3), cached until the next write."""
         return self._points()[:2]
 
-    def _points(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _points(self) -> tuple:
         if self._cache is None:
-            self._cache = self.tsdf.extract_points(min_weight=self.config.min_weight, return_voxels=True)
+            pts, cols, vox = self.tsdf.extract_points(min_weight=self.config.min_weight, return_voxels=True)
+            self._cache = (pts, cols, vox, point_blocks(pts, CULL_BLOCK * self.config.voxel_size))
         return self._cache
 
     def render(self, cameras: Cameras) -> SpatialRender:
@@ -65,11 +66,11 @@ class SpatialMemory:
 
         With a voxel budget, the voxels whose surface wins a pixel count as used (the eviction order)."""
         c = self.config
-        pts, cols, vox = self._points()
+        pts, cols, vox, blocks = self._points()
         s = c.render_supersample
         fine = cameras if s == 1 else cameras.resize(cameras.height * s, cameras.width * s)
         splat_px = c.max_splat_px * s
-        subset = cull_points(pts, fine, splat_px, block=CULL_BLOCK * c.voxel_size)
+        subset = cull_points(pts, fine, splat_px, block=CULL_BLOCK * c.voxel_size, blocks=blocks)
         if subset is not None:
             pts, cols, vox = pts[subset], cols[subset], vox[subset]
         out = render_points(pts, cols, fine, radius=c.splat_radius * c.voxel_size, max_splat_px=splat_px)
