@@ -78,6 +78,13 @@ def test_bad_inputs():
         render_points(torch.zeros(5, 3), torch.zeros(5, 3), torch.eye(4))
     with pytest.raises(ValueError, match="backend"):
         render_points(torch.zeros(5, 3), torch.zeros(5, 3), cams, backend="opengl")
+    with pytest.raises(ValueError, match="features: contains NaN"):
+        render_points(torch.zeros(5, 3), torch.full((5, 3), float("nan")), cams)
+    for near in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="near: expected a finite number >= 0"):
+            render_points(torch.zeros(5, 3), torch.zeros(5, 3), cams, near=near)
+    with pytest.raises(ValueError, match="background: expected a finite number"):
+        render_points(torch.zeros(5, 3), torch.zeros(5, 3), cams, background=float("nan"))
 
 
 def test_pytorch3d_backend_is_used_when_installed_and_a_clear_error_otherwise():

@@ -122,6 +122,8 @@ def test_bad_inputs_fail_with_one_line_errors(world):
         (dict(frames=frames[:2, :, :8], depth=depth[:2], cameras=cams), "frames"),
         (dict(frames=frames[:2], depth=depth[:2], cameras=cams, chunk_size=0), "chunk_size"),
         (dict(frames=frames[:2], depth=depth[:2], cameras=cams, guidance_scale=0.5), "guidance_scale"),
+        (dict(frames=frames[:2], depth=depth[:2], cameras=cams, guidance_scale=float("nan")),
+         "guidance_scale: expected a finite number >= 1"),
         (dict(frames=frames[:2], depth=depth[:2], cameras=cams, memory=WorldMemory()), "frames: expected None"),
         (dict(frames=None, cameras=cams), "frames: expected"),
         (dict(frames=frames[:2], depth=depth[:2], cameras="path"), "cameras: expected a Cameras"),

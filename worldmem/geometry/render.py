@@ -91,6 +91,12 @@ def render_points(points: torch.Tensor, features: torch.Tensor, cameras: Cameras
     check_finite("points", pts)
     feats = as_float_tensor("features", features)
     check_shape("features", feats, (pts.shape[0], "C"))
+    check_finite("features", feats)
+    # The z-buffer orders depths by their float bits, valid for positive depths only: near must be >= 0.
+    if isinstance(near, bool) or not isinstance(near, (int, float)) or not math.isfinite(near) or near < 0:
+        raise ValueError(f"near: expected a finite number >= 0, got {near!r}")
+    if isinstance(background, bool) or not isinstance(background, (int, float)) or not math.isfinite(background):
+        raise ValueError(f"background: expected a finite number, got {background!r}")
     rad = None
     if radius is not None:
         rad = as_float_tensor("radius", radius, dtype=cameras.dtype)

@@ -17,6 +17,7 @@ index, so 2N chunks in one call equal N chunks, save, load, N more.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -103,8 +104,9 @@ class WorldMemPipeline(DiffusionPipeline):
             raise ValueError(f"chunk_size: {problem}")
         if not isinstance(num_inference_steps, int) or num_inference_steps < 1:
             raise ValueError(f"num_inference_steps: expected a positive int, got {num_inference_steps!r}")
-        if guidance_scale < 1.0:
-            raise ValueError(f"guidance_scale: expected >= 1 (1 = no guidance), got {guidance_scale}")
+        if isinstance(guidance_scale, bool) or not isinstance(guidance_scale, (int, float)) \
+                or not math.isfinite(guidance_scale) or guidance_scale < 1.0:
+            raise ValueError(f"guidance_scale: expected a finite number >= 1 (1 = no guidance), got {guidance_scale!r}")
         capacity = MemoryConfig.from_dict(self.config.memory_config).working.window
         if isinstance(working_window, bool) or not isinstance(working_window, int) or not 0 <= working_window <= capacity:
             raise ValueError(f"working_window: expected an int in [0, {capacity}] (the memory's window), "
