@@ -114,12 +114,12 @@ def _laps(frames: torch.Tensor, voxels: list[int], context: int, chunk: int, per
     n_laps = frames.shape[0] // per_turn
     lap = [frames[k * per_turn:(k + 1) * per_turn] for k in range(n_laps)]
     same_pose = {str(k + 1): float(psnr(lap[k], lap[1]).mean()) for k in range(2, n_laps)}
-    # voxels[i] is the map after chunk i (frames up to context + (i + 1) * chunk).
-    def voxels_at(frame: int) -> int | None:
-        i = (frame - context) // chunk - 1
+    # voxels[i] is the map after chunk i, which generates frames context + i * chunk ...
+    def voxels_after(frame: int) -> int | None:
+        i = (frame - context) // chunk
         return voxels[i] if 0 <= i < len(voxels) else None
 
-    size = {str(k + 1): voxels_at((k + 1) * per_turn) for k in range(n_laps)}
+    size = {str(k + 1): voxels_after((k + 1) * per_turn - 1) for k in range(n_laps)}
     out = {"per_turn": per_turn, "laps": n_laps, "same_pose_psnr_vs_lap2": same_pose, "voxels_at_lap_end": size}
     if "3" in same_pose and "10" in same_pose:
         out["lap10_minus_lap3_db"] = same_pose["10"] - same_pose["3"]
