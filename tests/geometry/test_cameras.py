@@ -183,3 +183,30 @@ def test_unproject_bad_depth_shape():
 def test_dict_round_trip():
     cams = tr.loop(6)
     assert Cameras.from_dict(cams.to_dict()).allclose(cams, atol=1e-6)
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda d: 5, "cameras: expected a mapping"),
+    (lambda d: {**d, "height": 32.7}, "cameras: height: expected a positive integer, got 32.7"),
+    (lambda d: {**d, "width": None}, "cameras: width: expected a positive integer, got None"),
+    (lambda d: {**d, "height": True}, "cameras: height: expected a positive integer"),
+    (lambda d: {**d, "K": [["a"]]}, "cameras: K: expected nested lists of numbers"),
+    (lambda d: {**d, "cam_from_world": "identity"}, "cameras: cam_from_world: expected nested lists of numbers"),
+    (lambda d: {k: v for k, v in d.items() if k != "K"}, "cameras: missing key 'K'"),
+])
+def test_bad_camera_dicts_are_one_line_errors(change, match):
+    from worldmem.geometry import trajectories as tr
+
+    with pytest.raises(ValueError, match=match):
+        Cameras.from_dict(change(tr.loop(2).to_dict()))
+
+
+def test_integer_valued_float_sizes_load_and_lower_triangular_K_is_refused():
+    from worldmem.geometry import trajectories as tr
+
+    d = tr.loop(2).to_dict()
+    assert Cameras.from_dict({**d, "height": float(d["height"])}).height == d["height"]
+    k = torch.tensor(d["K"])
+    k[..., 1, 0] = 0.5
+    with pytest.raises(ValueError, match=r"K: expected an upper-triangular intrinsics matrix \(K\[1, 0\] = 0\)"):
+        Cameras.from_dict({**d, "K": k.tolist()})

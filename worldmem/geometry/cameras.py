@@ -19,6 +19,8 @@ The tensor-level math (rigid inversion, projection, pixel grids) is in :mod:`wor
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -93,6 +95,9 @@ class Cameras:
                 raise ValueError("K: expected positive focal lengths fx = K[0, 0] and fy = K[1, 1]")
             if bool((k[..., 2, :] - torch.tensor([0.0, 0.0, 1.0], dtype=k.dtype, device=k.device)).abs().amax() > 1e-6):
                 raise ValueError("K: expected last row (0, 0, 1)")
+            if bool((k[..., 1, 0] != 0).any()):
+                raise ValueError("K: expected an upper-triangular intrinsics matrix (K[1, 0] = 0), got "
+                                 f"K[1, 0] = {float(k[..., 1, 0].flatten()[(k[..., 1, 0] != 0).flatten()][0]):.4g}")
         object.__setattr__(self, "cam_from_world", m)
         object.__setattr__(self, "K", k)
 
@@ -363,13 +368,27 @@ class Cameras:
 
     @staticmethod
     def from_dict(d: dict) -> Cameras:
+        if not isinstance(d, dict):
+            raise ValueError(f"cameras: expected a mapping with height, width, cam_from_world, K, got {type(d).__name__}")
         for key in ("height", "width", "cam_from_world", "K"):
             if key not in d:
                 raise ValueError(f"cameras: missing key {key!r} (expected height, width, cam_from_world, K)")
         if d.get("convention", "opencv_cam_from_world") != "opencv_cam_from_world":
             raise ValueError(f"cameras: expected convention 'opencv_cam_from_world', got {d['convention']!r}")
-        return Cameras(torch.tensor(d["cam_from_world"], dtype=torch.float32),
-                       torch.tensor(d["K"], dtype=torch.float32), int(d["height"]), int(d["width"]))
+        for key in ("height", "width"):  # an int, or a float with an integer value (JSON writers vary)
+            value = d[key]
+            ok = (not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+                  and value == int(value) and value > 0)
+            if not ok:
+                raise ValueError(f"cameras: {key}: expected a positive integer, got {value!r}")
+        matrices = []
+        for key in ("cam_from_world", "K"):
+            try:
+                matrices.append(torch.tensor(d[key], dtype=torch.float32))
+            except (TypeError, ValueError, RuntimeError):
+                raise ValueError(f"cameras: {key}: expected nested lists of numbers "
+                                 f"(..., {4 if key == 'cam_from_world' else 3} x same), got {str(d[key])[:60]!r}") from None
+        return Cameras(matrices[0], matrices[1], int(d["height"]), int(d["width"]))
 
 
 def _checked_inverse(name: str, m: torch.Tensor) -> torch.Tensor:
