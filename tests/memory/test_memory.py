@@ -193,3 +193,63 @@ def test_supersampled_render_reproduces_the_written_views_better(scene):
     assert scores[2] > scores[1] + 1.5, scores
     with pytest.raises(ValueError, match="render_supersample"):
         dataclasses.replace(SpatialConfig(), render_supersample=0)
+
+
+def _broken_json(key, value):
+    def change(folder):
+        meta = json.loads((folder / "memory.json").read_text())
+        if value is _DROP:
+            del meta[key]
+        else:
+            meta[key] = value
+        (folder / "memory.json").write_text(json.dumps(meta))
+    return change
+
+
+def _broken_tensors(edit):
+    def change(folder):
+        from safetensors.torch import load_file, save_file
+
+        state = load_file(str(folder / "memory.safetensors"))
+        edit(state)
+        save_file(state, str(folder / "memory.safetensors"))
+    return change
+
+
+_DROP = object()
+
+
+def _nan_frames(state):
+    state["working.frames"] = state["working.frames"] * float("nan")
+
+
+@pytest.mark.parametrize("change, match", [
+    (_broken_json("config", _DROP), "memory.json: missing config"),
+    (_broken_json("num_frames", -5), "num_frames: expected an int >= 0, got -5"),
+    (_broken_json("scene_scale", 0), "scene_scale: expected null or a finite number > 0, got 0"),
+    (_broken_json("scene_scale", float("nan")), "scene_scale: expected null or a finite number > 0"),
+    (_broken_json("image_size", [48.5, 48]), "image_size: expected null or"),
+    (_broken_json("config", {"spatial": {"voxel_size": -1}}), "memory.json: config:"),
+    (lambda folder: (folder / "memory.json").write_text("{not json"), "memory.json: not readable JSON"),
+    (lambda folder: (folder / "memory.json").write_text("3"), "memory.json: expected an object"),
+    (lambda folder: (folder / "memory.safetensors").write_bytes(b"\x00" * 7), "not a readable safetensors file"),
+    (lambda folder: (folder / "memory.safetensors").write_bytes(
+        (folder / "memory.safetensors").read_bytes()[:-100]), "not a readable safetensors file"),
+    (_broken_tensors(_nan_frames), "working.frames holds NaN"),
+    (_broken_tensors(lambda s: s.update({"working.frames": s["working.frames"][:, :, :5].contiguous()})),
+     r"working.frames: expected shape"),
+    (_broken_tensors(lambda s: s.pop("episodic.keys")), "episodic: expected tensors"),
+    (_broken_tensors(lambda s: s.update({"spatial.tsdf": s["spatial.tsdf"][:-1]})), r"state\['tsdf'\]: expected shape"),
+    (_broken_tensors(lambda s: s.update({"extra.x": torch.zeros(1)})), "unexpected tensors"),
+    (_broken_json("num_frames", 1), "indices: expected int64 frame indices in"),
+])
+def test_broken_memory_folders_are_one_line_errors(scene, tmp_path, change, match):
+    cams = _walk(scene)
+    frames, depth = scene.render(cams)
+    mem = WorldMemory(MemoryConfig(working=WorkingConfig(window=3)))
+    mem.write(frames[:6], depth[:6], cams[:6])
+    mem.save(tmp_path / "m")
+    change(tmp_path / "m")
+    with pytest.raises(ValueError, match=match) as info:
+        WorldMemory.load(tmp_path / "m")
+    assert "\n" not in str(info.value) and str(tmp_path / "m") in str(info.value)

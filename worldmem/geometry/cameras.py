@@ -20,7 +20,6 @@ The tensor-level math (rigid inversion, projection, pixel grids) is in :mod:`wor
 from __future__ import annotations
 
 import math
-
 from collections.abc import Sequence
 from dataclasses import dataclass
 

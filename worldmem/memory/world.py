@@ -17,6 +17,7 @@ a chunk generated for such a readout back, returning its depth in scene units. N
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -244,26 +245,103 @@ class WorldMemory:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> WorldMemory:
-        """Loads a folder written by :meth:`save`."""
+        """Loads a folder written by :meth:`save`; anything else is one ``ValueError`` line naming the folder."""
         path = Path(path)
         meta_file, tensor_file = path / "memory.json", path / "memory.safetensors"
         if not meta_file.is_file() or not tensor_file.is_file():
             raise ValueError(f"path: expected a saved memory folder with memory.json and memory.safetensors, got {path}")
-        with open(meta_file) as f:
-            meta = json.load(f)
+        try:
+            return cls._load(path, meta_file, tensor_file)
+        except _BadMemory as err:
+            raise ValueError(f"path: {path}: not a valid saved memory: {err}") from None
+
+    @classmethod
+    def _load(cls, path: Path, meta_file: Path, tensor_file: Path) -> WorldMemory:
+        try:
+            with open(meta_file) as f:
+                meta = json.load(f)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise _BadMemory(f"memory.json: not readable JSON ({' '.join(str(err).split())})") from None
+        if not isinstance(meta, dict):
+            raise _BadMemory(f"memory.json: expected an object, got {type(meta).__name__}")
         if meta.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"path: memory format_version {meta.get('format_version')!r} is not {FORMAT_VERSION}")
-        scale = meta.get("scene_scale")
-        memory = cls(MemoryConfig.from_dict(meta["config"]), None if scale is None else float(scale))
-        state = load_file(str(tensor_file))
-        memory.num_frames = int(meta["num_frames"])
-        memory.image_size = tuple(meta["image_size"]) if meta["image_size"] else None
+            raise _BadMemory(f"memory.json: format_version {meta.get('format_version')!r} is not {FORMAT_VERSION}")
+        missing = [k for k in ("config", "num_frames", "image_size", "scene_scale") if k not in meta]
+        if missing:
+            raise _BadMemory(f"memory.json: missing {', '.join(missing)}")
+        try:
+            config = MemoryConfig.from_dict(meta["config"])
+        except ValueError as err:
+            raise _BadMemory(f"memory.json: config: {err}") from None
+        num_frames, size, scale = meta["num_frames"], meta["image_size"], meta["scene_scale"]
+        if isinstance(num_frames, bool) or not isinstance(num_frames, int) or num_frames < 0:
+            raise _BadMemory(f"memory.json: num_frames: expected an int >= 0, got {num_frames!r}")
+        if size is not None and not (isinstance(size, list) and len(size) == 2 and all(
+                isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)):
+            raise _BadMemory(f"memory.json: image_size: expected null or [height, width] (positive ints), got {size!r}")
+        if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float))
+                                  or not math.isfinite(scale) or scale <= 0):
+            raise _BadMemory(f"memory.json: scene_scale: expected null or a finite number > 0, got {scale!r}")
+        try:
+            state = load_file(str(tensor_file))
+        except Exception as err:  # safetensors raises its own error types for truncated or corrupted files
+            raise _BadMemory(f"memory.safetensors: not a readable safetensors file ({' '.join(str(err).split())[:120]})") from None
+        for key, value in state.items():
+            if value.is_floating_point() and value.numel() and not math.isfinite(float(value.abs().amax())):
+                raise _BadMemory(f"memory.safetensors: {key} holds NaN or inf values")
+        memory = cls(config, None if scale is None else float(scale))
+        memory.num_frames = num_frames
+        memory.image_size = tuple(size) if size else None
 
         def part(prefix: str) -> dict[str, torch.Tensor]:
             return {k[len(prefix) + 1:]: v for k, v in state.items() if k.startswith(prefix + ".")}
 
-        memory.spatial.load_state_dict(part("spatial"))
-        if memory.image_size is not None:
-            memory.working.load_state_dict(part("working"), *memory.image_size)
-            memory.episodic.load_state_dict(part("episodic"), *memory.image_size)
+        unknown = sorted(k for k in state if k.split(".", 1)[0] not in ("spatial", "working", "episodic"))
+        if unknown:
+            raise _BadMemory(f"memory.safetensors: unexpected tensors {unknown[:3]}")
+        try:
+            memory.spatial.load_state_dict(part("spatial"))
+            for name, memory_part in (("working", memory.working), ("episodic", memory.episodic)):
+                sub = part(name)
+                if sub and memory.image_size is None:
+                    raise _BadMemory(f"memory.json: image_size is null but {name} frames are stored")
+                if sub:
+                    _check_frames_state(name, sub, *memory.image_size, num_frames)
+                    memory_part.load_state_dict(sub, *memory.image_size)
+        except _BadMemory:
+            raise
+        except (ValueError, KeyError, RuntimeError, IndexError) as err:
+            raise _BadMemory(f"memory.safetensors: {' '.join(str(err).split())[:200]}") from None
+        if len(memory.working) > config.working.window or len(memory.episodic) > config.episodic.max_keyframes:
+            raise _BadMemory("memory.safetensors: more working frames or keyframes than the config holds")
         return memory
+
+
+class _BadMemory(Exception):
+    """Why a folder is not a valid saved memory (reported by :meth:`WorldMemory.load` as one line)."""
+
+
+def _check_frames_state(name: str, state: dict[str, torch.Tensor], height: int, width: int, num_frames: int) -> None:
+    """The working window's or keyframes' tensors: shapes, value ranges and frame indices."""
+    need = {"frames", "depth", "indices", "cam_from_world", "K"} | ({"keys", "key_counts"} if name == "episodic" else set())
+    if set(state) != need:
+        raise _BadMemory(f"memory.safetensors: {name}: expected tensors {sorted(need)}, got {sorted(state)}")
+    n = state["frames"].shape[0] if state["frames"].dim() == 4 else -1
+    shapes = {"frames": (n, 3, height, width), "depth": (n, 1, height, width), "indices": (n,),
+              "cam_from_world": (n, 4, 4), "K": (n, 3, 3)}
+    for key, shape in shapes.items():
+        if tuple(state[key].shape) != shape:
+            raise _BadMemory(f"memory.safetensors: {name}.{key}: expected shape {shape}, got {tuple(state[key].shape)}")
+    frames, depth, indices = state["frames"], state["depth"], state["indices"]
+    if n and (float(frames.min()) < 0 or float(frames.max()) > 1):
+        raise _BadMemory(f"memory.safetensors: {name}.frames: expected values in [0, 1]")
+    if n and float(depth.min()) < 0:
+        raise _BadMemory(f"memory.safetensors: {name}.depth: expected depth >= 0")
+    if indices.dtype != torch.int64 or (n and (int(indices.min()) < 0 or int(indices.max()) >= num_frames)):
+        raise _BadMemory(f"memory.safetensors: {name}.indices: expected int64 frame indices in [0, num_frames)")
+    if name == "episodic":
+        counts = state["key_counts"]
+        if tuple(counts.shape) != (n,) or counts.dtype != torch.int64 or (n and int(counts.min()) < 0) \
+                or int(counts.sum()) != state["keys"].numel():
+            raise _BadMemory("memory.safetensors: episodic.key_counts: expected one count per keyframe summing to "
+                             "the number of keys")
