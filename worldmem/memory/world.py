@@ -285,7 +285,8 @@ class WorldMemory:
         try:
             state = load_file(str(tensor_file))
         except Exception as err:  # safetensors raises its own error types for truncated or corrupted files
-            raise _BadMemory(f"memory.safetensors: not a readable safetensors file ({' '.join(str(err).split())[:120]})") from None
+            reason = " ".join(str(err).split())[:120]
+            raise _BadMemory(f"memory.safetensors: not a readable safetensors file ({reason})") from None
         for key, value in state.items():
             if value.is_floating_point() and value.numel() and not math.isfinite(float(value.abs().amax())):
                 raise _BadMemory(f"memory.safetensors: {key} holds NaN or inf values")
