@@ -122,18 +122,12 @@ def _load_pipe(checkpoint: Path):
         raise RevisitError(f"--checkpoint: no such folder {checkpoint}")
     if not (checkpoint / "model_index.json").is_file():
         raise RevisitError(f"--checkpoint: no model_index.json in {checkpoint} (expected a saved WorldMemPipeline)")
-    from diffusers.utils import logging as diffusers_logging
+    from worldmem.pipelines import load_pipeline
 
-    from worldmem.pipelines import WorldMemPipeline
-
-    diffusers_logging.disable_progress_bar()
     try:
-        pipe = WorldMemPipeline.from_pretrained(str(checkpoint))
-    except Exception as err:  # noqa: BLE001 - any loading failure is a bad input, reported in one line
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise RevisitError(f"--checkpoint: could not load {checkpoint}: {first}") from None
-    finally:
-        diffusers_logging.enable_progress_bar()
+        pipe = load_pipeline(checkpoint)
+    except ValueError as err:
+        raise RevisitError(f"--checkpoint: {err}") from None
     pipe.set_progress_bar_config(disable=True)
     return pipe
 

@@ -133,9 +133,9 @@ def run_generation(checkpoint: Path, out: Path, seed: int, num_frames: int, step
     chunk), and the PSNR against the ground truth on the covered return frames. Writes ``generation.mp4``
     (ground truth | full memory | working memory only).
     """
-    from worldmem.pipelines import WorldMemPipeline
+    from worldmem.pipelines import load_pipeline
 
-    pipe = WorldMemPipeline.from_pretrained(str(checkpoint))
+    pipe = load_pipeline(checkpoint)
     size = pipe.transformer.base.config.sample_height * pipe.codec.spatial_factor
     scene = SyntheticScene.random(seed=seed)
     cams = generation_path(scene, num_frames, size)

@@ -157,14 +157,17 @@ def main(argv: list[str] | None = None) -> int:
     from worldmem.geometry import Cameras
     from worldmem.geometry.points import write_ply
     from worldmem.memory import WorldMemory
-    from worldmem.pipelines import WorldMemPipeline
+    from worldmem.pipelines import load_pipeline
     from worldmem.utils.io import atomic_write_json
     from worldmem.utils.video import colorize_depth, write_video
 
     if args.random_init:
         pipe = random_tiny_pipeline(seed=args.seed)
     else:
-        pipe = WorldMemPipeline.from_pretrained(str(args.checkpoint))
+        try:
+            pipe = load_pipeline(args.checkpoint)
+        except ValueError as err:
+            _fail(parser, f"--checkpoint: {err}")
     size = pipe.transformer.base.config.sample_height * pipe.codec.spatial_factor
     if args.context_frames is None:
         args.context_frames = max(1, pipe.config.working_window)

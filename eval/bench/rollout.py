@@ -131,11 +131,11 @@ def _laps(frames: torch.Tensor, voxels: list[int], context: int, chunk: int, per
 def bench_rollout(out: Path, repeats: int = 5, quick: bool = False, checkpoint: Path | None = None) -> dict:
     from worldmem.data.readers.synthetic import EVAL_SEEDS, render_supersampled
     from worldmem.generate import random_tiny_pipeline
-    from worldmem.pipelines import WorldMemPipeline
+    from worldmem.pipelines import load_pipeline
     from worldmem.synthetic import SyntheticScene
 
     torch.manual_seed(0)
-    pipe = WorldMemPipeline.from_pretrained(str(checkpoint)) if checkpoint is not None else random_tiny_pipeline(0)
+    pipe = load_pipeline(checkpoint) if checkpoint is not None else random_tiny_pipeline(0)
     pipe.set_progress_bar_config(disable=True)
     factor = pipe.codec.spatial_factor
     size = pipe.transformer.base.config.sample_height * factor
