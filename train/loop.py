@@ -262,6 +262,11 @@ def train(cfg: TrainConfig, resume: bool = False, max_steps: int | None = None, 
                     batch = _chained_batch(batch, accelerator.unwrap_model(model), codec, cfg, state.step,
                                            accelerator.process_index)
                 loss = training_loss(model, codec, scheduler, batch, cfg, g, g_paths)
+                if not bool(torch.isfinite(loss.detach())):
+                    # Before any update: the weights and the checkpoints on disk stay those of the last good step.
+                    raise ValueError(f"step {state.step + 1}: the training loss is {float(loss.detach())}; stopped "
+                                     "before updating the weights (the last checkpoint stays latest); lower optim.lr "
+                                     "or check the data")
                 accelerator.backward(loss)
                 grad_norm = None
                 if accelerator.sync_gradients:

@@ -76,6 +76,17 @@ def test_resume_is_exact(tmp_path, curation_yaml, shards):
         torch.testing.assert_close(resumed[k], v, rtol=0, atol=1e-6, msg=k)
 
 
+
+def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path, curation_yaml, shards):
+    # A learning rate no one means: the first update blows the weights up, the next loss is not finite.
+    args = micro(tmp_path, curation_yaml, "optim.steps=6", "optim.lr=1e30", "optim.warmup_steps=0",
+                 "checkpoint_every=1", "data.source=shards", f"data.shards={shards}")
+    with pytest.raises(ValueError, match=r"step \d: the training loss is (nan|inf|-inf); stopped before updating"):
+        train(load_config(ROOT / "configs" / "tiny.yaml", args), quiet=True)
+    latest = (tmp_path / "checkpoints" / "latest").read_text().strip()
+    assert latest.startswith("step_") and not (tmp_path / "pipeline").exists()
+    assert int(latest[5:]) >= 1
+
 def test_two_processes_under_accelerate_launch_end_with_identical_weights(tmp_path, curation_yaml, shards):
     args = micro(tmp_path, curation_yaml, "optim.steps=2", "data.source=shards", f"data.shards={shards}", "optim.ema_decay=0")
     env = dict(os.environ, OMP_NUM_THREADS="1", ACCELERATE_USE_CPU="1")  # torchrun processes, gloo on the CPU
