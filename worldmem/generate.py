@@ -23,6 +23,7 @@ intrinsics. ``keys:...`` gives one new frame per key.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -122,6 +123,18 @@ def random_tiny_pipeline(seed: int = 0):
     return WorldMemPipeline(model, default_scheduler(), PixelCodec(), memory_config=memory, chunk_size=4, working_window=2)
 
 
+def _unwritable(folder: Path) -> str | None:
+    """Why output folder ``folder`` cannot be written (checked before any work), or None."""
+    if folder.exists() and not folder.is_dir():
+        return "exists and is not a folder"
+    parent = folder.resolve().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        return f"cannot be created: {parent} is not writable"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="worldmem generate", description=__doc__.split("\n\n")[0])
     model_src = parser.add_mutually_exclusive_group(required=True)
@@ -153,12 +166,16 @@ def main(argv: list[str] | None = None) -> int:
         _fail(parser, f"--num-frames: expected >= 2, got {args.num_frames}")
     if args.checkpoint is not None and not (args.checkpoint / "model_index.json").is_file():
         _fail(parser, f"--checkpoint: no model_index.json in {args.checkpoint} (expected a saved WorldMemPipeline)")
+    for flag, folder in (("--out", args.out), ("--save-memory", args.save_memory)):
+        problem = None if folder is None else _unwritable(folder)
+        if problem:
+            _fail(parser, f"{flag}: {folder}: {problem}")
 
     from worldmem.geometry import Cameras
     from worldmem.geometry.points import write_ply
     from worldmem.memory import WorldMemory
     from worldmem.pipelines import load_pipeline
-    from worldmem.utils.io import atomic_write_json
+    from worldmem.utils.io import atomic_directory, atomic_write_json
     from worldmem.utils.video import colorize_depth, write_video
 
     if args.random_init:
@@ -197,13 +214,15 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as err:
             _fail(parser, str(err))
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_video(args.out / "video.mp4", out.frames, fps=8)
-    write_video(args.out / "depth.mp4", colorize_depth(out.depth), fps=8)
-    atomic_write_json(args.out / "cameras.json", cams.to_dict())
-    pts, cols = out.memory.surface_points()
-    write_ply(args.out / "memory.ply", pts, cols)
-    out.memory.save(args.out / "memory")
+    def fill(folder: Path) -> None:  # the whole output folder, renamed to --out only once complete
+        write_video(folder / "video.mp4", out.frames, fps=8)
+        write_video(folder / "depth.mp4", colorize_depth(out.depth), fps=8)
+        atomic_write_json(folder / "cameras.json", cams.to_dict())
+        pts, cols = out.memory.surface_points()
+        write_ply(folder / "memory.ply", pts, cols)
+        out.memory.save(folder / "memory")
+
+    atomic_directory(args.out, fill)
     if args.save_memory is not None:
         out.memory.save(args.save_memory)
     print(f"wrote {out.frames.shape[0]} frames to {args.out}/video.mp4, depth.mp4, cameras.json, memory.ply, memory/")

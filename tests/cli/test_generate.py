@@ -69,3 +69,26 @@ def test_bad_arguments_give_one_line_errors(args, message, tmp_path):
                          text=True)
     assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr[-500:]
     assert message in run.stderr and run.stderr.strip().count("\n") == 0, run.stderr
+
+
+def test_unwritable_outputs_are_refused_before_any_work(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    base = [sys.executable, "-m", "worldmem.cli", "generate", "--random-init", "--scene", "synthetic:1",
+            "--num-frames", "6", "--steps", "1"]
+    cases = [(["--out", "afile"], "--out: afile: exists and is not a folder"),
+             (["--out", "o", "--save-memory", "afile"], "--save-memory: afile: exists and is not a folder")]
+    import os
+    if os.geteuid() != 0:  # root writes anywhere: the permission case only means something for other users
+        cases.append((["--out", "locked/o"], "is not writable"))
+    for extra, message in cases:
+        run = subprocess.run([*base, *extra], cwd=tmp_path, capture_output=True, text=True)
+        assert run.returncode == 2 and message in run.stderr and run.stderr.strip().count("\n") == 0, run.stderr
+        assert not (tmp_path / "o").exists()
+    # A successful run leaves exactly the finished folder (no temporary siblings).
+    run = subprocess.run([*base, "--out", "o"], cwd=tmp_path, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-500:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "locked", "o"]
+    assert {"video.mp4", "depth.mp4", "cameras.json", "memory.ply", "memory"} == {p.name for p in (tmp_path / "o").iterdir()}
