@@ -149,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trajectory", default="out-and-back",
                         help="a path of the registry (docs/paths.md): out-and-back, loop, excursion, outward-loop, "
                              "walk-and-retrace, round-trip, look-around or keys:WASD..")
-    parser.add_argument("--num-frames", type=int, default=48, help="frames in the whole video")
+    parser.add_argument("--num-frames", type=int, default=None,
+                        help="frames in the whole video (default 48; with --resume-memory: new frames)")
     parser.add_argument("--context-frames", type=int, default=None,
                         help="given frames for --scene (default: the working window)")
     parser.add_argument("--out", required=True, type=Path, help="output folder")
@@ -160,6 +161,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--save-memory", type=Path, help="also save the final memory here")
     parser.add_argument("--resume-memory", type=Path, help="continue from a saved memory (--num-frames new frames)")
     args = parser.parse_args(argv)
+    explicit_frames, args.num_frames = args.num_frames is not None, 48 if args.num_frames is None else args.num_frames
+    resume_keys = _keys_of(args.trajectory) if args.resume_memory is not None else None
+    if resume_keys is not None and explicit_frames and args.num_frames != len(resume_keys):
+        _fail(parser, f"--num-frames: a key path continues with one new frame per key ({len(resume_keys)} for "
+                      f"{args.trajectory!r}), got {args.num_frames}")
     if args.scene is None and args.frames is None and args.resume_memory is None:
         _fail(parser, "expected --scene synthetic:SEED, --frames ... or --resume-memory DIR")
     if args.num_frames < 2:

@@ -25,7 +25,7 @@ def test_generate_from_a_synthetic_scene_writes_every_output_and_resumes(tmp_pat
     assert WorldMemory.load(tmp_path / "saved").num_frames == 10
     more = tmp_path / "more"
     assert generate.main(["--random-init", "--resume-memory", str(out / "memory"), "--trajectory", "keys:WWAA",
-                          "--num-frames", "5", "--out", str(more), "--steps", "1"]) == 0
+                          "--out", str(more), "--steps", "1"]) == 0
     assert WorldMemory.load(more / "memory").num_frames == 14
     assert len(Cameras.from_dict(json.loads((more / "cameras.json").read_text()))) == 4
 
@@ -63,6 +63,8 @@ def test_generate_from_posed_frames_on_disk(tmp_path):
      "--frames: no such file"),
     (["--random-init", "--out", "o"], "expected --scene"),
     (["--random-init", "--scene", "synthetic:1", "--num-frames", "1", "--out", "o"], "--num-frames: expected >= 2"),
+    (["--random-init", "--resume-memory", "m", "--trajectory", "keys:JJ", "--num-frames", "10", "--out", "o"],
+     "--num-frames: a key path continues with one new frame per key (2 for 'keys:JJ'), got 10"),
 ])
 def test_bad_arguments_give_one_line_errors(args, message, tmp_path):
     run = subprocess.run([sys.executable, "-m", "worldmem.cli", "generate", *args], cwd=tmp_path, capture_output=True,
