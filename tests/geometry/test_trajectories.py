@@ -70,3 +70,16 @@ def test_bad_trajectory_arguments():
         tr.out_and_back(1)
     with pytest.raises(ValueError, match="look"):
         tr.loop(10, look="sideways")
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: tr.loop(4, radius=-1), "radius: expected a finite number > 0, got -1"),
+    (lambda: tr.loop(4, radius=float("nan")), "radius: expected a finite number > 0"),
+    (lambda: tr.orbit(3, radius=0), "radius: expected a finite number > 0, got 0"),
+    (lambda: tr.orbit(3, elevation_deg=95), "elevation_deg: expected a finite number > -90 and < 90"),
+    (lambda: tr.out_and_back(4, distance=-2), "distance: expected a finite number >= 0"),
+    (lambda: tr.out_and_back(4, yaw_sweep_deg=float("inf")), "yaw_sweep_deg: expected a finite number"),
+])
+def test_bad_path_parameters_are_refused(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
