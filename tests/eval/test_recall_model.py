@@ -1,10 +1,11 @@
 """The shipped model under the recall protocol: its long-term memory must make the way back match the way out.
 
 Measured with checkpoints/worldmem-tiny (2 given frames, same-pose PSNR full minus working_only, 24 frames, 4
-steps, noise seeds 0-2): this test's case (room 1000001, arc-and-back) +5.39, +5.52, +4.44 dB; room 1000001
-out-and-back +5.36, +5.44, +4.20; courtyards 1000000 / 1000002 arc-and-back +3.6 to +6.3 and +2.0 to +5.2,
-out-and-back -0.2 to +2.5 dB (the 48-frame, 8-step protocol gains +2.5 to +6.0 dB in every scene). The margin,
-1.5 dB, sits well inside what was measured on this case: a checkpoint whose memory stops helping fails.
+steps, noise seeds 0-2): this test's case (room 1000001, arc-and-back) +5.69, +5.91, +4.77 dB; room 1000001
+out-and-back +5.74, +5.87, +3.61; courtyards 1000000 / 1000002 arc-and-back +5.4 to +7.5 and +3.8 to +6.8,
+out-and-back +2.4 to +4.1 and +3.0 to +5.1 dB (the 48-frame, 8-step protocol gains +3.8 to +6.9 dB in every
+scene). The margin, 1.5 dB, sits well inside what was measured on this case: a checkpoint whose memory stops
+helping fails.
 """
 
 from pathlib import Path

@@ -129,9 +129,11 @@ def render_points(points: torch.Tensor, features: torch.Tensor, cameras: Cameras
 def point_blocks(points: torch.Tensor, block: float) -> tuple[torch.Tensor, torch.Tensor]:
     """``(inverse, centres)``: the cube of side ``block`` each point (N, 3) lies in, as an index (N,) into the
     occupied cubes' centres (B, 3). Computed once per point set, reused by every :func:`cull_points` call."""
-    cells = torch.floor(points.float() / block).to(torch.int64)
-    uniq, inverse = torch.unique(cells, dim=0, return_inverse=True)
-    return inverse, (uniq.float() + 0.5) * block
+    from worldmem.geometry.voxel_hash import key_centers, point_keys
+
+    # Packed 64-bit cube keys: a flat unique is several times faster than a unique over coordinate rows.
+    uniq, inverse = torch.unique(point_keys(points.float(), block), return_inverse=True)
+    return inverse, key_centers(uniq, block)
 
 
 def cull_points(points: torch.Tensor, cameras: Cameras, max_splat_px: int, block: float,

@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from worldmem.geometry.cameras import Cameras
 from worldmem.geometry.transforms import project_points
 from worldmem.geometry.tsdf_surface import depth_slant, zero_crossings
-from worldmem.geometry.voxel_hash import COORD_LIMIT, VoxelHashTable, key_centers, point_keys
+from worldmem.geometry.voxel_hash import COORD_LIMIT, VoxelHashTable, key_centers, pack_coords, point_keys, unpack_keys
 from worldmem.utils import checks
 
 __all__ = ["SparseTSDF"]
@@ -109,6 +109,8 @@ class SparseTSDF:
         self._color = torch.zeros(0, 3)
         self._used = torch.zeros(0, dtype=torch.int64)  # the clock at each voxel's last use
         self._clock = 0  # one tick per integrated frame and per touch
+        self._changed: list[torch.Tensor] = []  # voxels fused or carved since take_changes()
+        self._all_changed = True
 
     # ------------------------------------------------------------------ config and state
     @property
@@ -161,6 +163,7 @@ class SparseTSDF:
         self._color = state["color"].to(torch.float32).clone()
         self._used = state["used"].clone()
         self._clock = int(state["clock"])
+        self._changed, self._all_changed = [], True
 
     # ------------------------------------------------------------------ voxel queries
     @property
@@ -301,6 +304,7 @@ class SparseTSDF:
         self._color[idx] = (self._color[idx] * w_old[:, None] + color_obs) / w_new[:, None]
         self._weight[idx] = w_new.clamp(max=self.max_weight)
         self._used[idx] = self._clock
+        self._changed.append(idx)
 
     def _band_rays(self, depth, valid, cam_from_world, k):
         """Yields (world ray directions (P, 3) with camera z = 1, z-depth (P,)) to sample the band along.
@@ -375,6 +379,7 @@ class SparseTSDF:
         perpendicular = (d_near - zv) * depth_slant(depth, rays_cam).reshape(-1)[pix]
         carved = idx[(dv > 0) & (zv < d_near - self.trunc) & (perpendicular > self.trunc)]
         self._weight[carved] = (self._weight[carved] - self.carve_weight).clamp_min(0.0)
+        self._changed.append(carved)
 
     def _grow_arrays(self, n: int) -> None:
         """Ensures room for n voxels in the dense arrays (amortised doubling); new entries start empty."""
@@ -402,6 +407,7 @@ class SparseTSDF:
             alive &= keep
         freed = n - int(alive.sum())
         if freed:
+            self._changed, self._all_changed = [], True  # dense indices move
             self._table = VoxelHashTable.from_keys(self._table.keys[alive])
             self._tsdf, self._weight, self._color, self._used = (
                 a[:n][alive].clone() for a in (self._tsdf, self._weight, self._color, self._used))
@@ -442,6 +448,42 @@ class SparseTSDF:
         if min_weight <= 0:
             raise ValueError(f"min_weight: expected a value > 0, got {min_weight}")
         n = self._table.size
-        pts, cols, vox = zero_crossings(self._table, self._tsdf[:n], self._weight[:n], self._color[:n],
-                                        self.voxel_size, min_weight)
+        pts, cols, vox, _ = zero_crossings(self._table, self._tsdf[:n], self._weight[:n], self._color[:n],
+                                           self.voxel_size, min_weight)
         return (pts, cols, vox) if return_voxels else (pts, cols)
+
+    def update_points(self, cached: tuple[torch.Tensor, ...], changed: torch.Tensor, min_weight: float = 1.0
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`extract_points` (with voxels and axes) brought up to date from an earlier result ``cached``
+        = (points, colours, voxels, axes) after the voxels at dense indices ``changed`` changed (and no
+        :meth:`prune` ran): only the crossings that start from a changed voxel or from its -x, -y, -z
+        neighbour are recomputed. The result equals a fresh extraction, in the same order."""
+        n = self._table.size
+        changed = torch.unique(changed)
+        coords = unpack_keys(self._table.keys[changed])
+        affected = [changed]
+        for axis in range(3):
+            c = coords.clone()
+            c[:, axis] -= 1
+            inside = c[:, axis] >= -COORD_LIMIT
+            affected.append(self._table.lookup(pack_coords(c[inside])))
+        affected = torch.unique(torch.cat(affected))
+        affected = affected[affected >= 0]
+        flag = torch.zeros(n, dtype=torch.bool)
+        flag[affected] = True
+        pts, cols, vox, axes = cached
+        keep = ~flag[vox]
+        new = zero_crossings(self._table, self._tsdf[:n], self._weight[:n], self._color[:n], self.voxel_size,
+                             min_weight, sources=affected)
+        pts, cols, vox, axes = (torch.cat([old[keep], fresh]) for old, fresh in zip((pts, cols, vox, axes), new,
+                                                                                   strict=True))
+        order = torch.argsort(axes * n + vox)  # the fresh extraction's order: by axis, then by source voxel
+        return pts[order], cols[order], vox[order], axes[order]
+
+    def take_changes(self) -> torch.Tensor | None:
+        """Dense indices of the voxels fused or carved since the last call (None: everything may have changed,
+        after a :meth:`prune` or a load), and starts recording anew."""
+        out = None if self._all_changed else (torch.cat(self._changed) if self._changed
+                                              else torch.zeros(0, dtype=torch.int64))
+        self._changed, self._all_changed = [], False
+        return out

@@ -42,23 +42,25 @@ def depth_slant(depth: torch.Tensor, rays_cam: torch.Tensor) -> torch.Tensor:
 
 
 def zero_crossings(table: VoxelHashTable, tsdf: torch.Tensor, weight: torch.Tensor, color: torch.Tensor,
-                   voxel_size: float, min_weight: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                   voxel_size: float, min_weight: float, sources: torch.Tensor | None = None
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Zero crossings between neighbouring voxels.
 
     Args:
         table: the voxels' hash table (dense index ``n`` holds ``table.keys[n]``).
         tsdf, weight: (N,) normalised tsdf and weight per dense index; color: (N, 3) in [0, 1].
         voxel_size: edge length of a voxel; min_weight: the least weight a voxel needs to take part.
+        sources: optional sorted dense indices (K,): only crossings that start from these voxels.
 
     Returns:
-        points (M, 3) and colours (M, 3) in [0, 1], as :meth:`SparseTSDF.extract_points` describes, and the
-        dense index (M,) of the voxel each crossing starts from.
+        points (M, 3) and colours (M, 3) in [0, 1], as :meth:`SparseTSDF.extract_points` describes, the dense
+        index (M,) of the voxel each crossing starts from and its axis (M,) (0, 1, 2 for x, y, z).
     """
     ok = (weight >= min_weight) & (tsdf.abs() < 1.0)
-    src = ok.nonzero()[:, 0]
+    src = ok.nonzero()[:, 0] if sources is None else sources[ok[sources]]
     keys = table.keys[src]
     coords = unpack_keys(keys)
-    points, colors, voxels = [], [], []
+    points, colors, voxels, axes = [], [], [], []
     for axis in range(3):
         nb_coords = coords.clone()
         nb_coords[:, axis] += 1
@@ -77,4 +79,5 @@ def zero_crossings(table: VoxelHashTable, tsdf: torch.Tensor, weight: torch.Tens
         points.append(p)
         colors.append(color[a] + frac[:, None] * (color[b] - color[a]))
         voxels.append(a)
-    return torch.cat(points), torch.cat(colors).clamp(0.0, 1.0), torch.cat(voxels)
+        axes.append(torch.full_like(a, axis))
+    return torch.cat(points), torch.cat(colors).clamp(0.0, 1.0), torch.cat(voxels), torch.cat(axes)
