@@ -17,7 +17,8 @@ def test_shipped_checkpoint_loads_and_matches_its_config():
     size = sum(f.stat().st_size for f in CKPT.rglob("*") if f.is_file())
     assert size < 25 * 2**20
     pipe = WorldMemPipeline.from_pretrained(str(CKPT))
-    cfg = load_config(ROOT / "configs" / "tiny.yaml")
+    # The last fine-tuning round (docs/models.md) ran with the finer, anti-aliased map's curation config.
+    cfg = load_config(ROOT / "configs" / "tiny.yaml", [f"data.curation={ROOT / 'configs/curation/tiny-aa.yaml'}"])
     t = pipe.transformer.config
     assert {k: t.base_config[k] for k in cfg.model.base_config} == cfg.model.base_config
     assert (t.spatial_mode, t.num_control_layers, t.keyframe_every, t.use_camera, t.latent_channels) == (
@@ -25,6 +26,7 @@ def test_shipped_checkpoint_loads_and_matches_its_config():
         pipe.codec.latent_channels)
     assert pipe.config.chunk_size == cfg.data.chunk_frames and pipe.config.working_window == cfg.data.working_frames
     assert pipe.config.memory_config == memory_config(cfg)
+    assert pipe.config.write_gate["mode"] == "new" and pipe.config.write_gate["max_depth"] == 6.0
     on_disk = json.loads((CKPT / "transformer" / "config.json").read_text())
     assert on_disk["base_config"] == dict(t.base_config) and on_disk["spatial_mode"] == t.spatial_mode
     assert all(torch.isfinite(p).all() for p in pipe.transformer.parameters())
