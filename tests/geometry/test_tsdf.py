@@ -12,73 +12,12 @@ import numpy as np
 import pytest
 import torch
 
-from worldmem.geometry.cameras import Cameras, intrinsics_from_fov
+from tests.geometry.tsdf_scenes import MOVER, MOVER_CENTER, TRUNC, TRUNC_VOXELS, VOXEL, make_cams, orbit, room_cams
+from worldmem.geometry.cameras import Cameras
 from worldmem.geometry.tsdf import SparseTSDF
 from worldmem.synthetic import SyntheticScene
 
-VOXEL = 0.05
-TRUNC_VOXELS = 4
-TRUNC = VOXEL * TRUNC_VOXELS
-# Stands on the floor inside the room's free-box footprint, where no static object comes within 0.4 m, so
-# the only static surface near it is the floor.
-MOVER = ((0.5, 0.2, 0.0), (1.1, 0.8, 0.7))
-MOVER_CENTER = (0.8, 0.5, 0.35)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # Many mid-sized tensor ops: with 2 threads on a 2-core machine shared with other jobs, OpenMP barriers
-    # make timings swing by 10x; one thread keeps the suite's runtime predictable.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def scene() -> SyntheticScene:
-    return SyntheticScene.random(seed=0, kind="room")
-
-
-def look_at(eye, target) -> torch.Tensor:
-    """cam_from_world (4, 4) of a camera at ``eye`` looking at ``target`` with world +z up (OpenCV axes)."""
-    eye = torch.as_tensor(eye, dtype=torch.float64)
-    forward = torch.as_tensor(target, dtype=torch.float64) - eye
-    forward = forward / forward.norm()
-    right = torch.linalg.cross(forward, torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64))
-    right = right / right.norm()
-    down = torch.linalg.cross(forward, right)
-    world_from_cam = torch.eye(4, dtype=torch.float64)
-    world_from_cam[:3, 0], world_from_cam[:3, 1], world_from_cam[:3, 2] = right, down, forward
-    world_from_cam[:3, 3] = eye
-    return torch.linalg.inv(world_from_cam).float()
-
-
-def make_cams(eyes, targets, size: int, fov: float = 60.0) -> Cameras:
-    m = torch.stack([look_at(e, t) for e, t in zip(eyes, targets, strict=True)])
-    k = intrinsics_from_fov(fov, size, size).expand(len(m), 3, 3).clone()
-    return Cameras(m, k, size, size)
-
-
-def orbit(center, radius: float, height: float, degrees, size: int) -> Cameras:
-    """Cameras on a horizontal circle around ``center``, all looking at it."""
-    cx, cy, _ = center
-    eyes = [(cx + radius * math.cos(math.radians(a)), cy + radius * math.sin(math.radians(a)), height)
-            for a in degrees]
-    return make_cams(eyes, [center] * len(eyes), size)
-
-
-def room_cams(scene: SyntheticScene, n: int, size: int) -> Cameras:
-    """n cameras circling inside the free box, each looking outwards and down across the room."""
-    lo, hi = scene.free_box
-    c = (lo + hi) / 2
-    eyes, targets = [], []
-    for i in range(n):
-        a = 2 * math.pi * i / n
-        radius = 0.4 * (hi - lo)
-        eyes.append((c + torch.tensor([radius[0] * math.cos(a), radius[1] * math.sin(a), 0.0])).tolist())
-        targets.append((c + torch.tensor([3 * math.cos(a + 0.5), 3 * math.sin(a + 0.5), -1.2])).tolist())
-    return make_cams(eyes, targets, size)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def render_with_box(scene: SyntheticScene, cams: Cameras, box=None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -268,24 +207,6 @@ def test_integration_only_touches_voxels_in_the_new_frustum(scene):
     assert new["keys"].numel() > n_old  # and it added its own surface
 
 
-def test_storage_grows_with_surface_not_frames(scene):
-    cam = make_cams([(0.0, 0.0, 1.5)], [(3.5, 0.3, 0.6)], 64)
-    rgb, depth = scene.render(cam)
-    twice = SparseTSDF(voxel_size=VOXEL, trunc_voxels=TRUNC_VOXELS)
-    twice.integrate(rgb.expand(2, -1, -1, -1), depth.expand(2, -1, -1, -1), Cameras.cat([cam, cam]))
-    many = SparseTSDF(voxel_size=VOXEL, trunc_voxels=TRUNC_VOXELS)
-    for _ in range(10):
-        many.integrate(rgb.expand(2, -1, -1, -1), depth.expand(2, -1, -1, -1), Cameras.cat([cam, cam]))
-    assert many.num_allocated == twice.num_allocated and many.num_voxels == twice.num_voxels
-    # A slowly moving camera keeps adding only the sliver of surface it newly sees.
-    eyes = [(0.0, 0.01 * i, 1.5 + 0.005 * i) for i in range(20)]
-    jittered = make_cams(eyes, [(3.5, 0.3, 0.6)] * 20, 64)
-    walk = SparseTSDF(voxel_size=VOXEL, trunc_voxels=TRUNC_VOXELS)
-    rgb, depth = scene.render(jittered)
-    walk.integrate(rgb, depth, jittered)
-    assert walk.num_allocated < 1.15 * twice.num_allocated
-
-
 def test_voxel_keys_and_lookup(room16):
     tsdf, _, depth, cams = room16
     points = cams[:1].unproject(depth[:1])[0].reshape(-1, 3)
@@ -298,33 +219,7 @@ def test_voxel_keys_and_lookup(room16):
     assert (tsdf.lookup(tsdf.voxel_keys(torch.tensor([[50.0, 50.0, 50.0]]))) == -1).all()
 
 
-# -------------------------------------------------------------------------------- state and inputs
-def test_state_dict_round_trip_is_exact(scene):
-    cams = room_cams(scene, 6, 48)
-    rgb, depth = scene.render(cams)
-    tsdf = SparseTSDF(voxel_size=VOXEL, trunc_voxels=TRUNC_VOXELS, max_weight=2.5, carve_stride=1)
-    for _ in range(3):
-        tsdf.integrate(rgb[:4], depth[:4], cams[:4])
-    assert float(tsdf.weights().max()) == 2.5  # the cap is reached
-    loaded = SparseTSDF.from_state_dict({k: v.clone() for k, v in tsdf.state_dict().items()}, tsdf.config())
-    for a, b in zip(tsdf.extract_points(), loaded.extract_points(), strict=True):
-        assert torch.equal(a, b)
-    assert loaded.num_voxels == tsdf.num_voxels and loaded.config() == tsdf.config()
-    for t in (tsdf, loaded):
-        t.integrate(rgb[4:], depth[4:], cams[4:])
-        t.integrate(rgb[:2], depth[:2], cams[:2])  # revisits: carving and the weight cap act
-    for key, value in tsdf.state_dict().items():
-        assert torch.equal(value, loaded.state_dict()[key]), key
-    # Determinism: the same input gives the same map, bit for bit.
-    again = SparseTSDF(**tsdf.config())
-    for _ in range(3):
-        again.integrate(rgb[:4], depth[:4], cams[:4])
-    again.integrate(rgb[4:], depth[4:], cams[4:])
-    again.integrate(rgb[:2], depth[:2], cams[:2])
-    for key, value in tsdf.state_dict().items():
-        assert torch.equal(value, again.state_dict()[key]), key
-
-
+# -------------------------------------------------------------------------------- inputs
 def _two_frames(scene):
     cams = room_cams(scene, 2, 16)
     rgb, depth = scene.render(cams)
@@ -388,62 +283,3 @@ def test_mask_and_depth_max_exclude_pixels(scene):
     full = SparseTSDF(voxel_size=0.2)
     full.integrate(rgb, depth, cams)
     assert masked.num_allocated == 0 and near.num_allocated == 0 and full.num_voxels > 0
-
-
-# -------------------------------------------------------------------------------- bounded storage
-def test_dead_voxels_are_freed_and_the_surface_stays(scene):
-    cams = room_cams(scene, 6, 32)
-    rgb, depth = scene.render(cams)
-    tsdf = SparseTSDF(voxel_size=VOXEL, trunc_voxels=TRUNC_VOXELS, carve_stride=1)
-    tsdf.integrate(rgb, depth, cams)
-    before = tsdf.extract_points()
-    # Kill a third of the voxels by hand, as carving would: pruning frees exactly those, keeps the rest in order.
-    n = tsdf.num_allocated
-    dead = torch.arange(n) % 3 == 0
-    keys_alive = tsdf.state_dict()["keys"][~dead]
-    tsdf._weight[:n][dead] = 0.0
-    assert tsdf.prune() == int(dead.sum())
-    assert tsdf.num_allocated == tsdf.num_voxels == n - int(dead.sum())
-    assert torch.equal(tsdf.state_dict()["keys"], keys_alive)
-    assert torch.equal(tsdf.lookup(keys_alive), torch.arange(keys_alive.numel()))
-    assert tsdf.prune() == 0
-    fresh = SparseTSDF(voxel_size=VOXEL, trunc_voxels=TRUNC_VOXELS, carve_stride=1)
-    fresh.integrate(rgb, depth, cams)
-    assert before[0].shape == fresh.extract_points()[0].shape
-
-
-def test_voxel_budget_evicts_the_least_recently_used(scene):
-    cams = room_cams(scene, 8, 32)
-    rgb, depth = scene.render(cams)
-    full = SparseTSDF(voxel_size=VOXEL, trunc_voxels=TRUNC_VOXELS)
-    full.integrate(rgb, depth, cams)
-    budget = full.num_voxels // 2
-    tsdf = SparseTSDF(voxel_size=VOXEL, trunc_voxels=TRUNC_VOXELS, max_voxels=budget)
-    tsdf.integrate(rgb[:4], depth[:4], cams[:4])
-    first_view = tsdf.state_dict()["keys"].clone()
-    for i in range(4, 8):
-        tsdf.integrate(rgb[i:i + 1], depth[i:i + 1], cams[i:i + 1])
-        assert tsdf.num_voxels <= budget and tsdf.num_allocated <= budget
-    # The newest frame's voxels survive; the places only the first frames saw went first.
-    newest = SparseTSDF(voxel_size=VOXEL, trunc_voxels=TRUNC_VOXELS)
-    newest.integrate(rgb[7:], depth[7:], cams[7:])
-    kept = tsdf.state_dict()["keys"]
-    assert float(torch.isin(newest.state_dict()["keys"], kept).float().mean()) > 0.95
-    only_first = first_view[~torch.isin(first_view, full.state_dict()["keys"][full.state_dict()["used"] > 4])]
-    assert only_first.numel() and float(torch.isin(only_first, kept).float().mean()) < 0.5
-    # The clock counts integrated frames (and touches, as renders under a budget make).
-    state = tsdf.state_dict()
-    assert int(state["clock"]) == 8 and int(state["used"].max()) == 8
-    with pytest.raises(ValueError, match="max_voxels: expected None or an int >= 1"):
-        SparseTSDF(max_voxels=0)
-
-
-def test_state_without_use_tracking_still_loads(scene):
-    cams = room_cams(scene, 2, 16)
-    rgb, depth = scene.render(cams)
-    tsdf = SparseTSDF(voxel_size=VOXEL)
-    tsdf.integrate(rgb, depth, cams)
-    old = {k: v for k, v in tsdf.state_dict().items() if k not in ("used", "clock")}
-    loaded = SparseTSDF.from_state_dict(old, tsdf.config())
-    assert torch.equal(loaded.extract_points()[0], tsdf.extract_points()[0])
-    assert int(loaded.state_dict()["clock"]) == 0

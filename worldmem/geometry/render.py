@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 
 from worldmem.geometry.cameras import Cameras
-from worldmem.utils.checks import as_float_tensor, check_finite, check_shape
+from worldmem.utils.checks import as_float_tensor, check_finite, check_number, check_shape
 
 __all__ = ["RenderedPoints", "render_points", "point_blocks", "cull_points", "downsample_render", "available_backends"]
 
@@ -93,10 +93,8 @@ def render_points(points: torch.Tensor, features: torch.Tensor, cameras: Cameras
     check_shape("features", feats, (pts.shape[0], "C"))
     check_finite("features", feats)
     # The z-buffer orders depths by their float bits, valid for positive depths only: near must be >= 0.
-    if isinstance(near, bool) or not isinstance(near, (int, float)) or not math.isfinite(near) or near < 0:
-        raise ValueError(f"near: expected a finite number >= 0, got {near!r}")
-    if isinstance(background, bool) or not isinstance(background, (int, float)) or not math.isfinite(background):
-        raise ValueError(f"background: expected a finite number, got {background!r}")
+    check_number("near", near, 0, strict=False)
+    check_number("background", background)
     rad = None
     if radius is not None:
         rad = as_float_tensor("radius", radius, dtype=cameras.dtype)
@@ -236,31 +234,27 @@ def _render_torch(pts, feats, cameras: Cameras, rad, max_splat_px, near, backgro
     # Pixel containing the projection (pixel centres at integer + 0.5).
     px, py = torch.floor(u), torch.floor(v)
     zbuf = torch.full((dump + 1,), _EMPTY, dtype=torch.int64)
-    cam_base = (torch.arange(t_count, dtype=torch.int64) * hw).view(t_count, 1)
+    # Flat pixel indices are formed in floating point (exact below 2**24 in float32) and converted once.
+    flat_dtype = torch.float32 if dump < 1 << 24 else torch.float64
+    width = torch.tensor(float(w), dtype=flat_dtype)
 
-    if rad is None and dump < 1 << 24 and n < 1 << 31:
-        # One candidate per point, no compaction: every point goes to its pixel or to the dump slot (the flat
-        # pixel index is formed in float32, exact below 2**24). The z-buffer runs in two 32-bit passes instead
-        # of one over packed 64-bit keys: the nearest depth per pixel, then the lowest index among the points
-        # at exactly that depth; the same winner, with half the memory traffic.
+    if rad is None:
+        # One candidate per point, no compaction: every point goes to its pixel or to the dump slot. The z-buffer
+        # runs in two narrow passes instead of one over packed 64-bit keys: the nearest depth per pixel, then the
+        # lowest index among the points at exactly that depth; the same winner, with half the memory traffic.
         ok = (z > near) & (px >= 0) & (px < w) & (py >= 0) & (py < h)
-        base = (torch.arange(t_count, dtype=torch.float32) * hw).view(t_count, 1)
-        flat = torch.where(ok, torch.addcmul(px + base, py, torch.tensor(float(w))), float(dump)).to(torch.int64)
-        flat, zf = flat.reshape(-1), z.reshape(-1)
+        base = (torch.arange(t_count, dtype=flat_dtype) * hw).view(t_count, 1)
+        flat = torch.where(ok, torch.addcmul(px.to(flat_dtype) + base, py.to(flat_dtype), width), float(dump))
+        flat, zf = flat.to(torch.int64).reshape(-1), z.reshape(-1)
         zmin = torch.full((dump + 1,), math.inf, dtype=torch.float32)
         zmin.scatter_reduce_(0, flat, zf, reduce="amin", include_self=True)
         # Candidates at their pixel's nearest depth: about one per covered pixel (more only on exact ties).
         win = ((zf == zmin.gather(0, flat)) & ok.reshape(-1)).nonzero()[:, 0]
-        first = torch.full((dump + 1,), n, dtype=torch.int32)
-        first.scatter_reduce_(0, flat[win], (win % n).to(torch.int32), reduce="amin", include_self=True)
+        first = torch.full((dump + 1,), n, dtype=torch.int64)
+        first.scatter_reduce_(0, flat[win], win % n, reduce="amin", include_self=True)
         hit = first[:dump] < n
-        zbuf[:dump] = torch.where(hit, (zmin[:dump].view(torch.int32).to(torch.int64) << _IDX_BITS)
-                                  | first[:dump].to(torch.int64), _EMPTY)
-    elif rad is None:
-        ok = (z > near) & (px >= 0) & (px < w) & (py >= 0) & (py < h)
-        keys = (z.contiguous().view(torch.int32).to(torch.int64) << _IDX_BITS) | torch.arange(n, dtype=torch.int64)
-        flat = torch.where(ok, cam_base + py.to(torch.int64) * w + px.to(torch.int64), dump)
-        zbuf.scatter_reduce_(0, flat.reshape(-1), keys.reshape(-1), reduce="amin", include_self=True)
+        zbuf[:dump] = torch.where(hit, (zmin[:dump].view(torch.int32).to(torch.int64) << _IDX_BITS) | first[:dump],
+                                  _EMPTY)
     else:
         keep = (z > near) & (px >= -max_splat_px) & (px < w + max_splat_px) & (py >= -max_splat_px) \
             & (py < h + max_splat_px)
@@ -268,22 +262,19 @@ def _render_torch(pts, feats, cameras: Cameras, rad, max_splat_px, near, backgro
         cam_idx, pt_idx = sel // n, sel % n
         u, v, px, py, zk = (a.reshape(-1)[sel] for a in (u, v, px, py, z))
         keys = (zk.contiguous().view(torch.int32).to(torch.int64) << _IDX_BITS) | pt_idx
-        base = cam_idx * hw
+        flat_base = (cam_idx * hw).to(flat_dtype)
 
-        def scatter(qx, qy, base_, keys_, extra=None):
-            ok = (qx >= 0) & (qx < w) & (qy >= 0) & (qy < h)
-            if extra is not None:
-                ok &= extra
-            flat = torch.where(ok, base_ + qy.to(torch.int64) * w + qx.to(torch.int64), dump)
-            zbuf.scatter_reduce_(0, flat, keys_, reduce="amin", include_self=True)
+        def scatter(flat0, lkeys, ok, offset=0):
+            flat = torch.where(ok, flat0 + offset, float(dump))
+            zbuf.scatter_reduce_(0, flat.to(torch.int64), lkeys, reduce="amin", include_self=True)
 
-        scatter(px, py, base, keys)
+        scatter(torch.addcmul(px.to(flat_dtype) + flat_base, py.to(flat_dtype), width), keys,
+                (px >= 0) & (px < w) & (py >= 0) & (py < h))
         if len(zk):
             fx = cameras.K[:, 0, 0].float()[cam_idx]
             fy = cameras.K[:, 1, 1].float()[cam_idx]
             r_px = torch.clamp(0.5 * (fx + fy) * rad.float()[pt_idx] / zk, max=float(max_splat_px))
             reach = int(math.ceil(float(r_px.max()))) if r_px.numel() else 0
-            exact = dump < 1 << 24  # flat pixel indices formed in float32 are exact
             for ring in range(1, reach + 1):
                 # A pixel ``ring`` pixels away (Chebyshev) has its centre at least ring - 0.5 from any point in
                 # the centre pixel: only points with a radius that large can reach it.
@@ -294,10 +285,7 @@ def _render_torch(pts, feats, cameras: Cameras, rad, max_splat_px, near, backgro
                 r2 = lr * lr
                 fu = lpx - u[level] + 0.5  # offset pixel centre minus projection = fu + ox
                 fv = lpy - v[level] + 0.5
-                if exact:
-                    flat0 = torch.addcmul(lpx + base[level].to(torch.float32), lpy, torch.tensor(float(w)))
-                else:
-                    flat0 = base[level] + lpy.to(torch.int64) * w + lpx.to(torch.int64)
+                flat0 = torch.addcmul(lpx.to(flat_dtype) + flat_base[level], lpy.to(flat_dtype), width)
                 for oy in range(-ring, ring + 1):
                     dy = fv + oy
                     dy2 = dy * dy
@@ -307,8 +295,7 @@ def _render_torch(pts, feats, cameras: Cameras, rad, max_splat_px, near, backgro
                             continue
                         dx = fu + ox
                         ok = row_ok & (lpx >= -ox) & (lpx < w - ox) & (torch.addcmul(dy2, dx, dx) <= r2)
-                        flat = torch.where(ok, flat0 + (oy * w + ox), float(dump) if exact else dump)
-                        zbuf.scatter_reduce_(0, flat.to(torch.int64), lkeys, reduce="amin", include_self=True)
+                        scatter(flat0, lkeys, ok, oy * w + ox)
 
     zbuf = zbuf[:dump]
     mask = zbuf != _EMPTY

@@ -20,6 +20,7 @@ import math
 import torch
 
 from worldmem.geometry.cameras import Cameras, intrinsics_from_fov, invert_rigid
+from worldmem.utils.checks import check_number
 
 __all__ = [
     "cameras_from_headings",
@@ -58,21 +59,6 @@ def _vec3(name: str, value) -> torch.Tensor:
 def _check_count(num_frames: int, minimum: int = 1) -> None:
     if isinstance(num_frames, bool) or not isinstance(num_frames, int) or num_frames < minimum:
         raise ValueError(f"num_frames: expected an int >= {minimum}, got {num_frames!r}")
-
-
-def _check_number(name: str, value, low: float | None = None, high: float | None = None,
-                  strict: bool = True) -> float:
-    """A finite number, optionally > ``low`` (or >= with ``strict=False``) and < ``high``."""
-    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
-    if ok and low is not None:
-        ok = value > low if strict else value >= low
-    if ok and high is not None:
-        ok = value < high
-    if not ok:
-        bound = "" if low is None else f" {'>' if strict else '>='} {low:g}"
-        bound += "" if high is None else f"{' and' if bound else ''} < {high:g}"
-        raise ValueError(f"{name}: expected a finite number{bound}, got {value!r}")
-    return float(value)
 
 
 def _intrinsics(fov_deg: float, height: int, width: int) -> torch.Tensor:
@@ -146,9 +132,9 @@ def out_and_back(num_frames: int, start=(0.0, 0.0, 1.5), heading_deg: float = 0.
     frame ``i``. ``num_frames`` >= 2.
     """
     _check_count(num_frames, 2)
-    _check_number("distance", distance, 0, strict=False)
-    _check_number("heading_deg", heading_deg)
-    _check_number("yaw_sweep_deg", yaw_sweep_deg)
+    check_number("distance", distance, 0, strict=False)
+    check_number("heading_deg", heading_deg)
+    check_number("yaw_sweep_deg", yaw_sweep_deg)
     half = (num_frames + 1) // 2
     s = torch.linspace(0.0, 1.0, half)
     e1, e2, _ = _rotation_basis(_vec3("up", up))
@@ -170,7 +156,7 @@ def loop(num_frames: int, center=(0.0, 0.0, 1.5), radius: float = 1.5, look: str
     step before the first, so frame ``T`` would coincide with frame 0.
     """
     _check_count(num_frames, 2)
-    _check_number("radius", radius, 0)
+    check_number("radius", radius, 0)
     if look not in ("forward", "outward", "inward"):
         raise ValueError(f"look: expected 'forward', 'outward' or 'inward', got {look!r}")
     theta = torch.arange(num_frames, dtype=torch.float32) * (2 * math.pi / num_frames)
@@ -185,8 +171,8 @@ def orbit(num_frames: int, center=(0.0, 0.0, 0.5), radius: float = 2.0, elevatio
           height: int = 64, width: int = 64, fov_deg: float = 60.0, up=(0.0, 0.0, 1.0)) -> Cameras:
     """Cameras on a circle around ``center``, all looking at it, ``elevation_deg`` above its horizon."""
     _check_count(num_frames, 1)
-    _check_number("radius", radius, 0)
-    _check_number("elevation_deg", elevation_deg, -90, 90)
+    check_number("radius", radius, 0)
+    check_number("elevation_deg", elevation_deg, -90, 90)
     c = _vec3("center", center)
     e1, e2, u = _rotation_basis(_vec3("up", up))
     theta = torch.arange(num_frames, dtype=torch.float32) * (2 * math.pi / num_frames)

@@ -16,12 +16,10 @@ Conventions:
   voxel_size`` and stored normalised to [-1, 1]. Voxels with ``sdf < -trunc`` (occluded) are not updated.
 - Each observation has weight 1; a voxel's tsdf and colour are running weighted averages and its weight is
   capped at ``max_weight`` (so old observations can still be outvoted).
-- Space carving removes moving things: a voxel met by a pixel ray in front of ``D - trunc`` and confirmed
-  in front of the surface by more than ``trunc`` in this frame (along z against the nearest depth of the 3x3
-  pixels it projects to, and perpendicular to the surface seen there) loses ``carve_weight``, once per
-  frame; at weight <= 0 it is dead (not counted, not extracted) until a later observation revives it. An
-  object seen in n frames therefore needs about ``n / carve_weight`` frames through its old place
-  (capped by ``max_weight``) to disappear.
+- Space carving removes moving things: a voxel a frame sees through (:func:`~worldmem.geometry.tsdf_rays.
+  carved_voxels`) loses ``carve_weight``, once per frame; at weight <= 0 it is dead (not counted, not
+  extracted) until a later observation revives it, so an object seen in n frames needs about
+  ``n / carve_weight`` frames through its old place (capped by ``max_weight``) to disappear.
 - Bounded storage: dead voxels are freed (the arrays compacted, survivors keeping their order) whenever they
   make up a quarter of the allocated ones. With ``max_voxels`` the live voxels are also kept within a budget:
   when an integration leaves more, the least recently used are evicted (used = fused, or rendered as the
@@ -35,12 +33,12 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 
 from worldmem.geometry.cameras import Cameras
 from worldmem.geometry.transforms import project_points
-from worldmem.geometry.tsdf_surface import depth_slant, zero_crossings
-from worldmem.geometry.voxel_hash import COORD_LIMIT, VoxelHashTable, key_centers, pack_coords, point_keys, unpack_keys
+from worldmem.geometry.tsdf_rays import band_rays, carved_voxels
+from worldmem.geometry.tsdf_surface import update_crossings, zero_crossings
+from worldmem.geometry.voxel_hash import COORD_LIMIT, VoxelHashTable, key_centers, point_keys
 from worldmem.utils import checks
 
 __all__ = ["SparseTSDF"]
@@ -51,11 +49,6 @@ EVICT_TO = 0.9
 """Over budget, live voxels are evicted down to this fraction of ``max_voxels`` (amortises the compaction)."""
 _DEAD_FRACTION = 0.25
 """Dead voxels are freed when they are at least this fraction of the allocated ones."""
-# Samples per chunk when marching carving rays: bounds peak memory for far depths and big frames.
-_CARVE_CHUNK = 1 << 21
-# Most sub-pixel rays per image axis when a pixel's footprint spans several voxels (bounds the work for far
-# depths; beyond it, distant surfaces may keep small holes).
-_MAX_SUBRAYS = 4
 
 
 class SparseTSDF:
@@ -77,18 +70,11 @@ class SparseTSDF:
     def __init__(self, voxel_size: float = 0.05, trunc_voxels: float = 4, max_weight: float = 32.0,
                  carve: bool = True, carve_weight: float = 1.0, carve_stride: int | None = None,
                  depth_max: float | None = None, max_voxels: int | None = None) -> None:
-        def positive(name, value, allow_none=False):
-            if allow_none and value is None:
-                return
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-                    or value <= 0:
-                raise ValueError(f"{name}: expected {'None or ' if allow_none else ''}a finite number > 0, "
-                                 f"got {value!r}")
-
         for name, value in (("voxel_size", voxel_size), ("trunc_voxels", trunc_voxels),
                             ("max_weight", max_weight), ("carve_weight", carve_weight)):
-            positive(name, value)
-        positive("depth_max", depth_max, allow_none=True)
+            checks.check_number(name, value, 0)
+        if depth_max is not None:
+            checks.check_number("depth_max", depth_max, 0)
         if carve_stride is not None and (type(carve_stride) is not int or carve_stride < 1):
             raise ValueError(f"carve_stride: expected None or an int >= 1, got {carve_stride!r}")
         if not isinstance(carve, bool):
@@ -109,8 +95,9 @@ class SparseTSDF:
         self._color = torch.zeros(0, 3)
         self._used = torch.zeros(0, dtype=torch.int64)  # the clock at each voxel's last use
         self._clock = 0  # one tick per integrated frame and per touch
-        self._changed: list[torch.Tensor] = []  # voxels fused or carved since take_changes()
-        self._all_changed = True
+        self._changed: list[torch.Tensor] = []  # voxels fused or carved since the last surface()
+        self._changed_count = 0
+        self._all_changed = True  # surface() must extract everything (nothing extracted yet, a prune, a load)
 
     # ------------------------------------------------------------------ config and state
     @property
@@ -163,7 +150,7 @@ class SparseTSDF:
         self._color = state["color"].to(torch.float32).clone()
         self._used = state["used"].clone()
         self._clock = int(state["clock"])
-        self._changed, self._all_changed = [], True
+        self._changed, self._changed_count, self._all_changed = [], 0, True
 
     # ------------------------------------------------------------------ voxel queries
     @property
@@ -279,7 +266,7 @@ class SparseTSDF:
         n_side = math.ceil(self.trunc_voxels)
         offsets = torch.arange(-n_side, n_side + 1, dtype=torch.float32) * (self.trunc / n_side)
         keys = []
-        for dirs, d in self._band_rays(depth, valid, cam_from_world, k):
+        for dirs, d in band_rays(depth, valid, cam_from_world, k, self.voxel_size):
             z = d[:, None] + offsets[None, :]
             keys.append(self._keys_of((center + dirs[:, None, :] * z[..., None]).reshape(-1, 3)))
         keys = torch.unique(torch.cat(keys))
@@ -304,82 +291,12 @@ class SparseTSDF:
         self._color[idx] = (self._color[idx] * w_old[:, None] + color_obs) / w_new[:, None]
         self._weight[idx] = w_new.clamp(max=self.max_weight)
         self._used[idx] = self._clock
-        self._changed.append(idx)
-
-    def _band_rays(self, depth, valid, cam_from_world, k):
-        """Yields (world ray directions (P, 3) with camera z = 1, z-depth (P,)) to sample the band along.
-
-        A pixel whose footprint ``d / f`` exceeds a voxel would leave voxels of the band between its ray and
-        its neighbours' unvisited (holes in the map of low-resolution or distant views), so such pixels are
-        split into s x s sub-pixel rays (s <= _MAX_SUBRAYS), each carrying the pixel's depth; s = 1 gives
-        the ray through the pixel centre.
-        """
-        rows, cols = valid.nonzero(as_tuple=True)
-        d = depth[rows, cols]
-        focal = float(torch.minimum(k[0, 0], k[1, 1]))
-        split = torch.ceil(d / (focal * self.voxel_size)).clamp_(1, _MAX_SUBRAYS).to(torch.int64)
-        k_inv = torch.linalg.inv(k)
-        for s in torch.unique(split).tolist():
-            sel = split == s
-            within = (torch.arange(s, dtype=torch.float32) + 0.5) / s  # sub-pixel centres in [0, 1)
-            u = (cols[sel].to(torch.float32)[:, None, None] + within[None, None, :]).expand(-1, s, s)
-            v = (rows[sel].to(torch.float32)[:, None, None] + within[None, :, None]).expand(-1, s, s)
-            pix = torch.stack([u, v, torch.ones_like(u)], dim=-1).reshape(-1, 3)
-            dirs = pix @ k_inv.T @ cam_from_world[:3, :3]  # camera rays (z = 1), rotated to the world
-            yield dirs, d[sel].repeat_interleave(s * s)
+        self._note_changed(idx)
 
     def _carve_frame(self, depth, rays_cam, rays_world, center, cam_from_world, k) -> None:
-        if not bool((depth > 0).any()):
-            return
-        s = self.carve_stride
-        if s is None:
-            # Rays s pixels apart are s * d / f apart at depth d; sparser than a voxel, they would skip
-            # voxels and moved objects would take more frames to disappear.
-            focal = float(torch.minimum(k[0, 0], k[1, 1]))
-            s = max(1, int(self.voxel_size * focal / float(depth[depth > 0].median())))
-        d = depth[::s, ::s].reshape(-1)
-        dirs = rays_world[::s, ::s].reshape(-1, 3)
-        keep = d > self.trunc + self.voxel_size
-        d, dirs = d[keep], dirs[keep]
-        if d.numel() == 0:
-            return
-        # March from one voxel in front of the camera to d - trunc in voxel steps along z. Rays are sorted
-        # by length so each step's live rays are a prefix, which keeps the marching vectorised.
-        n_steps = ((d - self.trunc) / self.voxel_size).floor().long()  # steps k = 1 .. n_steps
-        n_steps, order = torch.sort(n_steps, descending=True)
-        d, dirs = d[order], dirs[order]
-        max_steps = int(n_steps[0])
-        live_rays = torch.bincount(n_steps, minlength=max_steps + 1).flip(0).cumsum(0).flip(0)  # n_steps >= k
-        hits, batch, batch_size = [], [], 0
-        for step in range(1, max_steps + 1):
-            m = int(live_rays[step])
-            batch.append(center + dirs[:m] * (step * self.voxel_size))
-            batch_size += m
-            if batch_size >= _CARVE_CHUNK or step == max_steps:
-                keys = self._keys_of(torch.cat(batch))
-                # Neighbouring rays cross the same voxels many times near the camera: deduplicating first
-                # is cheaper than looking every sample up.
-                idx = self._table.lookup(torch.unique(keys))
-                hits.append(idx[idx >= 0])
-                batch, batch_size = [], 0
-        idx = torch.unique(torch.cat(hits))
-        idx = idx[self._weight[idx] > 0]
-        if idx.numel() == 0:
-            return
-        # Projective check in this frame: a voxel met by a ray may project onto a nearer surface (depth
-        # edges, voxel centres off the ray); only carve it where it is clearly in front of what this frame
-        # sees there. The nearest depth over the 3x3 pixels around its projection is used because at
-        # grazing angles depth changes by more than trunc from one pixel to the next. A surface seen at a
-        # grazing angle is also far along the ray even from voxels right on it, so the distance must exceed
-        # trunc perpendicular to that surface too, or oblique views would erode walls and floors.
-        pix, zv, dv = self._project(self.voxel_centers(idx), cam_from_world, k, depth)
-        unknown = torch.full_like(depth, -math.inf)
-        nearest = -F.max_pool2d(torch.where(depth > 0, -depth, unknown)[None], 3, stride=1, padding=1)[0]
-        d_near = nearest.reshape(-1)[pix]
-        perpendicular = (d_near - zv) * depth_slant(depth, rays_cam).reshape(-1)[pix]
-        carved = idx[(dv > 0) & (zv < d_near - self.trunc) & (perpendicular > self.trunc)]
+        carved = carved_voxels(self, depth, rays_cam, rays_world, center, cam_from_world, k)
         self._weight[carved] = (self._weight[carved] - self.carve_weight).clamp_min(0.0)
-        self._changed.append(carved)
+        self._note_changed(carved)
 
     def _grow_arrays(self, n: int) -> None:
         """Ensures room for n voxels in the dense arrays (amortised doubling); new entries start empty."""
@@ -407,7 +324,7 @@ class SparseTSDF:
             alive &= keep
         freed = n - int(alive.sum())
         if freed:
-            self._changed, self._all_changed = [], True  # dense indices move
+            self._changed, self._changed_count, self._all_changed = [], 0, True  # dense indices move
             self._table = VoxelHashTable.from_keys(self._table.keys[alive])
             self._tsdf, self._weight, self._color, self._used = (
                 a[:n][alive].clone() for a in (self._tsdf, self._weight, self._color, self._used))
@@ -452,38 +369,32 @@ class SparseTSDF:
                                            self.voxel_size, min_weight)
         return (pts, cols, vox) if return_voxels else (pts, cols)
 
-    def update_points(self, cached: tuple[torch.Tensor, ...], changed: torch.Tensor, min_weight: float = 1.0
-                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """:meth:`extract_points` (with voxels and axes) brought up to date from an earlier result ``cached``
-        = (points, colours, voxels, axes) after the voxels at dense indices ``changed`` changed (and no
-        :meth:`prune` ran): only the crossings that start from a changed voxel or from its -x, -y, -z
-        neighbour are recomputed. The result equals a fresh extraction, in the same order."""
-        n = self._table.size
-        changed = torch.unique(changed)
-        coords = unpack_keys(self._table.keys[changed])
-        affected = [changed]
-        for axis in range(3):
-            c = coords.clone()
-            c[:, axis] -= 1
-            inside = c[:, axis] >= -COORD_LIMIT
-            affected.append(self._table.lookup(pack_coords(c[inside])))
-        affected = torch.unique(torch.cat(affected))
-        affected = affected[affected >= 0]
-        flag = torch.zeros(n, dtype=torch.bool)
-        flag[affected] = True
-        pts, cols, vox, axes = cached
-        keep = ~flag[vox]
-        new = zero_crossings(self._table, self._tsdf[:n], self._weight[:n], self._color[:n], self.voxel_size,
-                             min_weight, sources=affected)
-        pts, cols, vox, axes = (torch.cat([old[keep], fresh]) for old, fresh in zip((pts, cols, vox, axes), new,
-                                                                                   strict=True))
-        order = torch.argsort(axes * n + vox)  # the fresh extraction's order: by axis, then by source voxel
-        return pts[order], cols[order], vox[order], axes[order]
+    def surface(self, previous: tuple[torch.Tensor, ...] | None = None, min_weight: float = 1.0
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(points, colours, voxels, axes) of the zero level set, as :meth:`extract_points` with the voxel and the
+        axis (0, 1, 2) of each crossing.
 
-    def take_changes(self) -> torch.Tensor | None:
-        """Dense indices of the voxels fused or carved since the last call (None: everything may have changed,
-        after a :meth:`prune` or a load), and starts recording anew."""
-        out = None if self._all_changed else (torch.cat(self._changed) if self._changed
-                                              else torch.zeros(0, dtype=torch.int64))
-        self._changed, self._all_changed = [], False
+        ``previous``: what this TSDF's previous call returned. The voxels fused or carved since then are
+        tracked, and only the crossings next to them are recomputed (the result equals a fresh extraction, in
+        the same order); after a :meth:`prune` or a load, or with no ``previous``, everything is extracted.
+        """
+        n = self._table.size
+        arrays = (self._table, self._tsdf[:n], self._weight[:n], self._color[:n], self.voxel_size, min_weight)
+        if previous is None or self._all_changed:
+            out = zero_crossings(*arrays)
+        elif self._changed:
+            out = update_crossings(*arrays, previous, torch.cat(self._changed))
+        else:
+            out = previous
+        self._changed, self._changed_count, self._all_changed = [], 0, False
         return out
+
+    def _note_changed(self, indices: torch.Tensor) -> None:
+        """Records voxels whose values changed, for :meth:`surface`; once more than the allocated voxels were
+        recorded, a full extraction is cheaper and the record stops growing."""
+        if self._all_changed:
+            return
+        self._changed.append(indices)
+        self._changed_count += indices.numel()
+        if self._changed_count > max(1024, self._table.size):
+            self._changed, self._changed_count, self._all_changed = [], 0, True

@@ -2,7 +2,8 @@
 
 - :func:`depth_slant`: how obliquely each pixel of a depth map sees its surface (space carving uses it);
 - :func:`zero_crossings`: points and colours on the fused field's zero level set, from the TSDF's hash table
-  and dense per-voxel arrays (:meth:`SparseTSDF.extract_points` is the public entry).
+  and dense per-voxel arrays (:meth:`SparseTSDF.extract_points` is the public entry);
+- :func:`update_crossings`: the same brought up to date after some voxels changed (:meth:`SparseTSDF.surface`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import torch
 
 from worldmem.geometry.voxel_hash import COORD_LIMIT, VoxelHashTable, key_centers, pack_coords, unpack_keys
 
-__all__ = ["depth_slant", "zero_crossings"]
+__all__ = ["depth_slant", "zero_crossings", "update_crossings"]
 
 
 def _shifted(x: torch.Tensor, dim: int, step: int) -> torch.Tensor:
@@ -81,3 +82,29 @@ def zero_crossings(table: VoxelHashTable, tsdf: torch.Tensor, weight: torch.Tens
         voxels.append(a)
         axes.append(torch.full_like(a, axis))
     return torch.cat(points), torch.cat(colors).clamp(0.0, 1.0), torch.cat(voxels), torch.cat(axes)
+
+
+def update_crossings(table: VoxelHashTable, tsdf: torch.Tensor, weight: torch.Tensor, color: torch.Tensor,
+                     voxel_size: float, min_weight: float, previous: tuple[torch.Tensor, ...], changed: torch.Tensor
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`zero_crossings` from its earlier result ``previous`` after the voxels at dense indices ``changed``
+    changed (the dense indices themselves unchanged): a crossing depends on its source voxel and the source's
+    +axis neighbour, so only the crossings from a changed voxel or from its -x, -y, -z neighbours are
+    recomputed. Equal to a fresh :func:`zero_crossings`, in the same order (by axis, then by source voxel)."""
+    n = table.size
+    changed = torch.unique(changed)
+    coords = unpack_keys(table.keys[changed])
+    affected = [changed]
+    for axis in range(3):
+        c = coords.clone()
+        c[:, axis] -= 1
+        affected.append(table.lookup(pack_coords(c[c[:, axis] >= -COORD_LIMIT])))
+    affected = torch.unique(torch.cat(affected))
+    affected = affected[affected >= 0]
+    stale = torch.zeros(n, dtype=torch.bool)
+    stale[affected] = True
+    keep = ~stale[previous[2]]
+    fresh = zero_crossings(table, tsdf, weight, color, voxel_size, min_weight, sources=affected)
+    merged = [torch.cat([old[keep], new]) for old, new in zip(previous, fresh, strict=True)]
+    order = torch.argsort(merged[3] * n + merged[2])
+    return tuple(m[order] for m in merged)

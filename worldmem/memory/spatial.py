@@ -18,7 +18,6 @@ import torch
 from worldmem.geometry.cameras import Cameras
 from worldmem.geometry.render import cull_points, downsample_render, point_blocks, render_points
 from worldmem.geometry.tsdf import SparseTSDF
-from worldmem.geometry.tsdf_surface import zero_crossings
 from worldmem.memory.config import SpatialConfig
 from worldmem.memory.readout import SpatialRender
 
@@ -38,7 +37,7 @@ class SpatialMemory:
             max_voxels=c.max_voxels or None,
         )
         self._cache: tuple | None = None  # points, colours, voxel of each point, culling blocks
-        self._surface: tuple | None = None  # the extraction (points, colours, voxels, axes) the cache was made from
+        self._surface: tuple | None = None  # the TSDF's last surface() (points, colours, voxels, axes)
 
     @property
     def num_voxels(self) -> int:
@@ -58,18 +57,10 @@ class SpatialMemory:
         return self._points()[:2]
 
     def _points(self) -> tuple:
-        """(points, colours, voxels, culling blocks), brought up to date after writes: only the crossings next to
-        the voxels the writes changed are recomputed (exactly a fresh extraction), unless storage was pruned."""
+        """(points, colours, voxels, culling blocks), brought up to date after writes (:meth:`SparseTSDF.surface`
+        recomputes only the crossings next to the voxels the writes changed)."""
         if self._cache is None:
-            changed = self.tsdf.take_changes()
-            if self._surface is None or changed is None:
-                n = self.tsdf.num_allocated
-                pts, cols, vox, axes = zero_crossings(
-                    self.tsdf._table, self.tsdf._tsdf[:n], self.tsdf._weight[:n], self.tsdf._color[:n],
-                    self.config.voxel_size, self.config.min_weight)
-                self._surface = (pts, cols, vox, axes)
-            elif changed.numel():
-                self._surface = self.tsdf.update_points(self._surface, changed, self.config.min_weight)
+            self._surface = self.tsdf.surface(self._surface, self.config.min_weight)
             pts, cols, vox, _ = self._surface
             self._cache = (pts, cols, vox, point_blocks(pts, CULL_BLOCK * self.config.voxel_size))
         return self._cache

@@ -17,7 +17,6 @@ index, so 2N chunks in one call equal N chunks, save, load, N more.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -31,7 +30,7 @@ from worldmem.memory import MemoryConfig, WorldMemory
 from worldmem.models.depth import align_depth
 from worldmem.pipelines.model_inputs import ModelInputs, encode_readouts
 from worldmem.pipelines.write_gate import WriteGate
-from worldmem.utils.checks import check_depth, check_images
+from worldmem.utils.checks import check_depth, check_images, check_number
 from worldmem.utils.seeding import torch_generator
 
 __all__ = ["WorldMemPipeline", "WorldMemPipelineOutput", "default_scheduler"]
@@ -104,9 +103,7 @@ class WorldMemPipeline(DiffusionPipeline):
             raise ValueError(f"chunk_size: {problem}")
         if not isinstance(num_inference_steps, int) or num_inference_steps < 1:
             raise ValueError(f"num_inference_steps: expected a positive int, got {num_inference_steps!r}")
-        if isinstance(guidance_scale, bool) or not isinstance(guidance_scale, (int, float)) \
-                or not math.isfinite(guidance_scale) or guidance_scale < 1.0:
-            raise ValueError(f"guidance_scale: expected a finite number >= 1 (1 = no guidance), got {guidance_scale!r}")
+        check_number("guidance_scale", guidance_scale, 1, strict=False)  # 1 = no guidance
         capacity = MemoryConfig.from_dict(self.config.memory_config).working.window
         if isinstance(working_window, bool) or not isinstance(working_window, int) or not 0 <= working_window <= capacity:
             raise ValueError(f"working_window: expected an int in [0, {capacity}] (the memory's window), "

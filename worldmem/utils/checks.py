@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import torch
 
-__all__ = ["as_float_tensor", "check_shape", "check_finite", "check_images", "check_depth", "check_mask"]
+__all__ = ["as_float_tensor", "check_shape", "check_finite", "check_number", "check_images", "check_depth", "check_mask"]
 
 
 def _fmt_shape(shape: Sequence) -> str:
@@ -95,3 +95,19 @@ def check_mask(name: str, mask, num_frames: int, height: int, width: int) -> tor
             raise ValueError(f"{name}: expected a boolean mask (or values 0/1)")
         mask = mask.bool()
     return mask
+
+
+def check_number(name: str, value, low: float | None = None, high: float | None = None,
+                  strict: bool = True) -> float:
+    """``value`` as a float when it is a finite real number (not a bool), optionally > ``low`` (>= with
+    ``strict=False``) and < ``high``; else ``ValueError("<name>: expected a finite number ..., got ...")``."""
+    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+    if ok and low is not None:
+        ok = value > low if strict else value >= low
+    if ok and high is not None:
+        ok = value < high
+    if not ok:
+        bound = "" if low is None else f" {'>' if strict else '>='} {low:g}"
+        bound += "" if high is None else f"{' and' if bound else ''} < {high:g}"
+        raise ValueError(f"{name}: expected a finite number{bound}, got {value!r}")
+    return float(value)

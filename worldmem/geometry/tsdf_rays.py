@@ -1,0 +1,105 @@
+"""The rays a frame casts into a :class:`~worldmem.geometry.tsdf.SparseTSDF` (conventions in that module).
+
+- :func:`band_rays`: the rays along which the truncation band around the frame's surface is sampled (fusion);
+- :func:`carved_voxels`: which live voxels the frame sees through (space carving): a voxel met by a pixel ray in
+  front of ``D - trunc`` and confirmed in front of the surface by more than ``trunc`` in this frame (along z
+  against the nearest depth of the 3x3 pixels it projects to, and perpendicular to the surface seen there).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from worldmem.geometry.tsdf_surface import depth_slant
+
+__all__ = ["band_rays", "carved_voxels"]
+
+# Samples per chunk when marching carving rays: bounds peak memory for far depths and big frames.
+_CARVE_CHUNK = 1 << 21
+# Most sub-pixel rays per image axis when a pixel's footprint spans several voxels (bounds the work for far
+# depths; beyond it, distant surfaces may keep small holes).
+_MAX_SUBRAYS = 4
+
+
+def band_rays(depth: torch.Tensor, valid: torch.Tensor, cam_from_world: torch.Tensor, k: torch.Tensor,
+              voxel_size: float):
+    """Yields (world ray directions (P, 3) with camera z = 1, z-depth (P,)) to sample the band along.
+
+    A pixel whose footprint ``d / f`` exceeds a voxel would leave voxels of the band between its ray and
+    its neighbours' unvisited (holes in the map of low-resolution or distant views), so such pixels are
+    split into s x s sub-pixel rays (s <= _MAX_SUBRAYS), each carrying the pixel's depth; s = 1 gives
+    the ray through the pixel centre.
+    """
+    rows, cols = valid.nonzero(as_tuple=True)
+    d = depth[rows, cols]
+    focal = float(torch.minimum(k[0, 0], k[1, 1]))
+    split = torch.ceil(d / (focal * voxel_size)).clamp_(1, _MAX_SUBRAYS).to(torch.int64)
+    k_inv = torch.linalg.inv(k)
+    for s in torch.unique(split).tolist():
+        sel = split == s
+        within = (torch.arange(s, dtype=torch.float32) + 0.5) / s  # sub-pixel centres in [0, 1)
+        u = (cols[sel].to(torch.float32)[:, None, None] + within[None, None, :]).expand(-1, s, s)
+        v = (rows[sel].to(torch.float32)[:, None, None] + within[None, :, None]).expand(-1, s, s)
+        pix = torch.stack([u, v, torch.ones_like(u)], dim=-1).reshape(-1, 3)
+        dirs = pix @ k_inv.T @ cam_from_world[:3, :3]  # camera rays (z = 1), rotated to the world
+        yield dirs, d[sel].repeat_interleave(s * s)
+
+
+def carved_voxels(tsdf, depth: torch.Tensor, rays_cam: torch.Tensor, rays_world: torch.Tensor, center: torch.Tensor,
+                  cam_from_world: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """Dense indices of the live voxels of ``tsdf`` (a :class:`~worldmem.geometry.tsdf.SparseTSDF`) that this
+    frame (depth (H, W), camera rays (H, W, 3) with z = 1 and their world directions, centre, cam_from_world,
+    K) sees through, by the module's rule."""
+    none = torch.zeros(0, dtype=torch.int64)
+    if not bool((depth > 0).any()):
+        return none
+    s = tsdf.carve_stride
+    if s is None:
+        # Rays s pixels apart are s * d / f apart at depth d; sparser than a voxel, they would skip
+        # voxels and moved objects would take more frames to disappear.
+        focal = float(torch.minimum(k[0, 0], k[1, 1]))
+        s = max(1, int(tsdf.voxel_size * focal / float(depth[depth > 0].median())))
+    d = depth[::s, ::s].reshape(-1)
+    dirs = rays_world[::s, ::s].reshape(-1, 3)
+    keep = d > tsdf.trunc + tsdf.voxel_size
+    d, dirs = d[keep], dirs[keep]
+    if d.numel() == 0:
+        return none
+    # March from one voxel in front of the camera to d - trunc in voxel steps along z. Rays are sorted
+    # by length so each step's live rays are a prefix, which keeps the marching vectorised.
+    n_steps = ((d - tsdf.trunc) / tsdf.voxel_size).floor().long()  # steps k = 1 .. n_steps
+    n_steps, order = torch.sort(n_steps, descending=True)
+    d, dirs = d[order], dirs[order]
+    max_steps = int(n_steps[0])
+    live_rays = torch.bincount(n_steps, minlength=max_steps + 1).flip(0).cumsum(0).flip(0)  # n_steps >= k
+    hits, batch, batch_size = [], [], 0
+    for step in range(1, max_steps + 1):
+        m = int(live_rays[step])
+        batch.append(center + dirs[:m] * (step * tsdf.voxel_size))
+        batch_size += m
+        if batch_size >= _CARVE_CHUNK or step == max_steps:
+            keys = tsdf._keys_of(torch.cat(batch))
+            # Neighbouring rays cross the same voxels many times near the camera: deduplicating first
+            # is cheaper than looking every sample up.
+            idx = tsdf._table.lookup(torch.unique(keys))
+            hits.append(idx[idx >= 0])
+            batch, batch_size = [], 0
+    idx = torch.unique(torch.cat(hits))
+    idx = idx[tsdf._weight[idx] > 0]
+    if idx.numel() == 0:
+        return none
+    # Projective check in this frame: a voxel met by a ray may project onto a nearer surface (depth
+    # edges, voxel centres off the ray); only carve it where it is clearly in front of what this frame
+    # sees there. The nearest depth over the 3x3 pixels around its projection is used because at
+    # grazing angles depth changes by more than trunc from one pixel to the next. A surface seen at a
+    # grazing angle is also far along the ray even from voxels right on it, so the distance must exceed
+    # trunc perpendicular to that surface too, or oblique views would erode walls and floors.
+    pix, zv, dv = tsdf._project(tsdf.voxel_centers(idx), cam_from_world, k, depth)
+    unknown = torch.full_like(depth, -math.inf)
+    nearest = -F.max_pool2d(torch.where(depth > 0, -depth, unknown)[None], 3, stride=1, padding=1)[0]
+    d_near = nearest.reshape(-1)[pix]
+    perpendicular = (d_near - zv) * depth_slant(depth, rays_cam).reshape(-1)[pix]
+    return idx[(dv > 0) & (zv < d_near - tsdf.trunc) & (perpendicular > tsdf.trunc)]
