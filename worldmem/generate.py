@@ -2,7 +2,8 @@
 
     worldmem generate (--checkpoint DIR | --random-init) (--scene synthetic:SEED | --frames video.mp4 --depth depth.npy
         --cameras cams.json) --trajectory NAME|keys:WWAADD --num-frames N --out DIR
-        [--context-frames K] [--no-spatial] [--no-episodic] [--save-memory DIR] [--resume-memory DIR]
+        [--context-frames K] [--stop-after K] [--no-spatial] [--no-episodic] [--save-memory DIR]
+        [--resume-memory DIR]
 
 Writes to ``--out``: ``video.mp4`` (the frames), ``depth.mp4`` (colourised depth), ``cameras.json`` (every
 frame's camera: ``{"convention": "opencv_cam_from_world", "height", "width", "cam_from_world": [N x 4 x 4],
@@ -18,12 +19,19 @@ path has no scene, so it is built in the registry's default box (``DEFAULT_BOX``
 and moved rigidly so that it starts at the last given (or remembered) camera, its "forward" being that
 camera's viewing direction: a new path of the named family from where the video stopped, with that camera's
 intrinsics. ``keys:...`` gives one new frame per key.
+
+Resuming exactly: the saved memory records the path it was written along (``metadata.path``: the trajectory,
+its whole length, and the scene or the camera it starts at). ``--stop-after K`` writes only the first K frames
+of the ``--num-frames`` path (K at the end of a chunk); ``--resume-memory`` then goes on along that recorded
+path (``--num-frames`` new frames, default the rest of it), and with the same ``--seed`` and ``--steps`` the
+frames equal those of one uninterrupted run. A memory whose path is finished (or one saved before paths were
+recorded) continues with a new ``--trajectory`` path from its last camera, as above; ``--scene`` with it is
+an error, since there is no scene path left to follow.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -43,16 +51,67 @@ def _keys_of(trajectory: str) -> str | None:
     return trajectory[len(KEYS_PREFIX):] if trajectory.startswith(KEYS_PREFIX) else None
 
 
-def _continuation(parser, trajectory: str, last, new_frames: int):
-    """``new_frames`` cameras after camera ``last`` along the registry path ``trajectory``: the path is built in
-    :data:`~worldmem.geometry.paths.DEFAULT_BOX` and moved so that its first camera is ``last`` (which is
-    dropped), with ``last``'s intrinsics (:func:`~worldmem.geometry.paths.continue_path`)."""
-    from worldmem.geometry.paths import continue_path
+def _scene_seed(parser, scene: str) -> int:
+    kind, _, seed = scene.partition(":")
+    if kind != "synthetic" or not seed.lstrip("-").isdigit():
+        _fail(parser, f"--scene: expected synthetic:SEED (an integer seed), got {scene!r}")
+    return int(seed)
 
+
+def _scene_record(trajectory: str, scene: str, num_frames: int) -> dict:
+    return {"trajectory": trajectory, "num_frames": num_frames, "scene": scene, "anchor": None, "anchor_index": None}
+
+
+def _anchor_record(trajectory: str, anchor, anchor_index: int, num_frames: int) -> dict:
+    return {"trajectory": trajectory, "num_frames": num_frames, "scene": None, "anchor": anchor.to_dict(),
+            "anchor_index": anchor_index}
+
+
+def _check_record(record, num_frames: int) -> str | None:
+    """What is wrong with the path ``record`` a saved memory of ``num_frames`` frames holds, or None."""
+    if not isinstance(record, dict) or set(record) != {"trajectory", "num_frames", "scene", "anchor", "anchor_index"}:
+        return f"expected an object with trajectory, num_frames, scene, anchor, anchor_index, got {record!r}"[:200]
+    n, i = record["num_frames"], record["anchor_index"]
+    if isinstance(n, bool) or not isinstance(n, int) or n < num_frames:
+        return f"num_frames: expected an int >= the memory's {num_frames} frames, got {n!r}"
+    if not isinstance(record["trajectory"], str):
+        return f"trajectory: expected a path name, got {record['trajectory']!r}"
+    if (record["scene"] is None) == (record["anchor"] is None):
+        return "expected exactly one of scene and anchor"
+    if record["anchor"] is not None and (isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < n):
+        return f"anchor_index: expected an int in [0, {n}), got {i!r}"
+    return None
+
+
+def _path_cameras(parser, record: dict, size: int):
+    """The ``record["num_frames"]`` cameras of the recorded path. A scene path is the registry path fitted to
+    the scene's free box; an anchored one is the path that starts at camera ``anchor`` (frame ``anchor_index``,
+    whose earlier frames are given or remembered and stand in as copies of it) in
+    :data:`~worldmem.geometry.paths.DEFAULT_BOX` (:func:`~worldmem.geometry.paths.continue_path`)."""
+    from worldmem.geometry import Cameras
+    from worldmem.geometry.paths import continue_path, make_path
+
+    n = record["num_frames"]
     try:
-        return continue_path(trajectory, last, new_frames + 1)[1:]
+        if record["scene"] is not None:
+            from worldmem.synthetic import SyntheticScene
+
+            box = SyntheticScene.random(seed=_scene_seed(parser, record["scene"])).free_box
+            return make_path(record["trajectory"], box, n, size, size)
+        anchor, i = Cameras.from_dict(record["anchor"]), record["anchor_index"]
+        path = continue_path(record["trajectory"], anchor, n - i)
     except ValueError as err:
         _fail(parser, f"--trajectory: {err}")
+    before = Cameras(path.cam_from_world[:1].expand(i, 4, 4), path.K[:1].expand(i, 3, 3), path.height, path.width)
+    return Cameras.cat([before, path])
+
+
+def _check_stop(parser, flag: str, stop: int, first: int, chunk: int, total: int) -> None:
+    """A run that stops before the path's end stops at the end of a chunk, so that resuming is exact."""
+    if stop < total and (stop <= first or (stop - first) % chunk):
+        _fail(parser, f"{flag}: a run that stops before the path's {total} frames stops at the end of a chunk "
+                      f"(frame {first} + a multiple of the chunk size {chunk}: {first + chunk}, {first + 2 * chunk}, "
+                      f"...) so that --resume-memory continues it exactly, got frame {stop}")
 
 
 def _read_inputs(args, parser, size):
@@ -62,20 +121,12 @@ def _read_inputs(args, parser, size):
     from worldmem.utils.io import read_json
 
     if args.scene is not None:
-        from worldmem.geometry.paths import make_path
         from worldmem.synthetic import SyntheticScene
 
-        kind, _, seed = args.scene.partition(":")
-        if kind != "synthetic" or not seed.lstrip("-").isdigit():
-            _fail(parser, f"--scene: expected synthetic:SEED (an integer seed), got {args.scene!r}")
-        scene = SyntheticScene.random(seed=int(seed))
-        try:
-            cams = make_path(args.trajectory, scene.free_box, args.num_frames, size, size)
-        except ValueError as err:
-            _fail(parser, str(err))
-        k = args.context_frames
-        frames, depth = scene.render(cams[:k])
-        return frames, depth, cams, (scene, cams)
+        record = _scene_record(args.trajectory, args.scene, args.num_frames)
+        cams = _path_cameras(parser, record, size)
+        frames, depth = SyntheticScene.random(seed=_scene_seed(parser, args.scene)).render(cams[:args.context_frames])
+        return frames, depth, cams, record
     for name in ("frames", "depth", "cameras"):
         if getattr(args, name) is None:
             _fail(parser, f"--{name}: required with --frames (or use --scene synthetic:SEED)")
@@ -86,7 +137,7 @@ def _read_inputs(args, parser, size):
         depth = torch.from_numpy(np.load(args.depth, allow_pickle=False)).float()
         given = Cameras.from_dict(read_json(args.cameras))
     except (ValueError, OSError, ClipError) as err:
-        _fail(parser, f"could not read the inputs: {err}")
+        _fail(parser, f"could not read the inputs: {' '.join(str(err).split())}")
     if depth.dim() == 3:
         depth = depth[:, None]
     n0 = frames.shape[0]
@@ -101,8 +152,39 @@ def _read_inputs(args, parser, size):
     keys = _keys_of(args.trajectory)
     if keys is not None and len(keys) != extra:
         _fail(parser, f"--trajectory: {len(keys)} keys give {len(keys)} new frames, expected {extra}")
-    cams = Cameras.cat([given, _continuation(parser, args.trajectory, given[n0 - 1], extra)])
-    return frames, depth, cams, None
+    # The path starts at the last given camera (which it repeats as its first frame).
+    record = _anchor_record(args.trajectory, given[n0 - 1], n0 - 1, args.num_frames)
+    cams = Cameras.cat([given, _path_cameras(parser, record, size)[n0:]])
+    return frames, depth, cams, record
+
+
+def _resume(args, parser, memory, explicit: dict, size: int):
+    """(cameras of the whole path up to where this run stops, its record) for ``--resume-memory``: the memory's
+    unfinished recorded path, else a new path of ``--trajectory`` that starts at the memory's last camera."""
+    k, where = memory.num_frames, f"the memory in {args.resume_memory}"
+    record = memory.metadata.get("path")
+    if record is not None:
+        problem = _check_record(record, k)
+        if problem:
+            _fail(parser, f"--resume-memory: {args.resume_memory}: memory.json: metadata.path: {problem}")
+    if record is not None and record["num_frames"] > k:  # an unfinished path: go on along it
+        for flag, name in (("--trajectory", "trajectory"), ("--scene", "scene")):
+            if explicit[name] and getattr(args, name) != record[name]:
+                _fail(parser, f"{flag}: {where} continues the path {record['trajectory']!r}"
+                              f"{' in ' + record['scene'] if record['scene'] else ''} (frame {k} of "
+                              f"{record['num_frames']}), got {getattr(args, name)!r}")
+        left = record["num_frames"] - k
+        new = args.num_frames if explicit["num_frames"] else left
+        if new > left:
+            _fail(parser, f"--num-frames: {where} has {left} frames of its path left, got {new}")
+        return _path_cameras(parser, record, size)[:k + new], record
+    if args.scene is not None:
+        _fail(parser, f"--scene: {where} holds no unfinished path to continue in a scene (a run with --stop-after "
+                      "leaves one); without --scene a new path starts at its last camera")
+    keys = _keys_of(args.trajectory)
+    record = _anchor_record(args.trajectory, memory.last_camera()[0], k - 1,
+                            k + (len(keys) if keys is not None else args.num_frames))
+    return _path_cameras(parser, record, size), record
 
 
 def random_tiny_pipeline(seed: int = 0):
@@ -123,18 +205,6 @@ def random_tiny_pipeline(seed: int = 0):
     return WorldMemPipeline(model, default_scheduler(), PixelCodec(), memory_config=memory, chunk_size=4, working_window=2)
 
 
-def _unwritable(folder: Path) -> str | None:
-    """Why output folder ``folder`` cannot be written (checked before any work), or None."""
-    if folder.exists() and not folder.is_dir():
-        return "exists and is not a folder"
-    parent = folder.resolve().parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        return f"cannot be created: {parent} is not writable"
-    return None
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="worldmem generate", description=__doc__.split("\n\n")[0])
     model_src = parser.add_mutually_exclusive_group(required=True)
@@ -146,11 +216,15 @@ def main(argv: list[str] | None = None) -> int:
     src.add_argument("--frames", help="an mp4 (or image folder) of the first frames")
     parser.add_argument("--depth", help="(N0, H, W) .npy z-depth of --frames")
     parser.add_argument("--cameras", help="cameras.json of --frames")
-    parser.add_argument("--trajectory", default="out-and-back",
-                        help="a path of the registry (docs/paths.md): out-and-back, loop, excursion, outward-loop, "
-                             "walk-and-retrace, round-trip, look-around or keys:WASD..")
+    parser.add_argument("--trajectory", default=None,
+                        help="a path of the registry (docs/paths.md): out-and-back (default), loop, excursion, "
+                             "outward-loop, walk-and-retrace, round-trip, look-around or keys:WASD..")
     parser.add_argument("--num-frames", type=int, default=None,
-                        help="frames in the whole video (default 48; with --resume-memory: new frames)")
+                        help="frames in the whole video (default 48; with --resume-memory: new frames, default the "
+                             "rest of the memory's unfinished path, else 48)")
+    parser.add_argument("--stop-after", type=int, default=None, metavar="K",
+                        help="write only the first K frames of the --num-frames path (the end of a chunk); the saved "
+                             "memory records the path, and --resume-memory continues it exactly")
     parser.add_argument("--context-frames", type=int, default=None,
                         help="given frames for --scene (default: the working window)")
     parser.add_argument("--out", required=True, type=Path, help="output folder")
@@ -159,31 +233,59 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-spatial", action="store_true", help="switch the spatial memory off")
     parser.add_argument("--no-episodic", action="store_true", help="switch the episodic memory off")
     parser.add_argument("--save-memory", type=Path, help="also save the final memory here")
-    parser.add_argument("--resume-memory", type=Path, help="continue from a saved memory (--num-frames new frames)")
+    parser.add_argument("--resume-memory", type=Path,
+                        help="continue from a saved memory: along its unfinished path (see --stop-after), else a new "
+                             "--trajectory path from its last camera (--num-frames new frames)")
     args = parser.parse_args(argv)
-    explicit_frames, args.num_frames = args.num_frames is not None, 48 if args.num_frames is None else args.num_frames
+    explicit = {"num_frames": args.num_frames is not None, "trajectory": args.trajectory is not None,
+                "scene": args.scene is not None}
+    args.num_frames = 48 if args.num_frames is None else args.num_frames
+    args.trajectory = "out-and-back" if args.trajectory is None else args.trajectory
     resume_keys = _keys_of(args.trajectory) if args.resume_memory is not None else None
-    if resume_keys is not None and explicit_frames and args.num_frames != len(resume_keys):
+    if resume_keys is not None and explicit["num_frames"] and args.num_frames != len(resume_keys):
         _fail(parser, f"--num-frames: a key path continues with one new frame per key ({len(resume_keys)} for "
                       f"{args.trajectory!r}), got {args.num_frames}")
     if args.scene is None and args.frames is None and args.resume_memory is None:
         _fail(parser, "expected --scene synthetic:SEED, --frames ... or --resume-memory DIR")
-    if args.num_frames < 2:
-        _fail(parser, f"--num-frames: expected >= 2, got {args.num_frames}")
+    if args.num_frames < (1 if args.resume_memory is not None else 2):
+        _fail(parser, f"--num-frames: expected >= {1 if args.resume_memory is not None else 2}, got {args.num_frames}")
+    if args.stop_after is not None and (args.resume_memory is not None or not 1 <= args.stop_after <= args.num_frames):
+        _fail(parser, f"--stop-after: expected a frame in [1, --num-frames {args.num_frames}] without --resume-memory "
+                      f"(which counts new frames with --num-frames), got {args.stop_after}")
+    if args.steps < 1:
+        _fail(parser, f"--steps: expected an int >= 1, got {args.steps}")
+    if args.context_frames is not None and args.context_frames < 1:
+        _fail(parser, f"--context-frames: expected an int >= 1, got {args.context_frames}")
+    if args.scene is not None:
+        _scene_seed(parser, args.scene)
+    from worldmem.geometry.paths import path_spec
+
+    try:
+        path_spec(args.trajectory)
+    except ValueError as err:
+        _fail(parser, f"--trajectory: {str(err).removeprefix('trajectory: ')}")
     if args.checkpoint is not None and not (args.checkpoint / "model_index.json").is_file():
         _fail(parser, f"--checkpoint: no model_index.json in {args.checkpoint} (expected a saved WorldMemPipeline)")
+    from worldmem.utils.io import atomic_directory, atomic_write_json, unwritable
+
     for flag, folder in (("--out", args.out), ("--save-memory", args.save_memory)):
-        problem = None if folder is None else _unwritable(folder)
+        problem = None if folder is None else unwritable(folder)
         if problem:
             _fail(parser, f"{flag}: {folder}: {problem}")
 
-    from worldmem.geometry import Cameras
     from worldmem.geometry.points import write_ply
     from worldmem.memory import WorldMemory
     from worldmem.pipelines import load_pipeline
-    from worldmem.utils.io import atomic_directory, atomic_write_json
     from worldmem.utils.video import colorize_depth, write_video
 
+    memory = None
+    if args.resume_memory is not None:
+        try:
+            memory = WorldMemory.load(args.resume_memory)
+        except ValueError as err:
+            _fail(parser, f"--resume-memory: {err}")
+        if memory.num_frames == 0:
+            _fail(parser, f"--resume-memory: the memory in {args.resume_memory} holds no frames")
     if args.random_init:
         pipe = random_tiny_pipeline(seed=args.seed)
     else:
@@ -192,33 +294,29 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as err:
             _fail(parser, f"--checkpoint: {err}")
     size = pipe.transformer.base.config.sample_height * pipe.codec.spatial_factor
-    if args.context_frames is None:
-        args.context_frames = max(1, pipe.config.working_window)
-    if not 1 <= args.context_frames < args.num_frames:
-        _fail(parser, f"--context-frames: expected 1 .. --num-frames - 1, got {args.context_frames}")
+    chunk = int(pipe.config.chunk_size)
     flags = {"use_spatial": not args.no_spatial, "use_episodic": not args.no_episodic,
              "num_inference_steps": args.steps, "generator": torch.Generator().manual_seed(args.seed)}
-    if args.resume_memory is not None:
-        try:
-            memory = WorldMemory.load(args.resume_memory)
-        except ValueError as err:
-            _fail(parser, f"--resume-memory: {err}")
-        if memory.num_frames == 0:
-            _fail(parser, f"--resume-memory: the memory in {args.resume_memory} holds no frames")
-        last = memory.last_camera()[0]
-        # A new path of the trajectory's family from the last camera: --num-frames new frames (a key path: one per key).
-        keys = _keys_of(args.trajectory)
-        new = _continuation(parser, args.trajectory, last, len(keys) if keys is not None else args.num_frames)
-        done = Cameras(last.cam_from_world.reshape(1, 4, 4).expand(memory.num_frames, 4, 4),
-                       last.K.reshape(1, 3, 3).expand(memory.num_frames, 3, 3), last.height, last.width)
-        out = pipe(cameras=Cameras.cat([done, new]), memory=memory, **flags)
-        cams = new
-    else:
-        frames, depth, cams, _ = _read_inputs(args, parser, size)
-        try:
+    try:
+        if memory is not None:
+            done = memory.num_frames
+            cams, record = _resume(args, parser, memory, explicit, size)
+            _check_stop(parser, "--num-frames", len(cams), done, chunk, record["num_frames"])
+            out = pipe(cameras=cams, memory=memory, **flags)
+            cams = cams[done:]  # the new frames only
+        else:
+            if args.context_frames is None:
+                args.context_frames = max(1, pipe.config.working_window)
+            if not 1 <= args.context_frames < args.num_frames:
+                _fail(parser, f"--context-frames: expected 1 .. --num-frames - 1, got {args.context_frames}")
+            frames, depth, cams, record = _read_inputs(args, parser, size)
+            stop = args.num_frames if args.stop_after is None else args.stop_after
+            _check_stop(parser, "--stop-after", stop, frames.shape[0], chunk, args.num_frames)
+            cams = cams[:stop]
             out = pipe(frames=frames, depth=depth, cameras=cams, **flags)
-        except ValueError as err:
-            _fail(parser, str(err))
+    except ValueError as err:
+        _fail(parser, " ".join(str(err).split()))
+    out.memory.metadata["path"] = record  # so that --resume-memory goes on along the same path
 
     def fill(folder: Path) -> None:  # the whole output folder, renamed to --out only once complete
         write_video(folder / "video.mp4", out.frames, fps=8)

@@ -94,3 +94,56 @@ def test_unwritable_outputs_are_refused_before_any_work(tmp_path):
     assert run.returncode == 0, run.stderr[-500:]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "locked", "o"]
     assert {"video.mp4", "depth.mp4", "cameras.json", "memory.ply", "memory"} == {p.name for p in (tmp_path / "o").iterdir()}
+
+
+def _capture_videos(monkeypatch) -> list:
+    """The frames every ``video.mp4`` of a run is written from (the mp4 itself is lossy)."""
+    import worldmem.utils.video as video
+
+    written, real = [], video.write_video
+
+    def capture(path, frames, **kw):
+        if Path(path).name == "video.mp4":
+            written.append(frames.clone())
+        real(path, frames, **kw)
+
+    monkeypatch.setattr(video, "write_video", capture)
+    return written
+
+
+def test_resuming_along_a_named_path_gives_the_frames_of_one_run(tmp_path, monkeypatch, capsys):
+    videos = _capture_videos(monkeypatch)
+    base = ["--random-init", "--scene", "synthetic:4", "--trajectory", "loop", "--num-frames", "10", "--steps", "1",
+            "--seed", "3"]
+    assert generate.main([*base, "--out", str(tmp_path / "whole")]) == 0
+    # Stop after 6 of the 10 frames (2 given + one chunk of 4), then resume along the recorded path.
+    assert generate.main([*base, "--stop-after", "6", "--out", str(tmp_path / "first")]) == 0
+    first = WorldMemory.load(tmp_path / "first" / "memory")
+    assert first.num_frames == 6 and first.metadata["path"]["num_frames"] == 10
+    assert generate.main(["--random-init", "--resume-memory", str(tmp_path / "first" / "memory"), "--steps", "1",
+                          "--seed", "3", "--scene", "synthetic:4", "--trajectory", "loop",
+                          "--out", str(tmp_path / "rest")]) == 0
+    whole, start, rest = videos
+    assert whole.shape[0] == 10 and start.shape[0] == 6 and rest.shape[0] == 4
+    assert torch.equal(start, whole[:6]) and torch.equal(rest, whole[6:])
+    cams = [Cameras.from_dict(json.loads((tmp_path / d / "cameras.json").read_text())) for d in ("whole", "rest")]
+    assert torch.equal(cams[1].cam_from_world, cams[0].cam_from_world[6:])
+    a, b = (WorldMemory.load(tmp_path / d / "memory") for d in ("whole", "rest"))
+    sa, sb = a.state_dict(), b.state_dict()
+    assert a.num_frames == b.num_frames == 10 and sa.keys() == sb.keys()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    # Without the recorded path (a memory saved before paths were recorded) the old continuation stands, and a
+    # scene is refused rather than ignored; a stop inside a chunk is refused before any work.
+    meta = json.loads((tmp_path / "first" / "memory" / "memory.json").read_text())
+    del meta["metadata"]
+    (tmp_path / "first" / "memory" / "memory.json").write_text(json.dumps(meta))
+    assert WorldMemory.load(tmp_path / "first" / "memory").metadata == {}
+    capsys.readouterr()
+    for args, message in ((["--random-init", "--resume-memory", str(tmp_path / "first" / "memory"), "--scene",
+                            "synthetic:4"], "--scene: the memory in"),
+                          ([*base, "--stop-after", "7"], "--stop-after: a run that stops before the path's 10 frames")):
+        with pytest.raises(SystemExit) as exit_info:
+            generate.main([*args, "--out", str(tmp_path / "no")])
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "no").exists()

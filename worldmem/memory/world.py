@@ -60,6 +60,7 @@ class WorldMemory:
         self.num_frames = 0
         self.image_size: tuple[int, int] | None = None
         self._units = None if scene_scale is None else SceneUnits(scene_scale)
+        self.metadata: dict = {}  # json-able notes saved with the state (e.g. the camera path that wrote it)
 
     def __repr__(self) -> str:
         return (f"WorldMemory(frames={self.num_frames}, voxels={self.spatial.num_voxels}, "
@@ -233,6 +234,7 @@ class WorldMemory:
             "num_frames": self.num_frames,
             "image_size": list(self.image_size) if self.image_size else None,
             "scene_scale": self.scene_scale,
+            "metadata": self.metadata,
         }
 
         def fill(tmp: Path) -> None:
@@ -290,8 +292,12 @@ class WorldMemory:
         for key, value in state.items():
             if value.is_floating_point() and value.numel() and not math.isfinite(float(value.abs().amax())):
                 raise _BadMemory(f"memory.safetensors: {key} holds NaN or inf values")
+        metadata = meta.get("metadata", {})  # absent in memories saved before it existed
+        if not isinstance(metadata, dict):
+            raise _BadMemory(f"memory.json: metadata: expected an object, got {type(metadata).__name__}")
         memory = cls(config, None if scale is None else float(scale))
         memory.num_frames = num_frames
+        memory.metadata = metadata
         memory.image_size = tuple(size) if size else None
 
         def part(prefix: str) -> dict[str, torch.Tensor]:

@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["atomic_write", "atomic_write_json", "atomic_directory", "usual_mode"]
+__all__ = ["atomic_write", "atomic_write_json", "atomic_directory", "usual_mode", "unwritable"]
 
 
 def usual_mode(path: str | os.PathLike) -> None:
@@ -71,6 +71,22 @@ def atomic_directory(path: str | os.PathLike, fill_fn: Callable[[Path], None]) -
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(tmp, path)
+
+
+def unwritable(path: str | os.PathLike, folder: bool = True) -> str | None:
+    """Why output ``path`` (a folder, or a file when ``folder`` is False) cannot be written, or None: checked
+    before any work, so that a long run does not fail at its end."""
+    path = Path(path)
+    if path.exists() and path.is_dir() != folder:
+        return "exists and is not a folder" if folder else "is a folder, expected a file"
+    parent = path.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"cannot be created: {parent} is not a folder"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"cannot be created: {parent} is not writable"
+    return None
 
 
 def read_json(path: str | os.PathLike):
