@@ -108,9 +108,13 @@ class WorldMemPipeline(DiffusionPipeline):
         if isinstance(working_window, bool) or not isinstance(working_window, int) or not 0 <= working_window <= capacity:
             raise ValueError(f"working_window: expected an int in [0, {capacity}] (the memory's window), "
                              f"got {working_window!r}")
-        factor = self.codec.spatial_factor * self.transformer.base.config.patch_size
-        if cameras.height % factor or cameras.width % factor:
-            raise ValueError(f"cameras: expected height and width divisible by {factor}, got {(cameras.height, cameras.width)}")
+        base, factor = self.transformer.base.config, self.codec.spatial_factor
+        size = (base.sample_height * factor, base.sample_width * factor)
+        if memory is None and frames is not None:  # the model's image size, named on the input that has it
+            check_images("frames", frames, *size)
+        if (cameras.height, cameras.width) != size:
+            raise ValueError(f"cameras: expected the model's image size {size[0]}x{size[1]}, got "
+                             f"{cameras.height}x{cameras.width}")
         if memory is not None:
             if frames is not None:
                 raise ValueError("frames: expected None when resuming from a memory (its frames are already written)")
