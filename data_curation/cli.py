@@ -8,10 +8,11 @@ from pathlib import Path
 
 from worldmem.data.config import load_curation_config
 from worldmem.data.readers import READERS
+from worldmem.utils.cli_errors import ArgumentParser
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m data_curation",
+    parser = ArgumentParser(prog="python -m data_curation",
                                      description="Curate posed videos into sharded training samples.")
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="read sources and write shards (resumable)",
@@ -45,6 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "build":
             from data_curation.build import run_build
+            from worldmem.utils.io import unwritable
+
+            problem = unwritable(args.out)
+            if problem:
+                raise ValueError(f"--out: {args.out}: {problem}")
 
             config = load_curation_config(args.config)
             res = run_build(args.source, args.out, config, num_shards=args.num_shards, shard_id=args.shard_id,

@@ -11,16 +11,17 @@ Each benchmark prints medians and same-run ratios and writes a json (default ``o
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from eval.bench import BENCHMARKS, CHECKPOINT_BENCHMARKS
+from worldmem.utils.cli_errors import ArgumentParser
+from worldmem.utils.io import unwritable
 
 
 def main(argv: list[str] | None = None) -> int:
     from eval import plot_paths, revisit, strip
 
-    parser = argparse.ArgumentParser(prog="python -m eval")
+    parser = ArgumentParser(prog="python -m eval")
     sub = parser.add_subparsers(dest="command", required=True)
     rev = sub.add_parser("revisit", help="revisit-consistency benchmark (ablations, report, videos)",
                          description=revisit.__doc__.split("\n\n")[0])
@@ -61,5 +62,15 @@ def main(argv: list[str] | None = None) -> int:
             bench.error(f"--checkpoint: no model_index.json in {args.checkpoint} (expected a saved WorldMemPipeline)")
         kwargs["checkpoint"] = args.checkpoint
     out = args.out or Path("outputs/bench") / ("bench.json" if args.name == "all" else f"{args.name}.json")
+    problem = unwritable(out, folder=False)
+    if problem:
+        bench.error(f"--out: {out}: {problem}")
+    if args.checkpoint is not None:  # checked now, not after the benchmarks before it (load_pipeline, one line)
+        from worldmem.pipelines import load_pipeline
+
+        try:
+            load_pipeline(args.checkpoint)
+        except ValueError as err:
+            bench.error(f"--checkpoint: {err}")
     BENCHMARKS[args.name](out=out, repeats=args.repeats, quick=args.quick, **kwargs)
     return 0

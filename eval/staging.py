@@ -15,8 +15,11 @@ __all__ = ["check_replaceable"]
 
 def check_replaceable(out: Path, marker: str = "results.json") -> str | None:
     """Why ``out`` may not be replaced by a new report (a one-line reason), or None when it may."""
-    if out.exists() and not out.is_dir():
-        return f"{out} exists and is not a folder"
+    from worldmem.utils.io import unwritable
+
+    problem = unwritable(out)
+    if problem:
+        return f"{out}: {problem}"
     if out.is_dir() and any(out.iterdir()) and not (out / marker).is_file():
         return f"{out} is a non-empty folder without {marker} (not a report folder); choose a new or empty folder"
     return None

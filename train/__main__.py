@@ -6,13 +6,14 @@ line ``python -m train: error: <file>: <key>: expected ..., got ...`` and exit s
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
+from worldmem.utils.cli_errors import ArgumentParser
+
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m train", description="Train a worldmem model with accelerate.")
+    parser = ArgumentParser(prog="python -m train", description="Train a worldmem model with accelerate.")
     parser.add_argument("--config", required=True, help="YAML config, e.g. configs/tiny.yaml")
     parser.add_argument("--resume", action="store_true", help="continue from output_dir/checkpoints/latest")
     parser.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (for smoke runs)")
@@ -25,8 +26,19 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_config(args.config, args.overrides)
     except ConfigError as err:
         parser.exit(2, f"python -m train: error: {err}\n")
-    from train.loop import train
+    from pathlib import Path
 
+    from train.loop import latest_checkpoint, train
+    from worldmem.utils.io import unwritable
+
+    # Checked before the model is built: a run must not fail at its first checkpoint, or start from nothing.
+    if args.max_steps is not None and args.max_steps < 1:
+        parser.exit(2, f"python -m train: error: --max-steps: expected an int >= 1, got {args.max_steps}\n")
+    problem = unwritable(cfg.output_dir)
+    if problem:
+        parser.exit(2, f"python -m train: error: output_dir: {cfg.output_dir}: {problem}\n")
+    if args.resume and latest_checkpoint(Path(cfg.output_dir)) is None:
+        parser.exit(2, f"python -m train: error: --resume: no complete checkpoint under {cfg.output_dir}/checkpoints\n")
     try:
         final = train(cfg, resume=args.resume, max_steps=args.max_steps)
     except (FileNotFoundError, ValueError) as err:

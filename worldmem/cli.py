@@ -6,13 +6,14 @@ generates a long camera-controlled video with a trained pipeline (see ``worldmem
 
 from __future__ import annotations
 
-import argparse
 import sys
+
+from worldmem.utils.cli_errors import ArgumentParser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(prog="worldmem", description="worldmem command line")
+    parser = ArgumentParser(prog="worldmem", description="worldmem command line")
     parser.add_argument("command", choices=["demo", "generate"],
                         help="demo: the memory demo; generate: a long video from a trained pipeline")
     args, rest = parser.parse_known_args(argv)

@@ -38,6 +38,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from worldmem.utils.cli_errors import ArgumentParser
+
 __all__ = ["main"]
 
 
@@ -118,6 +120,7 @@ def _read_inputs(args, parser, size):
     from worldmem.data.clip import ClipError
     from worldmem.data.media import read_video
     from worldmem.geometry import Cameras
+    from worldmem.utils.checks import check_depth
     from worldmem.utils.io import read_json
 
     if args.scene is not None:
@@ -132,17 +135,21 @@ def _read_inputs(args, parser, size):
             _fail(parser, f"--{name}: required with --frames (or use --scene synthetic:SEED)")
         if not Path(getattr(args, name)).is_file():
             _fail(parser, f"--{name}: no such file {getattr(args, name)}")
-    try:
-        frames = read_video(args.frames, None, None)[0]
-        depth = torch.from_numpy(np.load(args.depth, allow_pickle=False)).float()
-        given = Cameras.from_dict(read_json(args.cameras))
-    except (ValueError, OSError, ClipError) as err:
-        _fail(parser, f"could not read the inputs: {' '.join(str(err).split())}")
-    if depth.dim() == 3:
-        depth = depth[:, None]
+    readers = {"frames": lambda path: read_video(path, None, None)[0],
+               "depth": lambda path: check_depth("depth", np.load(path, allow_pickle=False)[:, None]),
+               "cameras": lambda path: Cameras.from_dict(read_json(path))}
+    inputs = {}
+    for name, read in readers.items():
+        try:
+            inputs[name] = read(getattr(args, name))
+        except (ValueError, OSError, ClipError, IndexError) as err:
+            reason = " ".join(str(err).split())
+            where = "" if str(getattr(args, name)) in reason else f"{getattr(args, name)}: "
+            _fail(parser, f"--{name}: {where}{reason}"[:400])
+    frames, depth, given = inputs["frames"], inputs["depth"], inputs["cameras"]
     n0 = frames.shape[0]
     if depth.shape != (n0, 1, *frames.shape[-2:]) or len(given) != n0:
-        _fail(parser, f"--frames/--depth/--cameras: expected {n0} frames, depth (N0, H, W) and {n0} cameras of the "
+        _fail(parser, f"--depth/--cameras: expected {n0} frames (as --frames), depth (N0, H, W) and {n0} cameras of the "
                       f"same size, got depth {tuple(depth.shape)} and {len(given)} cameras")
     if (given.height, given.width) != tuple(frames.shape[-2:]):
         _fail(parser, f"--cameras: expected image size {tuple(frames.shape[-2:])}, got {(given.height, given.width)}")
@@ -206,7 +213,7 @@ def random_tiny_pipeline(seed: int = 0):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="worldmem generate", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="worldmem generate", description=__doc__.split("\n\n")[0])
     model_src = parser.add_mutually_exclusive_group(required=True)
     model_src.add_argument("--checkpoint", type=Path, help="a saved WorldMemPipeline folder")
     model_src.add_argument("--random-init", action="store_true",
@@ -247,6 +254,15 @@ def main(argv: list[str] | None = None) -> int:
                       f"{args.trajectory!r}), got {args.num_frames}")
     if args.scene is None and args.frames is None and args.resume_memory is None:
         _fail(parser, "expected --scene synthetic:SEED, --frames ... or --resume-memory DIR")
+    # Flags that the chosen source would not use are errors, not silently ignored.
+    if args.resume_memory is not None and args.frames is not None:
+        _fail(parser, "--frames: not with --resume-memory (the memory holds the first frames)")
+    for name in ("depth", "cameras"):
+        if getattr(args, name) is not None and args.frames is None:
+            _fail(parser, f"--{name}: only with --frames (it describes the given video)")
+    if args.context_frames is not None and (args.scene is None or args.resume_memory is not None):
+        _fail(parser, "--context-frames: only with --scene and no --resume-memory (otherwise the given frames are "
+                      "--frames, or the memory's)")
     if args.num_frames < (1 if args.resume_memory is not None else 2):
         _fail(parser, f"--num-frames: expected >= {1 if args.resume_memory is not None else 2}, got {args.num_frames}")
     if args.stop_after is not None and (args.resume_memory is not None or not 1 <= args.stop_after <= args.num_frames):

@@ -188,6 +188,8 @@ def look_around(num_frames: int, position=(0.0, 0.0, 1.5), start_yaw_deg: float 
     """Pure rotation in place: the yaw turns by ``yaw_range_deg`` over the path (360 = a full turn whose
     frame ``T`` would coincide with frame 0)."""
     _check_count(num_frames, 1)
+    check_number("start_yaw_deg", start_yaw_deg)
+    check_number("yaw_range_deg", yaw_range_deg)
     steps = torch.arange(num_frames, dtype=torch.float32)
     denom = num_frames if abs(abs(yaw_range_deg) - 360.0) < 1e-6 else max(num_frames - 1, 1)
     yaw = start_yaw_deg + steps * (yaw_range_deg / denom)
