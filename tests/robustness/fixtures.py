@@ -1,0 +1,129 @@
+"""Valid inputs that the robustness cases copy and break: built once per sweep under a base folder.
+
+Each builder returns a path inside ``base`` (made on first use). Cases never edit these originals: they copy one
+into their own folder (:func:`copy_of`) and break the copy.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+CHECKPOINT = ROOT / "checkpoints" / "worldmem-tiny"
+SIZE = 32  # the tiny model's image size
+SCENE_PATH = {"trajectory": "loop", "num_frames": 10, "scene": "synthetic:4", "anchor": None, "anchor_index": None}
+
+
+@functools.cache
+def _scene():
+    from worldmem.synthetic import SyntheticScene
+    from worldmem.synthetic.paths import out_and_back_in_scene
+
+    scene = SyntheticScene.random(seed=2, kind="room")
+    cams = out_and_back_in_scene(scene, 3, SIZE)
+    frames, depth = scene.render(cams)
+    return cams, frames, depth
+
+
+def copy_of(original: Path, folder: Path, name: str | None = None) -> Path:
+    """A copy of file or folder ``original`` in ``folder``."""
+    target = folder / (name or original.name)
+    (shutil.copytree if original.is_dir() else shutil.copyfile)(original, target)
+    return target
+
+
+def checkpoint(folder: Path) -> Path:
+    """A copy of the shipped tiny checkpoint in ``folder``."""
+    return copy_of(CHECKPOINT, folder, "ckpt")
+
+
+def memory(base: Path, path: dict | None = None) -> Path:
+    """A saved two-frame memory (recording ``path`` as the path it was written along, when given)."""
+    folder = base / ("memory" if path is None else "memory_with_path")
+    if not folder.exists():
+        from worldmem.memory import WorldMemory
+
+        cams, frames, depth = _scene()
+        mem = WorldMemory()
+        mem.write(frames[:2], depth[:2], cams[:2])
+        if path is not None:
+            mem.metadata["path"] = path
+        mem.save(folder)
+    return folder
+
+
+def empty_memory(base: Path) -> Path:
+    folder = base / "empty_memory"
+    if not folder.exists():
+        from worldmem.memory import WorldMemory
+
+        WorldMemory().save(folder)
+    return folder
+
+
+def posed_video(base: Path) -> dict[str, Path]:
+    """``given.mp4`` (3 frames), ``depth.npy`` (3, H, W) and ``cams.json`` (3 cameras) of one scene."""
+    folder = base / "posed"
+    files = {"frames": folder / "given.mp4", "depth": folder / "depth.npy", "cameras": folder / "cams.json"}
+    if not folder.exists():
+        from worldmem.utils.video import write_video
+
+        folder.mkdir(parents=True)
+        cams, frames, depth = _scene()
+        write_video(files["frames"], frames)
+        np.save(files["depth"], depth[:, 0].numpy())
+        files["cameras"].write_text(json.dumps(cams.to_dict()))
+    return files
+
+
+def train_config(base: Path) -> Path:
+    """configs/tiny.yaml with its curation file named by an absolute path (the cases run in their own folder)."""
+    path = base / "tiny.yaml"
+    if not path.exists():
+        text = (ROOT / "configs" / "tiny.yaml").read_text()
+        path.write_text(text.replace("configs/curation/", f"{ROOT}/configs/curation/"))
+    return path
+
+
+def cameras_dict() -> dict:
+    return _scene()[0].to_dict()
+
+
+def edit_json(path: Path, edit) -> Path:
+    """Applies ``edit(data)`` to the JSON file ``path`` in place; returns ``path``."""
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data))
+    return path
+
+
+def write(path: Path, text: str | bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    (path.write_bytes if isinstance(text, bytes) else path.write_text)(text)
+    return path
+
+
+@functools.cache
+def tiny_pipeline():
+    """The random tiny pipeline (32x32), for the API cases."""
+    from worldmem.generate import random_tiny_pipeline
+
+    pipe = random_tiny_pipeline(0)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def scene_inputs(size: int = SIZE, n: int = 6):
+    """(frames (2, 3, s, s), depth (2, 1, s, s), cameras (n,)) of a synthetic scene at image size ``size``."""
+    from worldmem.synthetic import SyntheticScene
+    from worldmem.synthetic.paths import out_and_back_in_scene
+
+    scene = SyntheticScene.random(seed=3, kind="room")
+    cams = out_and_back_in_scene(scene, n, size)
+    frames, depth = scene.render(cams[:2])
+    return frames, depth, cams
