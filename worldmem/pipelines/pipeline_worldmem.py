@@ -92,7 +92,7 @@ class WorldMemPipeline(DiffusionPipeline):
 
     # ------------------------------------------------------------------ 1. inputs
     def check_inputs(self, frames, depth, cameras, chunk_size, num_inference_steps, guidance_scale, memory,
-                     working_window):
+                     working_window, render_init: float = 1.0):
         if not isinstance(cameras, Cameras) or len(cameras.batch_shape) != 1:
             raise ValueError(f"cameras: expected a Cameras with batch shape (N,), got {type(cameras).__name__}"
                              + (f" {tuple(cameras.batch_shape)}" if isinstance(cameras, Cameras) else ""))
@@ -104,6 +104,8 @@ class WorldMemPipeline(DiffusionPipeline):
         if not isinstance(num_inference_steps, int) or num_inference_steps < 1:
             raise ValueError(f"num_inference_steps: expected a positive int, got {num_inference_steps!r}")
         check_number("guidance_scale", guidance_scale, 1, strict=False)  # 1 = no guidance
+        if check_number("render_init", render_init, 0, strict=False) > 1:
+            raise ValueError(f"render_init: expected a fraction of the schedule in [0, 1], got {render_init!r}")
         capacity = MemoryConfig.from_dict(self.config.memory_config).working.window
         if isinstance(working_window, bool) or not isinstance(working_window, int) or not 0 <= working_window <= capacity:
             raise ValueError(f"working_window: expected an int in [0, {capacity}] (the memory's window), "
@@ -226,7 +228,7 @@ class WorldMemPipeline(DiffusionPipeline):
         chunk_size = self.config.chunk_size if chunk_size is None else chunk_size
         working_window = self.config.working_window if working_window is None else working_window
         self.check_inputs(frames, depth, cameras, chunk_size, num_inference_steps, guidance_scale, memory,
-                          working_window)
+                          working_window, render_init)
         if output_type not in ("pt", "np"):
             raise ValueError(f"output_type: expected 'pt' or 'np', got {output_type!r}")
         device, dtype = self.transformer.device, self.transformer.dtype
