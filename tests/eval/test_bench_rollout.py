@@ -2,6 +2,7 @@
 
 import json
 import statistics
+from pathlib import Path
 
 import pytest
 
@@ -55,9 +56,8 @@ def test_bench_all_gathers_every_benchmark(tmp_path, monkeypatch):
 
     for name in bench.ALL_ORDER:
         monkeypatch.setitem(bench.BENCHMARKS, name, fake(name))
-    ckpt = tmp_path / "ckpt"
-    ckpt.mkdir()
-    (ckpt / "model_index.json").write_text("{}")
+    # A real checkpoint: the command loads it before the first benchmark (a broken one fails at once).
+    ckpt = Path(__file__).resolve().parents[2] / "checkpoints" / "worldmem-tiny"
     out = tmp_path / "b" / "bench.json"
     assert main(["bench", "all", "--quick", "--repeats", "1", "--out", str(out), "--checkpoint", str(ckpt)]) == 0
     assert [c[0] for c in calls] == ["geometry", "rollout", "curation"]
