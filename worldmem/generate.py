@@ -194,15 +194,18 @@ def _resume(args, parser, memory, explicit: dict, size: int):
     return _path_cameras(parser, record, size), record
 
 
-def random_tiny_pipeline(seed: int = 0):
-    """The tiny configuration with random weights; its zero-initialised memory paths get small random weights
-    too, so that every path influences the output."""
+def random_tiny_pipeline(seed: int = 0, size: int = 32):
+    """The tiny configuration with random weights (``size`` x ``size`` frames); its zero-initialised memory paths
+    get small random weights too, so that every path influences the output."""
     from worldmem.data.config import load_curation_config
     from worldmem.models import PixelCodec, WorldMemTransformer
     from worldmem.pipelines import WorldMemPipeline, default_scheduler
 
     torch.manual_seed(seed)
-    model = WorldMemTransformer(spatial_mode="concat").eval()
+    from worldmem.models.transformer import TINY_BASE_CONFIG
+
+    base = {**TINY_BASE_CONFIG, "sample_height": size, "sample_width": size}
+    model = WorldMemTransformer(base_config=base, spatial_mode="concat").eval()
     g = torch.Generator().manual_seed(seed)
     for p in model.parameters():
         if p.abs().sum() == 0:

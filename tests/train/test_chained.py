@@ -13,7 +13,7 @@ CONFIG = CurationConfig(image_size=(16, 16), target_frames=4, working_frames=2, 
 
 
 def test_chained_sample_reads_generated_context_and_targets_ground_truth():
-    pipe = random_tiny_pipeline(0)
+    pipe = random_tiny_pipeline(0, size=16)  # the model's image size is the data's
     pipe.set_progress_bar_config(disable=True)
     plain = make_synthetic_sample(5, CONFIG)
     chained = chained_sample(pipe, 5, CONFIG, num_chunks=1, steps=1, noise_seed=0)
