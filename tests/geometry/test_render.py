@@ -212,3 +212,46 @@ def test_culled_render_equals_the_full_render():
     assert torch.equal(full.mask, culled.mask) and torch.equal(full.depth, culled.depth)
     assert torch.equal(full.features, culled.features)
     assert torch.equal(full.index[full.mask], keep[culled.index[culled.mask]])
+
+
+def test_chunked_zbuffer_matches_naive_across_chunks_with_ties_and_degenerate_points(monkeypatch):
+    """The plain z-buffer takes points in chunks: ties split across chunks still go to the lowest index, and
+    points at z = 0 (nan/inf projections), behind ``near`` or far off the image never win a pixel."""
+    import worldmem.geometry.render as render
+
+    monkeypatch.setattr(render, "_CHUNK", 64)
+    g = torch.Generator().manual_seed(1)
+    pts = torch.randn(600, 3, generator=g) * torch.tensor([1.0, 1.0, 0.5]) + torch.tensor([3.0, 0.0, 1.5])
+    cams = tr.look_around(2, position=(0.0, 0.0, 1.5), yaw_range_deg=40.0, height=12, width=16)
+    # Points on the first camera's plane z = 0 (one at its centre: 0 / 0), just behind near, far off-image.
+    eye = cams.centers[0]
+    right = cams.world_from_cam[0, :3, 0]
+    forward = cams.world_from_cam[0, :3, 2]
+    pts[5] = eye
+    pts[6] = eye + right
+    pts[8] = eye + 0.5e-3 * forward
+    pts[9] = eye + forward - 1e4 * right
+    pts[3::7] = eye + 0.5 * forward  # the same nearest point over and over: index 3 wins its pixel
+    pts[300:400] = pts[100:200]  # exact ties, in different chunks
+    feats = torch.rand(600, 3, generator=g)
+    out = render_points(pts, feats, cams)
+    ref_f, ref_z, ref_m = naive_zbuffer(pts, feats, cams)
+    assert torch.equal(out.mask, ref_m) and torch.equal(out.depth, ref_z) and torch.equal(out.features, ref_f)
+    winners = set(out.index[out.mask].tolist())
+    assert 3 in winners and not winners & {5, 6, 8, 9} and not winners & set(range(10, 600, 7))
+    assert winners & set(range(100, 200)) and not winners & set(range(300, 400))
+
+
+def test_points_whose_projection_overflows_are_dropped():
+    g = torch.Generator().manual_seed(1)
+    pts = torch.randn(600, 3, generator=g) * torch.tensor([1.0, 1.0, 0.5]) + torch.tensor([3.0, 0.0, 1.5])
+    feats = torch.rand(600, 3, generator=g)
+    cams = tr.look_around(3, position=(0.0, 0.0, 1.5), yaw_range_deg=300.0, height=12, width=16)
+    clean = render_points(pts, feats, cams)
+    for big in ([3e38, 3e38, 3e38], [-3e38, 3e38, 1e38], [3e38, -3e38, -3e38]):  # inf and nan in u, v, z
+        far = pts.clone()
+        far[7] = torch.tensor(big)
+        out = render_points(far, feats, cams)
+        assert int((out.index == 7).sum()) == 0
+        keep = clean.index != 7
+        assert torch.equal(out.mask[keep], clean.mask[keep]) and torch.equal(out.index[keep], clean.index[keep])
