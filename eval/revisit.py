@@ -113,6 +113,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--noise-seed", type=int, default=0, help="noise seed, the same for every variant")
     p.add_argument("--write-gate", choices=("all", "new", "agree"), default=None,
                    help="write-back gate of the generated frames (default: the checkpoint's)")
+    p.add_argument("--render-anchor", type=float, default=None,
+                   help="fraction of the denoising steps in which covered pixels follow the map's render "
+                        "(default: the checkpoint's; docs/models.md)")
     p.add_argument("--oracle-fill", choices=("working_mean", "black"), default="working_mean",
                    help="what the oracle shows where the map has nothing")
 
@@ -252,12 +255,20 @@ def run(args) -> dict:
     """Runs the benchmark for parsed ``args`` and writes every output; raises :class:`RevisitError`."""
     from eval.lpips import MIN_SIZE, load_lpips
     from eval.report import print_summary_table, save_results, summarize, write_report
+    from worldmem.pipelines.pipeline_worldmem import _check_anchor
     from worldmem.utils.io import atomic_directory
 
     variants, names = _validate(args)
+    if args.render_anchor is not None:
+        try:
+            _check_anchor(args.render_anchor)
+        except ValueError as err:
+            raise RevisitError(f"--render-anchor: {str(err).split(': ', 1)[1]}") from None
     pipe = _load_pipe(args.checkpoint)
     if args.write_gate is not None:
         pipe.register_to_config(write_gate={**pipe.config.write_gate, "mode": args.write_gate})
+    if args.render_anchor is not None:
+        pipe.register_to_config(render_anchor=args.render_anchor)
     factor = pipe.codec.spatial_factor
     size = (pipe.transformer.base.config.sample_height * factor, pipe.transformer.base.config.sample_width * factor)
     chunk, window = int(pipe.config.chunk_size), int(pipe.config.working_window)
@@ -293,7 +304,8 @@ def run(args) -> dict:
                 "dynamic_scenes": "scene k has moving objects when k % 3 == 2" if args.source is None else None,
                 "trajectories": names if args.source is None else ["recorded"], "num_frames": args.num_frames,
                 "context_frames": c, "context_rule": f"{c} frames" if c is not None else "half (F // 2)",
-                "steps": args.steps, "write_gate": pipe.config.write_gate["mode"], "noise_seed": args.noise_seed,
+                "steps": args.steps, "write_gate": pipe.config.write_gate["mode"],
+                "render_anchor": pipe.config.render_anchor, "noise_seed": args.noise_seed,
                 "variants": variants, "image_size": list(size),
                 "chunk_size": chunk, "working_window": window, "min_gap": min_gap,
                 "min_covisibility": args.min_covisibility, "oracle_fill": args.oracle_fill,

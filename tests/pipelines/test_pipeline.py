@@ -165,3 +165,25 @@ def test_vae_codec_pipeline_uses_the_depth_estimator(world):
     out = pipe(frames=frames[:1], depth=depth[:1], cameras=cams[:10], num_inference_steps=1, progress=False,
                generator=torch.Generator().manual_seed(0))
     assert out.frames.shape == (10, 3, S, S) and calls == [9]
+
+
+def test_render_anchor_keeps_covered_pixels_on_the_render(world):
+    pipe = make_pipe()
+    seen = []
+    out = run(pipe, world, n=6, render_anchor=1.0,
+              callback_on_chunk_end=lambda p, i, info: seen.append((info["frames"], info["readout"].reference)))
+    covered_total = 0
+    for frames, ref in seen:
+        covered = (ref.mask.bool() & (ref.depth > 0)).expand_as(frames)
+        covered_total += int(covered.sum())
+        # Fully anchored, every covered pixel is the map's render (the pixel codec decodes it back exactly).
+        torch.testing.assert_close(frames[covered], ref.rgb[covered], rtol=0, atol=1e-5)
+    assert covered_total > 0
+    plain = run(pipe, world, n=6)
+    assert (plain.frames[2:] - out.frames[2:]).abs().max() > 1e-3  # without the anchor the model strays from it
+    # Anchoring is a sampling choice of the pipeline, saved with it; the default (0) samples as before.
+    assert make_pipe(render_anchor=0.5).config.render_anchor == 0.5
+    torch.testing.assert_close(run(pipe, world, n=6, render_anchor=0.0).frames, plain.frames, rtol=0, atol=0)
+    for bad in (-0.1, 1.5, float("nan"), True):
+        with pytest.raises(ValueError, match="render_anchor: expected"):
+            run(pipe, world, n=6, render_anchor=bad)

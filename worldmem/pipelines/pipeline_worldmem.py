@@ -17,6 +17,7 @@ index, so 2N chunks in one call equal N chunks, save, load, N more.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -34,6 +35,13 @@ from worldmem.utils.checks import check_depth, check_images, check_number
 from worldmem.utils.seeding import torch_generator
 
 __all__ = ["WorldMemPipeline", "WorldMemPipelineOutput", "default_scheduler"]
+
+
+def _check_anchor(value) -> float:
+    value = check_number("render_anchor", value, 0, strict=False)
+    if value > 1:
+        raise ValueError(f"render_anchor: expected a fraction of the steps in [0, 1], got {value!r}")
+    return value
 
 
 def default_scheduler() -> DDIMScheduler:
@@ -76,18 +84,21 @@ class WorldMemPipeline(DiffusionPipeline):
         working_window: default working frames the model reads (the number it was trained with).
         write_gate: the :class:`~worldmem.pipelines.write_gate.WriteGate` (as a dict) deciding which generated
             pixels are written back into the map (default: all).
+        render_anchor: default fraction of the denoising steps during which the pixels the map covers follow its
+            render (see ``__call__``; 0 = never).
     """
 
     model_cpu_offload_seq = "transformer"
 
     def __init__(self, transformer, scheduler, codec, memory_config: dict | None = None, chunk_size: int = 4,
-                 working_window: int = 2, write_gate: dict | None = None):
+                 working_window: int = 2, write_gate: dict | None = None, render_anchor: float = 0.0):
         super().__init__()
         self.register_modules(transformer=transformer, scheduler=scheduler, codec=codec)
         memory_config = MemoryConfig.from_dict(memory_config).to_dict()
         write_gate = WriteGate.from_dict(write_gate).to_dict()
+        render_anchor = _check_anchor(render_anchor)
         self.register_to_config(memory_config=memory_config, chunk_size=chunk_size, working_window=working_window,
-                                write_gate=write_gate)
+                                write_gate=write_gate, render_anchor=render_anchor)
         self.depth_estimator = None  # set to a DepthEstimator for codecs without a depth channel
 
     # ------------------------------------------------------------------ 1. inputs
@@ -160,9 +171,20 @@ class WorldMemPipeline(DiffusionPipeline):
         depth = torch.where(ref.mask, ref.depth, torch.zeros_like(ref.depth))
         return self.codec.encode(rgb[None], depth[None] if self.codec.has_depth else None)
 
+    def _anchor_latents(self, readout) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """(render latents (1, F, C, h, w), weight (1, F, 1, h, w)) of the pixels the map covers with known depth,
+        or None when it covers nothing there."""
+        known = self._render_latents(readout)
+        if known is None:
+            return None
+        ref = readout.reference
+        covered = (ref.mask.bool() & (ref.depth > 0)).to(known.dtype)
+        return known, self.codec.encode_mask(covered[None]).to(known.dtype)
+
     def _denoise(self, inputs: ModelInputs, target_cameras: Cameras, num_inference_steps: int, guidance_scale: float,
                  generator: torch.Generator, device, dtype, init: torch.Tensor | None = None,
-                 strength: float = 1.0) -> torch.Tensor:
+                 strength: float = 1.0, anchor: tuple[torch.Tensor, torch.Tensor] | None = None,
+                 anchor_steps: int = 0) -> torch.Tensor:
         cond = inputs.as_kwargs()
         # The unconditional branch of guidance drops the long-term memory (the working window stays).
         uncond = inputs.without("spatial", "episodic").as_kwargs() if guidance_scale > 1.0 else None
@@ -179,13 +201,25 @@ class WorldMemPipeline(DiffusionPipeline):
             latents = self.scheduler.add_noise(init.to(device, dtype), latents, timesteps[:1])
         else:
             latents = latents * self.scheduler.init_noise_sigma
-        for t in timesteps:
+        if anchor is not None:
+            known, weight = (a.to(device, dtype) for a in anchor)
+        for i, t in enumerate(timesteps):
             model_in = self.scheduler.scale_model_input(latents, t)
             pred = self.transformer(model_in, t.expand(1), **cond).sample
             if uncond is not None:
                 pred_u = self.transformer(model_in, t.expand(1), **uncond).sample
                 pred = pred_u + guidance_scale * (pred - pred_u)
             latents = self.scheduler.step(pred, t, latents).prev_sample
+            if anchor is not None and i < anchor_steps:
+                # RePaint-style: where the map covers the chunk, the sample is replaced by the render noised to
+                # the next step's level (or the clean render after the last step), so those pixels follow the
+                # remembered world while the model fills the rest in agreement with them.
+                if i + 1 < len(timesteps):
+                    noise = randn_tensor(latents.shape, generator=generator, device=device, dtype=dtype)
+                    target = self.scheduler.add_noise(known, noise, timesteps[i + 1 : i + 2])
+                else:
+                    target = known
+                latents = weight * target + (1 - weight) * latents
         return latents
 
     # ------------------------------------------------------------------ call
@@ -198,7 +232,8 @@ class WorldMemPipeline(DiffusionPipeline):
                  callback_on_chunk_end: Callable[[WorldMemPipeline, int, dict], None] | None = None,
                  output_type: str = "pt", progress: bool = True,
                  write_back_depth: Callable[[int, int], torch.Tensor] | None = None,
-                 write_gate: dict | None = None, render_init: float = 1.0) -> WorldMemPipelineOutput:
+                 write_gate: dict | None = None, render_init: float = 1.0,
+                 render_anchor: float | None = None) -> WorldMemPipelineOutput:
         """Generates frames for ``cameras`` after the given (or remembered) first frames.
 
         Args:
@@ -223,12 +258,17 @@ class WorldMemPipeline(DiffusionPipeline):
             render_init: 1 (default) starts every chunk from pure noise; below 1, chunks the map covers start
                 from the map's render noised to that fraction of the schedule (SDEdit), skipping the first
                 ``1 - render_init`` of the steps; needs ``use_spatial``.
+            render_anchor: 0 (default) lets the model denoise every pixel; above 0, during the first
+                ``render_anchor`` of the steps the pixels the map covers are replaced by its render noised to the
+                step's level (RePaint-style inpainting of the uncovered rest); 1 keeps covered pixels equal to the
+                render (default: the pipeline's ``render_anchor``). Needs ``use_spatial``.
         """
         # 1. Check inputs.
         chunk_size = self.config.chunk_size if chunk_size is None else chunk_size
         working_window = self.config.working_window if working_window is None else working_window
         self.check_inputs(frames, depth, cameras, chunk_size, num_inference_steps, guidance_scale, memory,
                           working_window, render_init)
+        render_anchor = _check_anchor(self.config.render_anchor if render_anchor is None else render_anchor)
         if output_type not in ("pt", "np"):
             raise ValueError(f"output_type: expected 'pt' or 'np', got {output_type!r}")
         device, dtype = self.transformer.device, self.transformer.dtype
@@ -258,9 +298,11 @@ class WorldMemPipeline(DiffusionPipeline):
             inputs = encode_readouts([readout], self.codec, device=device, dtype=dtype)
             # 3b. Denoise the chunk.
             init = self._render_latents(readout) if use_spatial and render_init < 1.0 else None
+            anchor = self._anchor_latents(readout) if use_spatial and render_anchor > 0 else None
             latents = self._denoise(inputs, readout.target_cameras, num_inference_steps, guidance_scale,
                                     torch_generator("chunk_noise", seed, start, device=device), device, dtype,
-                                    init=init, strength=render_init)
+                                    init=init, strength=render_init, anchor=anchor,
+                                    anchor_steps=math.ceil(render_anchor * num_inference_steps))
             # 3c. Decode and get depth.
             chunk, chunk_depth = self.codec.decode(latents)
             chunk = chunk[0].float().cpu()
