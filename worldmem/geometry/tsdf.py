@@ -1,7 +1,7 @@
 """A sparse-voxel TSDF (truncated signed distance field) with colour, fused incrementally in torch.
 
 The spatial memory's persistent static map. Only voxels near observed surfaces exist: they live in dense,
-growable arrays indexed through :class:`~worldmem.geometry.voxel_hash.VoxelHashTable`, so storage grows with
+growable arrays indexed through :class:`~worldmem.geometry.voxel_hash.VoxelBlockIndex`, so storage grows with
 the surface seen, not with the number of frames, and integrating a frame costs in proportion to its pixels,
 never to the size of the map.
 
@@ -36,9 +36,10 @@ import torch
 
 from worldmem.geometry.cameras import Cameras
 from worldmem.geometry.transforms import project_points
-from worldmem.geometry.tsdf_rays import band_rays, carved_voxels
+from worldmem.geometry.tsdf_rays import band_voxels, carved_voxels
 from worldmem.geometry.tsdf_surface import update_crossings, zero_crossings
-from worldmem.geometry.voxel_hash import COORD_LIMIT, VoxelHashTable, key_centers, point_keys
+from worldmem.geometry.voxel_blocks import VoxelBlockIndex
+from worldmem.geometry.voxel_hash import COORD_LIMIT, key_centers, point_keys
 from worldmem.utils import checks
 
 __all__ = ["SparseTSDF"]
@@ -89,7 +90,7 @@ class SparseTSDF:
         self.carve_weight = float(carve_weight)
         self.carve_stride = carve_stride
         self.depth_max = None if depth_max is None else float(depth_max)
-        self._table = VoxelHashTable()
+        self._table = VoxelBlockIndex()
         self._tsdf = torch.zeros(0)
         self._weight = torch.zeros(0)
         self._color = torch.zeros(0, 3)
@@ -144,7 +145,7 @@ class SparseTSDF:
             if tuple(value.shape) != shape or (name in integer) != (value.dtype == torch.int64):
                 raise ValueError(f"state[{name!r}]: expected shape {shape} {dtype}, got {tuple(value.shape)} "
                                  f"{value.dtype}")
-        self._table = VoxelHashTable.from_keys(keys.clone())
+        self._table = VoxelBlockIndex.from_keys(keys.clone())
         self._tsdf = state["tsdf"].to(torch.float32).clone()
         self._weight = state["weight"].to(torch.float32).clone()
         self._color = state["color"].to(torch.float32).clone()
@@ -263,23 +264,16 @@ class SparseTSDF:
             return
         # Band samples every voxel_size in z over [d - trunc, d + trunc] (<= ~1.2 voxels along the ray for
         # usual fields of view; neighbouring rays fill the gaps).
-        n_side = math.ceil(self.trunc_voxels)
-        offsets = torch.arange(-n_side, n_side + 1, dtype=torch.float32) * (self.trunc / n_side)
-        keys = []
-        for dirs, d in band_rays(depth, valid, cam_from_world, k, self.voxel_size):
-            z = d[:, None] + offsets[None, :]
-            keys.append(self._keys_of((center + dirs[:, None, :] * z[..., None]).reshape(-1, 3)))
-        keys = torch.unique(torch.cat(keys))
+        keys, coords, idx, allocate = band_voxels(self, depth, valid, center, cam_from_world, k)
         # Existing voxels take any observation in front of the surface (free-space evidence, clamped to +1);
         # new voxels are allocated only inside the band, where they can carry a surface.
-        idx = self._table.lookup(keys)
-        pix, zv, dv = self._project(key_centers(keys, self.voxel_size), cam_from_world, k, depth)
+        centers = (coords.to(torch.float32) + 0.5) * self.voxel_size  # = key_centers(keys)
+        pix, zv, dv = self._project(centers, cam_from_world, k, depth)
         sdf = dv - zv
         observed = (dv > 0) & (sdf >= -self.trunc)
         new = observed & (idx < 0) & (sdf <= self.trunc)
         if bool(new.any()):
-            new_idx, _ = self._table.insert(keys[new])  # keys are sorted: indices follow key order
-            idx[new] = new_idx
+            idx[new] = allocate(new)  # keys are sorted: indices follow key order
             self._grow_arrays(self._table.size)
         upd = observed & (idx >= 0)
         idx, pix = idx[upd], pix[upd]
@@ -325,7 +319,7 @@ class SparseTSDF:
         freed = n - int(alive.sum())
         if freed:
             self._changed, self._changed_count, self._all_changed = [], 0, True  # dense indices move
-            self._table = VoxelHashTable.from_keys(self._table.keys[alive])
+            self._table = VoxelBlockIndex.from_keys(self._table.keys[alive])
             self._tsdf, self._weight, self._color, self._used = (
                 a[:n][alive].clone() for a in (self._tsdf, self._weight, self._color, self._used))
         return freed

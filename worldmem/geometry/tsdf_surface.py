@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from worldmem.geometry.voxel_hash import COORD_LIMIT, VoxelHashTable, key_centers, pack_coords, unpack_keys
+from worldmem.geometry.voxel_blocks import VoxelBlockIndex
+from worldmem.geometry.voxel_hash import COORD_LIMIT, key_centers, pack_coords, unpack_keys
 
 __all__ = ["depth_slant", "zero_crossings", "update_crossings"]
 
@@ -42,7 +43,7 @@ def depth_slant(depth: torch.Tensor, rays_cam: torch.Tensor) -> torch.Tensor:
     return torch.where(ok & (length > 0), (normal * rays_cam).sum(-1).abs() / length.clamp_min(1e-20), 0.0)
 
 
-def zero_crossings(table: VoxelHashTable, tsdf: torch.Tensor, weight: torch.Tensor, color: torch.Tensor,
+def zero_crossings(table: VoxelBlockIndex, tsdf: torch.Tensor, weight: torch.Tensor, color: torch.Tensor,
                    voxel_size: float, min_weight: float, sources: torch.Tensor | None = None
                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Zero crossings between neighbouring voxels.
@@ -84,7 +85,7 @@ def zero_crossings(table: VoxelHashTable, tsdf: torch.Tensor, weight: torch.Tens
     return torch.cat(points), torch.cat(colors).clamp(0.0, 1.0), torch.cat(voxels), torch.cat(axes)
 
 
-def update_crossings(table: VoxelHashTable, tsdf: torch.Tensor, weight: torch.Tensor, color: torch.Tensor,
+def update_crossings(table: VoxelBlockIndex, tsdf: torch.Tensor, weight: torch.Tensor, color: torch.Tensor,
                      voxel_size: float, min_weight: float, previous: tuple[torch.Tensor, ...], changed: torch.Tensor
                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """:func:`zero_crossings` from its earlier result ``previous`` after the voxels at dense indices ``changed``

@@ -1,0 +1,152 @@
+"""A two-level voxel index: a hash of 8 x 8 x 8 voxel blocks, each with a dense table of its voxels' indices.
+
+:class:`VoxelBlockIndex` maps packed voxel keys (:mod:`worldmem.geometry.voxel_hash`) to dense indices like
+:class:`~worldmem.geometry.voxel_hash.VoxelHashTable` (same ``lookup`` / ``insert`` / ``keys`` / ``size`` /
+``from_keys`` contract), but only blocks are hashed: a voxel is found by hashing its block and reading the
+block's 512-entry table. Surfaces fill blocks densely, so a frame touches far fewer blocks than voxels; the
+TSDF's integration looks all the blocks of a box up at once (:meth:`VoxelBlockIndex.box_blocks`) and then finds
+every voxel with two gathers, and new voxels are added without any probing (Open3D's voxel block grid and
+VoxelHashing use the same two levels).
+
+Conventions:
+
+- Block ``(I, J, K) = floor((i, j, k) / 8)``; its key is the packed key of its first voxel ``8 * (I, J, K)``
+  (the key bias 2**20 is a multiple of 8, so that is the voxel key with the low 3 bits of each field cleared),
+  and voxel ``(i, j, k)`` sits at ``local = (i % 8) * 64 + (j % 8) * 8 + k % 8`` in its block's table.
+- Dense voxel indices are ``0 .. size - 1`` in insertion order; within one :meth:`VoxelBlockIndex.insert` call
+  the new keys are numbered in ascending key order (the same numbering as ``VoxelHashTable``).
+- Block ids are the block hash's own dense indices; they are internal and never leave this module's users.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from worldmem.geometry.voxel_hash import VoxelHashTable, pack_coords
+
+__all__ = ["VoxelBlockIndex", "BLOCK", "block_keys", "local_index"]
+
+BLOCK = 8
+_BLOCK_VOXELS = BLOCK**3
+_FIELD = 21  # bits per packed coordinate (voxel_hash's packing)
+_LOW = (7 << (2 * _FIELD)) | (7 << _FIELD) | 7
+
+
+def block_keys(keys: torch.Tensor) -> torch.Tensor:
+    """Packed keys (...) of the blocks holding voxels with packed ``keys`` (...)."""
+    return keys & ~_LOW
+
+
+def local_index(keys: torch.Tensor) -> torch.Tensor:
+    """Position (...) in its block's table of each voxel with packed ``keys`` (...)."""
+    return (((keys >> (2 * _FIELD)) & 7) << 6) | (((keys >> _FIELD) & 7) << 3) | (keys & 7)
+
+
+class VoxelBlockIndex:
+    """Packed voxel key (int64) -> dense index (int64) through hashed 8^3 blocks.
+
+    Attributes:
+        size: number of stored voxels (dense indices are ``0 .. size - 1``).
+        keys: (size,) the stored keys in dense-index order.
+        num_blocks: number of allocated blocks.
+    """
+
+    def __init__(self, device: torch.device | str = "cpu") -> None:
+        self.device = torch.device(device)
+        self._blocks = VoxelHashTable(device=self.device)
+        # (block capacity * 512,) dense voxel index per block slot, -1 where empty; int32 halves its memory.
+        self._slots = torch.full((0,), -1, dtype=torch.int32, device=self.device)
+        self._keys = torch.empty(1024, dtype=torch.int64, device=self.device)
+        self.size = 0
+
+    @property
+    def keys(self) -> torch.Tensor:
+        return self._keys[: self.size]
+
+    @property
+    def num_blocks(self) -> int:
+        return self._blocks.size
+
+    def lookup(self, keys: torch.Tensor) -> torch.Tensor:
+        """Dense indices (N,) int64 of ``keys`` (N,), -1 for keys not stored."""
+        keys = keys.to(device=self.device, dtype=torch.int64).reshape(-1)
+        if keys.numel() == 0 or self.size == 0:
+            return torch.full_like(keys, -1)
+        return self.voxels_in(self._blocks.lookup(block_keys(keys)), local_index(keys))
+
+    def voxels_in(self, block_ids: torch.Tensor, local: torch.Tensor) -> torch.Tensor:
+        """Dense indices (N,) int64 of the voxels at ``local`` (N,) in blocks ``block_ids`` (N,) (-1: no block),
+        -1 where no voxel is stored."""
+        found = block_ids >= 0
+        slot = torch.where(found, block_ids * _BLOCK_VOXELS + local, 0)
+        out = self._slots[slot].to(torch.int64) if self._slots.numel() else torch.full_like(slot, -1)
+        return out.masked_fill_(~found, -1)
+
+    def box_blocks(self, first: torch.Tensor, shape: tuple[int, int, int]) -> torch.Tensor:
+        """Block ids (X, Y, Z) (-1 where absent) of the box of ``shape`` blocks starting at block coordinates
+        ``first`` (3,) int64."""
+        axes = [torch.arange(n, dtype=torch.int64, device=self.device) + int(f) for n, f in zip(shape, first.tolist(),
+                                                                                               strict=True)]
+        grid = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1) * BLOCK
+        return self._blocks.lookup(pack_coords(grid).reshape(-1)).view(shape)
+
+    def insert(self, keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inserts ``keys`` (N,) (duplicates and already-present keys allowed).
+
+        Returns:
+            indices: (N,) dense index of every key,
+            new_keys: (M,) the keys that were not present before, ascending; they received the dense indices
+            ``size_before .. size_before + M - 1`` in that order.
+        """
+        keys = keys.to(device=self.device, dtype=torch.int64).reshape(-1)
+        uniq, inverse = torch.unique(keys, sorted=True, return_inverse=True)
+        idx = self.lookup(uniq)
+        missing = idx < 0
+        new_keys = uniq[missing]
+        if new_keys.numel():
+            idx[missing] = self.append(new_keys)
+        return idx[inverse], new_keys
+
+    def add_blocks(self, keys: torch.Tensor) -> torch.Tensor:
+        """Block ids (N,) of the blocks with packed block ``keys`` (N,), allocating the missing ones."""
+        ids, _ = self._blocks.insert(keys)
+        need = self._blocks.size * _BLOCK_VOXELS
+        if need > self._slots.numel():
+            grown = torch.full((max(need, 2 * self._slots.numel()),), -1, dtype=torch.int32, device=self.device)
+            grown[: self._slots.numel()] = self._slots
+            self._slots = grown
+        return ids
+
+    def append(self, keys: torch.Tensor, block_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """Stores ``keys`` (M,), unique and not yet stored, as dense indices ``size .. size + M - 1`` in the
+        given order, and returns those indices. ``block_ids`` (M,): each key's (allocated) block, when the
+        caller knows them."""
+        m = keys.numel()
+        if block_ids is None:
+            bk = block_keys(keys)
+            block_ids = self._blocks.lookup(bk)
+            missing = block_ids < 0
+            if bool(missing.any()):
+                block_ids[missing] = self.add_blocks(bk[missing])
+        if self.size + m >= 1 << 31:
+            raise ValueError(f"keys: at most {(1 << 31) - 1} voxels, got {self.size + m}")
+        values = torch.arange(self.size, self.size + m, dtype=torch.int64, device=self.device)
+        self._slots[block_ids * _BLOCK_VOXELS + local_index(keys)] = values.to(torch.int32)
+        if self.size + m > self._keys.numel():
+            grown = torch.empty(max(self.size + m, 2 * self._keys.numel()), dtype=torch.int64, device=self.device)
+            grown[: self.size] = self._keys[: self.size]
+            self._keys = grown
+        self._keys[self.size : self.size + m] = keys
+        self.size += m
+        return values
+
+    @staticmethod
+    def from_keys(keys: torch.Tensor) -> VoxelBlockIndex:
+        """Rebuilds an index whose dense index ``n`` holds ``keys[n]`` (keys (N,) unique int64)."""
+        keys = keys.to(torch.int64).reshape(-1)
+        if keys.numel() and torch.unique(keys).numel() != keys.numel():
+            raise ValueError("keys: expected unique voxel keys")
+        index = VoxelBlockIndex(device=keys.device)
+        if keys.numel():
+            index.append(keys)
+        return index
