@@ -3,7 +3,8 @@
     worldmem generate (--checkpoint DIR | --random-init) (--scene synthetic:SEED | --frames video.mp4 --depth depth.npy
         --cameras cams.json) --trajectory NAME|keys:WWAADD --num-frames N --out DIR
         [--context-frames K] [--stop-after K] [--no-spatial] [--no-episodic] [--save-memory DIR]
-        [--resume-memory DIR]
+        [--resume-memory DIR] [--prompt TEXT [--negative-prompt TEXT] [--text-guidance-scale X]
+        [--text-encoder DIR]] [--guidance-scale X]
 
 Writes to ``--out``: ``video.mp4`` (the frames), ``depth.mp4`` (colourised depth), ``cameras.json`` (every
 frame's camera: ``{"convention": "opencv_cam_from_world", "height", "width", "cam_from_world": [N x 4 x 4],
@@ -27,6 +28,11 @@ path (``--num-frames`` new frames, default the rest of it), and with the same ``
 frames equal those of one uninterrupted run. A memory whose path is finished (or one saved before paths were
 recorded) continues with a new ``--trajectory`` path from its last camera, as above; ``--scene`` with it is
 an error, since there is no scene path left to follow.
+
+Prompts (docs/prompts.md): ``--prompt`` needs a pipeline with a text encoder (saved with it, or ``--text-encoder
+DIR`` with ``text_encoder/`` and ``tokenizer/``). The guidance scales (default 1: none) act on the prompt against
+``--negative-prompt`` and on the long-term memory. The saved memory records the prompt, which ``--resume-memory``
+continues with unless ``--prompt`` is given.
 """
 
 from __future__ import annotations
@@ -215,6 +221,30 @@ def random_tiny_pipeline(seed: int = 0, size: int = 32):
     return WorldMemPipeline(model, default_scheduler(), PixelCodec(), memory_config=memory, chunk_size=4, working_window=2)
 
 
+def _text_flags(parser, args, pipe, memory) -> dict:
+    """The pipeline's prompt arguments (none for a pipeline without text); attaches ``--text-encoder``."""
+    if args.text_encoder is not None:
+        from worldmem.models.text import load_text_encoder
+
+        try:
+            pipe.set_text_encoder(*load_text_encoder(args.text_encoder, dtype=pipe.transformer.dtype))
+        except ValueError as err:
+            _fail(parser, f"--text-encoder: {err}")
+    prompt = args.prompt
+    if prompt is None and memory is not None:
+        prompt = memory.metadata.get("prompt")
+        if prompt is not None and not isinstance(prompt, str):
+            _fail(parser, f"--resume-memory: {args.resume_memory}: memory.json: metadata.prompt: expected a string, "
+                          f"got {prompt!r}"[:300])
+    given = {"prompt": prompt, "negative_prompt": args.negative_prompt, "text_guidance_scale": args.text_guidance_scale}
+    given = {k: v for k, v in given.items() if v is not None}
+    if given and pipe.text_encoder is None:
+        where = "--random-init" if args.checkpoint is None else f"the pipeline in {args.checkpoint}"
+        _fail(parser, f"--{next(iter(given)).replace('_', '-')}: {where} has no text encoder (a model that takes text "
+                      "needs --text-encoder DIR)")
+    return given
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(prog="worldmem generate", description=__doc__.split("\n\n")[0])
     model_src = parser.add_mutually_exclusive_group(required=True)
@@ -246,6 +276,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume-memory", type=Path,
                         help="continue from a saved memory: along its unfinished path (see --stop-after), else a new "
                              "--trajectory path from its last camera (--num-frames new frames)")
+    parser.add_argument("--prompt", default=None, help="text every chunk is conditioned on (needs a text encoder)")
+    parser.add_argument("--negative-prompt", default=None, help="the unconditional text of text guidance (default \"\")")
+    parser.add_argument("--text-guidance-scale", type=float, default=None, help="guidance on the prompt (default 1)")
+    parser.add_argument("--guidance-scale", type=float, default=1.0, help="guidance on the long-term memory (default 1)")
+    parser.add_argument("--text-encoder", type=Path, default=None,
+                        help="a local folder with text_encoder/ and tokenizer/ (e.g. a CogVideoX pipeline folder)")
     args = parser.parse_args(argv)
     explicit = {"num_frames": args.num_frames is not None, "trajectory": args.trajectory is not None,
                 "scene": args.scene is not None}
@@ -283,6 +319,11 @@ def main(argv: list[str] | None = None) -> int:
         path_spec(args.trajectory)
     except ValueError as err:
         _fail(parser, f"--trajectory: {str(err).removeprefix('trajectory: ')}")
+    for flag, value in (("--guidance-scale", args.guidance_scale), ("--text-guidance-scale", args.text_guidance_scale)):
+        if value is not None and not value >= 1:  # also NaN
+            _fail(parser, f"{flag}: expected a number >= 1 (1: no guidance), got {value}")
+    if args.text_encoder is not None and not args.text_encoder.is_dir():
+        _fail(parser, f"--text-encoder: no such folder {args.text_encoder} (expected text_encoder/ and tokenizer/)")
     if args.checkpoint is not None and not (args.checkpoint / "model_index.json").is_file():
         _fail(parser, f"--checkpoint: no model_index.json in {args.checkpoint} (expected a saved WorldMemPipeline)")
     from worldmem.utils.io import atomic_directory, atomic_write_json, unwritable
@@ -312,10 +353,12 @@ def main(argv: list[str] | None = None) -> int:
             pipe = load_pipeline(args.checkpoint)
         except ValueError as err:
             _fail(parser, f"--checkpoint: {err}")
+    text = _text_flags(parser, args, pipe, memory)
     size = pipe.transformer.base.config.sample_height * pipe.codec.spatial_factor
     chunk = int(pipe.config.chunk_size)
     flags = {"use_spatial": not args.no_spatial, "use_episodic": not args.no_episodic,
-             "num_inference_steps": args.steps, "generator": torch.Generator().manual_seed(args.seed)}
+             "num_inference_steps": args.steps, "generator": torch.Generator().manual_seed(args.seed),
+             "guidance_scale": args.guidance_scale, **text}
     try:
         if memory is not None:
             done = memory.num_frames
@@ -336,6 +379,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         _fail(parser, " ".join(str(err).split()))
     out.memory.metadata["path"] = record  # so that --resume-memory goes on along the same path
+    if "prompt" in text:
+        out.memory.metadata["prompt"] = text["prompt"]
 
     def fill(folder: Path) -> None:  # the whole output folder, renamed to --out only once complete
         write_video(folder / "video.mp4", out.frames, fps=8)

@@ -19,7 +19,10 @@ model built from a base checkpoint reproduces the base model exactly until it is
 Tensor layout (latent space; ``F`` chunk frames, ``Fw`` working frames, ``K`` keyframes, ``C`` latent channels):
 ``hidden_states`` (B, F, C, h, w) noisy chunk; ``working`` (B, Fw, C, h, w); ``spatial`` (B, F, C + 1, h, w)
 render latents + coverage; ``keyframes`` (B, K, C, h, w) with ``keyframe_mask`` (B, K) bool; ``plucker``
-(B, Fw + F, 6, h, w); ``keyframe_plucker`` (B, K, 6, h, w). Output: (B, F, out_channels, h, w).
+(B, Fw + F, 6, h, w); ``keyframe_plucker`` (B, K, 6, h, w); ``encoder_hidden_states`` (B, L, text_embed_dim)
+prompt embeddings (T5's last hidden state, ``L = max_text_seq_length`` tokens: 226 for CogVideoX; see
+:mod:`worldmem.models.text`), or None for no text tokens at all (the tiny model, ``max_text_seq_length`` 0). Output:
+(B, F, out_channels, h, w).
 """
 
 from __future__ import annotations
@@ -177,6 +180,12 @@ class WorldMemTransformer(ModelMixin, ConfigMixin):
         self._check("plucker", plucker, (b, fw + f, 6, h, w))
         if h % cfg.patch_size or w % cfg.patch_size:
             raise ValueError(f"hidden_states: expected h, w divisible by patch size {cfg.patch_size}, got {(h, w)}")
+        if encoder_hidden_states is not None:
+            self._check("encoder_hidden_states", encoder_hidden_states, (b, None, cfg.text_embed_dim))
+            n_text = encoder_hidden_states.shape[1]
+            if not cfg.use_rotary_positional_embeddings and n_text != cfg.max_text_seq_length:
+                raise ValueError(f"encoder_hidden_states: expected {cfg.max_text_seq_length} text tokens (the model's "
+                                 f"max_text_seq_length, which its positional embedding covers), got {n_text}")
         if keyframes is not None:
             self._check("keyframes", keyframes, (b, None, c, h, w))
             self._check("keyframe_plucker", keyframe_plucker, (b, keyframes.shape[1], 6, h, w))
@@ -192,6 +201,7 @@ class WorldMemTransformer(ModelMixin, ConfigMixin):
             x = torch.cat([x, cond], dim=2)
         if encoder_hidden_states is None:
             encoder_hidden_states = x.new_zeros(b, 0, cfg.text_embed_dim)
+        encoder_hidden_states = encoder_hidden_states.to(x.dtype)
         text_len = encoder_hidden_states.shape[1]
 
         # 2. Timestep embedding (adaLN conditioning of every block).

@@ -7,7 +7,9 @@ raises one :class:`ValueError` line that names the folder, the file and what was
 
 - ``model_index.json``: readable JSON naming a ``WorldMemPipeline`` with its three components, a valid
   ``memory_config`` and ``write_gate``, positive ``chunk_size`` and a ``working_window`` the memory holds;
-- each component folder (``transformer/``, ``codec/``, ``scheduler/``): present, with a readable config;
+- each component folder (``transformer/``, ``codec/``, ``scheduler/``): present, with a readable config; the
+  optional text components (``text_encoder/`` and ``tokenizer/``), when listed, both listed and present (the
+  text encoder's width and the transformer's text length are checked when the pipeline is built);
 - every ``*.safetensors`` file: a readable header that covers the file (truncated, empty or corrupted files are
   named), read without loading the weights;
 - the loaded transformer's and codec's parameters equal the files' tensors one for one (the same names and
@@ -23,6 +25,7 @@ from pathlib import Path
 __all__ = ["load_pipeline"]
 
 _COMPONENTS = ("transformer", "scheduler", "codec")
+_TEXT_COMPONENTS = ("text_encoder", "tokenizer")
 
 
 def _json(path: Path, what: str) -> dict:
@@ -67,6 +70,16 @@ def _check_index(path: Path) -> dict:
             raise ValueError(f"{name}/: missing (model_index.json lists it)")
         config = "scheduler_config.json" if name == "scheduler" else "config.json"
         _json(path / name / config, f"{name}/")
+    listed = [name for name in _TEXT_COMPONENTS if index.get(name) not in (None, [None, None])]
+    for name in listed:
+        spec = index[name]
+        if not (isinstance(spec, list) and len(spec) == 2 and all(isinstance(s, str) for s in spec)):
+            raise ValueError(f"model_index.json: {name}: expected [module, class] or [null, null], got {spec!r}")
+        if not (path / name).is_dir():
+            raise ValueError(f"{name}/: missing (model_index.json lists it)")
+    if len(listed) == 1:
+        raise ValueError(f"model_index.json: lists {listed[0]} without {set(_TEXT_COMPONENTS).difference(listed).pop()}"
+                         " (expected both text components or neither)")
     try:
         memory = MemoryConfig.from_dict(index.get("memory_config"))
     except ValueError as err:

@@ -43,6 +43,9 @@ class ModelInputs:
         keyframe_plucker: (B, K, 6, h, w) keyframe Plücker rays, or None.
         working_plucker: (B, Fw, 6, h, w) Plücker rays of the working frames, or None.
         target_plucker: (B, F, 6, h, w) Plücker rays of the chunk's frames, or None (camera path off).
+        text: (B, L, D) prompt embeddings (``encoder_hidden_states``; :mod:`worldmem.models.text`), or None (no
+            text tokens). Not a path of :meth:`without`: "no prompt" is the empty prompt's embedding, not None;
+            set it with :meth:`replace`.
     """
 
     working: torch.Tensor | None = None
@@ -52,6 +55,7 @@ class ModelInputs:
     keyframe_plucker: torch.Tensor | None = None
     working_plucker: torch.Tensor | None = None
     target_plucker: torch.Tensor | None = None
+    text: torch.Tensor | None = None
 
     def without(self, *paths: str) -> ModelInputs:
         """New inputs with the named paths (of :data:`PATHS`) switched off."""
@@ -88,7 +92,8 @@ class ModelInputs:
         if plucker is not None and self.working is not None and self.working_plucker is not None:
             plucker = torch.cat([self.working_plucker, plucker], dim=1)
         return {"working": self.working, "spatial": self.spatial, "keyframes": self.keyframes,
-                "keyframe_mask": self.keyframe_mask, "keyframe_plucker": self.keyframe_plucker, "plucker": plucker}
+                "keyframe_mask": self.keyframe_mask, "keyframe_plucker": self.keyframe_plucker, "plucker": plucker,
+                "encoder_hidden_states": self.text}
 
 
 def reference_camera(readout: MemoryReadout) -> Cameras:

@@ -13,6 +13,10 @@ Seeding and resuming: either pass ``frames`` (+ ``depth``) for the first cameras
 memory, or pass a loaded ``memory`` whose ``num_frames`` first cameras are already known; generation then
 continues from there. The noise of a chunk depends only on the generator's seed and the chunk's first frame
 index, so 2N chunks in one call equal N chunks, save, load, N more.
+
+Prompts: with a ``text_encoder`` and ``tokenizer`` (optional components; :mod:`worldmem.models.text`) every chunk
+reads the prompt's T5 embedding (computed once per prompt and cached); without them the transformer gets no text
+tokens, exactly as before. Guidance acts on the memory and the text separately (see ``__call__``).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from worldmem.geometry.cameras import Cameras
 from worldmem.memory import MemoryConfig, WorldMemory
 from worldmem.models.depth import align_depth
+from worldmem.models.text import EMPTY_PROMPT, PromptCache, check_text_encoder
 from worldmem.pipelines.model_inputs import ModelInputs, encode_readouts
 from worldmem.pipelines.write_gate import WriteGate
 from worldmem.utils.checks import check_depth, check_images, check_number
@@ -86,20 +91,53 @@ class WorldMemPipeline(DiffusionPipeline):
             pixels are written back into the map (default: all).
         render_anchor: default fraction of the denoising steps during which the pixels the map covers follow its
             render (see ``__call__``; 0 = never).
+        text_encoder, tokenizer: optional, a transformers T5 encoder and its tokenizer (both or neither) whose width
+            is the transformer's ``text_embed_dim``; the transformer must take text (``max_text_seq_length`` > 0).
     """
 
-    model_cpu_offload_seq = "transformer"
+    model_cpu_offload_seq = "text_encoder->transformer"
+    _optional_components = ["text_encoder", "tokenizer"]
 
     def __init__(self, transformer, scheduler, codec, memory_config: dict | None = None, chunk_size: int = 4,
-                 working_window: int = 2, write_gate: dict | None = None, render_anchor: float = 0.0):
+                 working_window: int = 2, write_gate: dict | None = None, render_anchor: float = 0.0,
+                 text_encoder=None, tokenizer=None):
         super().__init__()
         self.register_modules(transformer=transformer, scheduler=scheduler, codec=codec)
+        self.set_text_encoder(text_encoder, tokenizer)
         memory_config = MemoryConfig.from_dict(memory_config).to_dict()
         write_gate = WriteGate.from_dict(write_gate).to_dict()
         render_anchor = _check_anchor(render_anchor)
         self.register_to_config(memory_config=memory_config, chunk_size=chunk_size, working_window=working_window,
                                 write_gate=write_gate, render_anchor=render_anchor)
         self.depth_estimator = None  # set to a DepthEstimator for codecs without a depth channel
+
+    def set_text_encoder(self, text_encoder, tokenizer) -> None:
+        """Sets (or, with None and None, removes) the text encoder and tokenizer; clears the prompt cache."""
+        if text_encoder is not None or tokenizer is not None:
+            base = self.transformer.base.config
+            check_text_encoder(text_encoder, tokenizer, base.max_text_seq_length, base.text_embed_dim)
+        self.register_modules(text_encoder=text_encoder, tokenizer=tokenizer)
+        self._prompts = None if text_encoder is None else PromptCache(text_encoder, tokenizer,
+                                                                      self.transformer.base.config.max_text_seq_length)
+
+    def encode_prompt(self, prompt: str) -> torch.Tensor:
+        """(1, L, D) embedding of ``prompt`` in the transformer's device and dtype (cached per prompt)."""
+        if self._prompts is None:
+            raise ValueError("prompt: this pipeline has no text encoder (pass text_encoder= and tokenizer=, or "
+                             "pipe.set_text_encoder(*load_text_encoder(path)))")
+        return self._prompts(prompt)[None].to(self.transformer.device, self.transformer.dtype)
+
+    def _check_text(self, prompt, negative_prompt, text_guidance_scale) -> None:
+        check_number("text_guidance_scale", text_guidance_scale, 1, strict=False)  # 1 = no text guidance
+        if self._prompts is None:
+            for name, value, default in (("prompt", prompt, None), ("negative_prompt", negative_prompt, EMPTY_PROMPT),
+                                         ("text_guidance_scale", text_guidance_scale, 1.0)):
+                if value != default:
+                    raise ValueError(f"{name}: this pipeline has no text encoder (its transformer takes no prompt), "
+                                     f"got {value!r}"[:300])
+        for name, value in (("prompt", prompt), ("negative_prompt", negative_prompt)):
+            if value is not None and not isinstance(value, str):
+                raise ValueError(f"{name}: expected a string, got {type(value).__name__}")
 
     # ------------------------------------------------------------------ 1. inputs
     def check_inputs(self, frames, depth, cameras, chunk_size, num_inference_steps, guidance_scale, memory,
@@ -184,10 +222,13 @@ class WorldMemPipeline(DiffusionPipeline):
     def _denoise(self, inputs: ModelInputs, target_cameras: Cameras, num_inference_steps: int, guidance_scale: float,
                  generator: torch.Generator, device, dtype, init: torch.Tensor | None = None,
                  strength: float = 1.0, anchor: tuple[torch.Tensor, torch.Tensor] | None = None,
-                 anchor_steps: int = 0) -> torch.Tensor:
+                 anchor_steps: int = 0, text_guidance_scale: float = 1.0,
+                 null_text: torch.Tensor | None = None) -> torch.Tensor:
         cond = inputs.as_kwargs()
-        # The unconditional branch of guidance drops the long-term memory (the working window stays).
+        # The unconditional branch of memory guidance drops the long-term memory (the working window and the
+        # prompt stay); that of text guidance takes the negative prompt (the memory stays).
         uncond = inputs.without("spatial", "episodic").as_kwargs() if guidance_scale > 1.0 else None
+        no_text = inputs.replace(text=null_text).as_kwargs() if text_guidance_scale > 1.0 else None
         h, w = target_cameras.height, target_cameras.width
         f = self.codec.latent_frames(len(target_cameras))
         shape = (1, f, self.codec.latent_channels, h // self.codec.spatial_factor, w // self.codec.spatial_factor)
@@ -205,10 +246,13 @@ class WorldMemPipeline(DiffusionPipeline):
             known, weight = (a.to(device, dtype) for a in anchor)
         for i, t in enumerate(timesteps):
             model_in = self.scheduler.scale_model_input(latents, t)
-            pred = self.transformer(model_in, t.expand(1), **cond).sample
+            pred = pred_c = self.transformer(model_in, t.expand(1), **cond).sample
             if uncond is not None:
                 pred_u = self.transformer(model_in, t.expand(1), **uncond).sample
-                pred = pred_u + guidance_scale * (pred - pred_u)
+                pred = pred_u + guidance_scale * (pred_c - pred_u)
+            if no_text is not None:
+                pred_t = self.transformer(model_in, t.expand(1), **no_text).sample
+                pred = pred + (text_guidance_scale - 1.0) * (pred_c - pred_t)
             latents = self.scheduler.step(pred, t, latents).prev_sample
             if anchor is not None and i < anchor_steps:
                 # RePaint-style: where the map covers the chunk, the sample is replaced by the render noised to
@@ -233,7 +277,8 @@ class WorldMemPipeline(DiffusionPipeline):
                  output_type: str = "pt", progress: bool = True,
                  write_back_depth: Callable[[int, int], torch.Tensor] | None = None,
                  write_gate: dict | None = None, render_init: float = 1.0,
-                 render_anchor: float | None = None) -> WorldMemPipelineOutput:
+                 render_anchor: float | None = None, prompt: str | None = None,
+                 negative_prompt: str = EMPTY_PROMPT, text_guidance_scale: float = 1.0) -> WorldMemPipelineOutput:
         """Generates frames for ``cameras`` after the given (or remembered) first frames.
 
         Args:
@@ -243,7 +288,9 @@ class WorldMemPipeline(DiffusionPipeline):
             chunk_size: frames generated per chunk (default: the pipeline's).
             num_inference_steps: scheduler steps per chunk.
             guidance_scale: classifier-free guidance on the memory paths (the unconditional branch drops the
-                spatial and episodic memory); 1 disables it.
+                spatial and episodic memory, the prompt stays); 1 disables it. With ``text_guidance_scale`` too the
+                two directions add up: ``pred = c + (guidance_scale - 1)(c - no_memory) + (text_guidance_scale -
+                1)(c - negative_prompt)`` (three model passes per step; each alone is ordinary guidance).
             memory: a :class:`WorldMemory` to continue from (its ``num_frames`` first cameras are done).
             use_spatial / use_episodic: switch the memory paths off (ablations); the working window stays.
             working_window: working frames read per chunk (default: the pipeline's).
@@ -262,6 +309,10 @@ class WorldMemPipeline(DiffusionPipeline):
                 ``render_anchor`` of the steps the pixels the map covers are replaced by its render noised to the
                 step's level (RePaint-style inpainting of the uncovered rest); 1 keeps covered pixels equal to the
                 render (default: the pipeline's ``render_anchor``). Needs ``use_spatial``.
+            prompt: the text every chunk is conditioned on (needs a text encoder; None: the empty prompt when the
+                pipeline has one, else no text tokens at all).
+            negative_prompt: the unconditional text of text guidance (default ``""``, as diffusers' CogVideoX).
+            text_guidance_scale: classifier-free guidance on the text; 1 (default) disables it.
         """
         # 1. Check inputs.
         chunk_size = self.config.chunk_size if chunk_size is None else chunk_size
@@ -269,6 +320,7 @@ class WorldMemPipeline(DiffusionPipeline):
         self.check_inputs(frames, depth, cameras, chunk_size, num_inference_steps, guidance_scale, memory,
                           working_window, render_init)
         render_anchor = _check_anchor(self.config.render_anchor if render_anchor is None else render_anchor)
+        self._check_text(prompt, negative_prompt, text_guidance_scale)
         if output_type not in ("pt", "np"):
             raise ValueError(f"output_type: expected 'pt' or 'np', got {output_type!r}")
         device, dtype = self.transformer.device, self.transformer.dtype
@@ -287,6 +339,10 @@ class WorldMemPipeline(DiffusionPipeline):
         start_index = memory.num_frames - (frames.shape[0] if frames is not None else 0)
         first = memory.num_frames
         gate = WriteGate.from_dict(self.config.write_gate if write_gate is None else write_gate)
+        text = null_text = None
+        if self._prompts is not None:  # embeddings once per call (and cached per prompt across calls)
+            text = self.encode_prompt(EMPTY_PROMPT if prompt is None else prompt)
+            null_text = self.encode_prompt(negative_prompt) if text_guidance_scale > 1.0 else None
 
         # 3. Generate chunk by chunk: read, encode, denoise, decode, depth, align, write.
         starts = list(range(first, len(cameras), chunk_size))
@@ -295,14 +351,15 @@ class WorldMemPipeline(DiffusionPipeline):
             # 3a. Read the memory at the chunk's cameras: what the model sees, and the reference depth.
             readout = memory.read(cameras[start:end], working_window=working_window, use_spatial=use_spatial,
                                   use_episodic=use_episodic)
-            inputs = encode_readouts([readout], self.codec, device=device, dtype=dtype)
+            inputs = encode_readouts([readout], self.codec, device=device, dtype=dtype).replace(text=text)
             # 3b. Denoise the chunk.
             init = self._render_latents(readout) if use_spatial and render_init < 1.0 else None
             anchor = self._anchor_latents(readout) if use_spatial and render_anchor > 0 else None
             latents = self._denoise(inputs, readout.target_cameras, num_inference_steps, guidance_scale,
                                     torch_generator("chunk_noise", seed, start, device=device), device, dtype,
                                     init=init, strength=render_init, anchor=anchor,
-                                    anchor_steps=math.ceil(render_anchor * num_inference_steps))
+                                    anchor_steps=math.ceil(render_anchor * num_inference_steps),
+                                    text_guidance_scale=text_guidance_scale, null_text=null_text)
             # 3c. Decode and get depth.
             chunk, chunk_depth = self.codec.decode(latents)
             chunk = chunk[0].float().cpu()
