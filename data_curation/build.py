@@ -8,7 +8,8 @@ build one output folder together and the union is the same as one process would 
 
 Output folder::
 
-    plan.json                 the sources, the config and the clip list (a rerun must match it)
+    plan.json                 the sources, the config and the clip list (a rerun must match it); with
+                              --captions the clips' captions, with --text-encoder its folder and length
     shards/shard-NNNNNN.tar   samples (see worldmem.data.shards), written under a temporary name, renamed
     shards/shard-NNNNNN.json  the shard's index (clips, manifest rows, failures); written after the tar,
                               so it marks the shard complete: a rerun skips complete shards
@@ -69,8 +70,12 @@ def _normalise_source(spec: str) -> str:
     return f"{kind}:{path}" if kind == "synthetic" else f"{kind}:{os.path.abspath(path)}"
 
 
-def make_plan(sources: list[str], config: CurationConfig, depth_dir: str | None) -> dict:
-    """The clip list and everything that determines the output; ``ValueError`` for a bad source."""
+def make_plan(sources: list[str], config: CurationConfig, depth_dir: str | None, captions: dict | None = None,
+              text: dict | None = None) -> dict:
+    """The clip list and everything that determines the output; ``ValueError`` for a bad source.
+
+    ``captions``: ``{clip_id: caption}`` (data_curation.captions); ``text``: ``{"encoder", "max_length"}``.
+    """
     if not sources:
         raise ValueError("expected at least one --source KIND:PATH")
     specs = [_normalise_source(s) for s in sources]
@@ -87,6 +92,10 @@ def make_plan(sources: list[str], config: CurationConfig, depth_dir: str | None)
     plan = {"format_version": PLAN_VERSION, "sources": specs, "config": config.to_dict(),
             "depth_dir": None if depth_dir is None else os.path.abspath(depth_dir), "clips": clips,
             "num_shards": math.ceil(len(clips) / config.clips_per_shard)}
+    if captions is not None:  # only the plan's clips, so a shared captions file does not change the hash
+        plan["captions"] = {c["clip_id"]: captions[c["clip_id"]] for c in clips if c["clip_id"] in captions}
+    if text is not None:
+        plan["text"] = text
     plan["plan_hash"] = hashlib.sha256(json.dumps(plan, sort_keys=True).encode()).hexdigest()[:16]
     return plan
 
@@ -110,13 +119,16 @@ def _one_line(err: BaseException) -> str:
     return (text if isinstance(err, ClipError) else f"{type(err).__name__}: {text}")[:400] or type(err).__name__
 
 
-def curate_clip(ref: dict, config: CurationConfig, depth_dir: str | None) -> dict:
-    """Loads and curates one clip on one torch thread; never raises for bad data (returns the reason instead)."""
+def curate_clip(ref: dict, config: CurationConfig, depth_dir: str | None, caption: str | None = None) -> dict:
+    """Loads and curates one clip on one torch thread; never raises for bad data (returns the reason instead).
+    ``caption`` (from a captions file) replaces the one the source's metadata may give."""
     clip_ref = ClipRef(**ref)
     out = {"ref": ref, "reason": None, "samples": [], "failures": []}
     try:
         with single_thread():
             clip = READERS[clip_ref.source].load_clip(clip_ref, config, depth_dir)
+            if caption is not None:
+                clip.meta["caption"] = caption
             samples, failures = build_clip_samples(clip, config)
     except (MemoryError, KeyboardInterrupt):
         raise
@@ -125,7 +137,8 @@ def curate_clip(ref: dict, config: CurationConfig, depth_dir: str | None) -> dic
         return out
     for s in samples:
         out["samples"].append((s.key, s.to_bytes(), {k: s.meta[k] for k in _MANIFEST_FIELDS} | {
-            "num_keyframes": len(s.meta["keyframe_indices"]), "dynamic": s.meta["clip"].get("dynamic")}))
+            "num_keyframes": len(s.meta["keyframe_indices"]), "dynamic": s.meta["clip"].get("dynamic")}
+            | ({} if s.caption is None else {"caption": s.caption})))
     out["failures"] = failures
     if not samples:
         out["reason"] = f"no usable target chunk ({failures[0][1]})" if failures else "no usable target chunk"
@@ -137,8 +150,8 @@ def _worker_init() -> None:
 
 
 def _curate_task(task: tuple) -> tuple[int, dict]:
-    shard, ref, config, depth_dir = task
-    return shard, curate_clip(ref, config, depth_dir)
+    shard, ref, config, depth_dir, caption = task
+    return shard, curate_clip(ref, config, depth_dir, caption)
 
 
 def _write_shard(folder: Path, shard: int, results: list[dict], plan_hash: str) -> None:
@@ -237,8 +250,13 @@ def _pending(folder: Path, shards: list[int], plan_hash: str) -> list[int]:
 
 def run_build(sources: list[str], out: str | os.PathLike, config: CurationConfig | None = None,
               num_shards: int = 1, shard_id: int = 0, workers: int = 1, depth_dir: str | None = None,
-              progress: bool = True, env: dict | None = None) -> BuildResult:
-    """Builds (or resumes) this process's share of the shards and refreshes the summary files."""
+              progress: bool = True, env: dict | None = None, captions: str | os.PathLike | None = None,
+              text_encoder: str | os.PathLike | None = None, text_max_length: int = 226) -> BuildResult:
+    """Builds (or resumes) this process's share of the shards and refreshes the summary files.
+
+    ``captions``: a captions file; ``text_encoder``: a local text encoder folder whose embeddings of the captions
+    (``text_max_length`` tokens) the samples store (data_curation.captions).
+    """
     t_start = time.perf_counter()
     config = config or CurationConfig()
     if workers < 1:
@@ -246,7 +264,13 @@ def run_build(sources: list[str], out: str | os.PathLike, config: CurationConfig
     if depth_dir is not None and not Path(depth_dir).is_dir():
         raise ValueError(f"--depth-dir {depth_dir}: not a folder")
     parts, part = resolve_partition(num_shards, shard_id, env)
-    plan = make_plan(sources, config, depth_dir)
+    from data_curation.captions import CaptionEmbedder, read_captions
+
+    embedder = None if text_encoder is None else CaptionEmbedder(text_encoder, text_max_length)
+    if embedder is not None:
+        embedder.load()  # a broken text encoder is reported before any work
+    text = None if embedder is None else {"encoder": str(embedder.path.resolve()), "max_length": embedder.max_length}
+    plan = make_plan(sources, config, depth_dir, None if captions is None else read_captions(captions), text)
     out = Path(out)
     folder = out / SHARD_DIR
     folder.mkdir(parents=True, exist_ok=True)
@@ -254,7 +278,9 @@ def run_build(sources: list[str], out: str | os.PathLike, config: CurationConfig
     mine = [s for s in range(plan["num_shards"]) if s % parts == part]
     todo = _pending(folder, mine, plan["plan_hash"])
     cps = config.clips_per_shard
-    tasks = [(s, ref, config, plan["depth_dir"]) for s in todo for ref in plan["clips"][s * cps:(s + 1) * cps]]
+    caption_of = plan.get("captions", {})
+    tasks = [(s, ref, config, plan["depth_dir"], caption_of.get(ref["clip_id"])) for s in todo
+             for ref in plan["clips"][s * cps:(s + 1) * cps]]
     expected = {s: len(plan["clips"][s * cps:(s + 1) * cps]) for s in todo}
     results: dict[int, list[dict]] = {s: [] for s in todo}
     ok = failed = samples = 0
@@ -267,7 +293,7 @@ def run_build(sources: list[str], out: str | os.PathLike, config: CurationConfig
         else:
             stream = map(_curate_task, tasks)
         for shard, result in stream:
-            results[shard].append(result)
+            results[shard].append(result if embedder is None else embedder(result))
             ok, failed = ok + (result["reason"] is None), failed + (result["reason"] is not None)
             samples += len(result["samples"])
             bar.update(1)

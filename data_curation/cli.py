@@ -26,6 +26,12 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--shard-id", type=int, default=0, help="this job's index in [0, N)")
     b.add_argument("--workers", type=int, default=1, help="worker processes (one torch thread each)")
     b.add_argument("--depth-dir", default=None, help="depth for RGB-only sources: <clip_id>.npy (N, H, W) float")
+    b.add_argument("--captions", default=None, metavar="FILE",
+                   help="captions per clip: a .json {clip_id: caption} or .jsonl rows {clip_id, caption}")
+    b.add_argument("--text-encoder", default=None, metavar="DIR",
+                   help="also store each caption's T5 embedding (a local folder with text_encoder/ and tokenizer/)")
+    b.add_argument("--text-max-length", type=int, default=226,
+                   help="tokens per caption embedding: the model's max_text_seq_length (default 226, CogVideoX)")
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     p = sub.add_parser("preview", help="write one sample as an mp4 grid (target | memory | coverage | keyframes)")
@@ -54,7 +60,9 @@ def main(argv: list[str] | None = None) -> int:
 
             config = load_curation_config(args.config)
             res = run_build(args.source, args.out, config, num_shards=args.num_shards, shard_id=args.shard_id,
-                            workers=args.workers, depth_dir=args.depth_dir, progress=not args.no_progress)
+                            workers=args.workers, depth_dir=args.depth_dir, progress=not args.no_progress,
+                            captions=args.captions, text_encoder=args.text_encoder,
+                            text_max_length=args.text_max_length)
             s = res.summary
             print(f"this run: {res.shards_written} shards written, {res.shards_skipped} already done; clips "
                   f"{res.clips_ok} ok, {res.clips_failed} failed; {res.samples} samples in {res.seconds:.1f} s")

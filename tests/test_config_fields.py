@@ -40,6 +40,7 @@ BASE = [
     "data.curation.synthetic_supersample=1", "data.curation.clips_per_shard=1",
 ]
 MEMORY = ["memory={{}}"]  # an explicit memory (the defaults), so that only the probed field differs
+TEXT = ["model.base_config.max_text_seq_length=4"]  # a model that takes text (width 16, as the tiny T5 of ctx)
 
 # key: (observer, perturbation, context). Values may name {tmp}, {cogvideox}, {shards_a}, {shards_b}.
 PROBES: dict[str, tuple[str, list[str], list[str]]] = {
@@ -61,6 +62,7 @@ PROBES: dict[str, tuple[str, list[str], list[str]]] = {
     "model.train_new_modules_only": ("model", ["model.train_new_modules_only=true"], []),
     "model.gradient_checkpointing": ("model", ["model.gradient_checkpointing=true"], []),
     "model.init_from": ("model", ["model.init_from={init_pipe}"], []),
+    "model.text_encoder": ("train", ["model.text_encoder={text_encoder}"], TEXT),
     "write_gate": ("pipeline", ["write_gate=new"], []),
     "chained.fraction": ("train", ["chained.fraction=1"], []),
     "chained.max_chunks": ("train", ["chained.max_chunks=2"], ["chained.fraction=1"]),
@@ -112,6 +114,8 @@ PROBES: dict[str, tuple[str, list[str], list[str]]] = {
     "dropout.episodic": ("train", ["dropout.episodic=1"], []),
     "dropout.working": ("train", ["dropout.working=1"], []),
     "dropout.camera": ("train", ["dropout.camera=1"], []),
+    "dropout.text": ("train", ["dropout.text=1"], TEXT + ["model.text_encoder={text_encoder}", "data.source=shards",
+                                                          "data.shards={shards_text}"]),
     "memory.spatial.voxel_size": ("memory", ["memory.spatial.voxel_size=0.1"], MEMORY),
     "memory.spatial.trunc_voxels": ("memory", ["memory.spatial.trunc_voxels=1"], MEMORY),
     "memory.spatial.max_weight": ("memory", ["memory.spatial.max_weight=1"], MEMORY),
@@ -284,6 +288,12 @@ def ctx(tmp_path_factory):
     base = load_config(ROOT / "configs" / "tiny.yaml", [o.format(tmp=tmp) for o in BASE])
     for name, source in (("shards_a", "synthetic:1"), ("shards_b", "synthetic:1+1")):
         run_build([source], tmp / name, base.data.curation, progress=False)
+    from tests.models.tiny_text import save_tiny_text_encoder
+    from worldmem.data.readers.synthetic import clip_id_of
+
+    save_tiny_text_encoder(tmp / "text_encoder", d_model=16)
+    (tmp / "captions.json").write_text(json.dumps({clip_id_of(0): "a red room with a chair"}))
+    run_build(["synthetic:1"], tmp / "shards_text", base.data.curation, progress=False, captions=tmp / "captions.json")
     torch.manual_seed(0)
     CogVideoXTransformer3DModel(num_attention_heads=1, attention_head_dim=16, in_channels=8, out_channels=4,
                                 time_embed_dim=16, text_embed_dim=8, num_layers=1, sample_width=16, sample_height=16,
@@ -298,7 +308,8 @@ def ctx(tmp_path_factory):
 
     torch.manual_seed(1)  # other weights than the probes' own initialisation (seed 0)
     _pipeline(*build_model(base), base, None).save_pretrained(tmp / "init_pipe")
-    paths = {name: tmp / name for name in ("shards_a", "shards_b", "cogvideox", "megasam", "init_pipe")}
+    paths = {name: tmp / name for name in ("shards_a", "shards_b", "cogvideox", "megasam", "init_pipe", "text_encoder",
+                                           "shards_text")}
     return {"tmp": tmp, **paths, "runs": 0, "logs": [], "seen": {}}
 
 

@@ -53,6 +53,10 @@ class ModelConfig:
     init_from: str = ""
     """A saved WorldMemPipeline folder whose transformer weights initialise the model (fine-tuning); the
     architecture above must match it."""
+    text_encoder: str = ""
+    """A local folder with ``text_encoder/`` (T5) and ``tokenizer/`` (e.g. the CogVideoX pipeline folder): the
+    model trains on the samples' captions (docs/prompts.md) and the saved pipeline includes it. Empty: no text
+    tokens (the tiny model)."""
 
     def __post_init__(self) -> None:
         require(self, ">= 0", "num_control_layers", "keyframe_every")
@@ -100,9 +104,12 @@ class ConditionDropout:
     episodic: float = 0.1
     working: float = 0.05
     camera: float = 0.0
+    text: float = 0.1
+    """The batch's text is the empty prompt's embedding instead of its captions (with ``model.text_encoder``),
+    which is the unconditional branch of text guidance."""
 
     def __post_init__(self) -> None:
-        require(self, "in [0, 1]", "spatial", "episodic", "working", "camera")
+        require(self, "in [0, 1]", "spatial", "episodic", "working", "camera", "text")
 
 
 @dataclass
@@ -185,6 +192,9 @@ def _check_files(cfg: TrainConfig) -> None:
     if cfg.model.pretrained:
         check(Path(cfg.model.pretrained).exists(), "model.pretrained", "an existing local folder",
               cfg.model.pretrained)
+    if cfg.model.text_encoder:
+        check((Path(cfg.model.text_encoder) / "text_encoder").is_dir(), "model.text_encoder",
+              "a local folder with text_encoder/ and tokenizer/", cfg.model.text_encoder)
     if cfg.model.init_from:
         check((Path(cfg.model.init_from) / "transformer").is_dir(), "model.init_from",
               "a saved WorldMemPipeline folder (with transformer/)", cfg.model.init_from)

@@ -222,7 +222,7 @@ def random_tiny_pipeline(seed: int = 0, size: int = 32):
 
 
 def _text_flags(parser, args, pipe, memory) -> dict:
-    """The pipeline's prompt arguments (none for a pipeline without text); attaches ``--text-encoder``."""
+    """The pipeline's prompt arguments; attaches ``--text-encoder``."""
     if args.text_encoder is not None:
         from worldmem.models.text import load_text_encoder
 
@@ -230,12 +230,10 @@ def _text_flags(parser, args, pipe, memory) -> dict:
             pipe.set_text_encoder(*load_text_encoder(args.text_encoder, dtype=pipe.transformer.dtype))
         except ValueError as err:
             _fail(parser, f"--text-encoder: {err}")
-    prompt = args.prompt
-    if prompt is None and memory is not None:
-        prompt = memory.metadata.get("prompt")
-        if prompt is not None and not isinstance(prompt, str):
-            _fail(parser, f"--resume-memory: {args.resume_memory}: memory.json: metadata.prompt: expected a string, "
-                          f"got {prompt!r}"[:300])
+    prompt = args.prompt if args.prompt is not None or memory is None else memory.metadata.get("prompt")
+    if prompt is not None and not isinstance(prompt, str):
+        _fail(parser, f"--resume-memory: {args.resume_memory}: memory.json: metadata.prompt: expected a string, "
+                      f"got {prompt!r}"[:300])
     given = {"prompt": prompt, "negative_prompt": args.negative_prompt, "text_guidance_scale": args.text_guidance_scale}
     given = {k: v for k, v in given.items() if v is not None}
     if given and pipe.text_encoder is None:
@@ -322,6 +320,8 @@ def main(argv: list[str] | None = None) -> int:
     for flag, value in (("--guidance-scale", args.guidance_scale), ("--text-guidance-scale", args.text_guidance_scale)):
         if value is not None and not value >= 1:  # also NaN
             _fail(parser, f"{flag}: expected a number >= 1 (1: no guidance), got {value}")
+    if args.negative_prompt is not None and not (args.text_guidance_scale or 1) > 1:
+        _fail(parser, "--negative-prompt: only read by text guidance (--text-guidance-scale above 1)")
     if args.text_encoder is not None and not args.text_encoder.is_dir():
         _fail(parser, f"--text-encoder: no such folder {args.text_encoder} (expected text_encoder/ and tokenizer/)")
     if args.checkpoint is not None and not (args.checkpoint / "model_index.json").is_file():
@@ -353,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
             pipe = load_pipeline(args.checkpoint)
         except ValueError as err:
             _fail(parser, f"--checkpoint: {err}")
-    text = _text_flags(parser, args, pipe, memory)
+    text = _text_flags(parser, args, pipe, memory)  # the prompt flags the pipeline takes (none without text)
     size = pipe.transformer.base.config.sample_height * pipe.codec.spatial_factor
     chunk = int(pipe.config.chunk_size)
     flags = {"use_spatial": not args.no_spatial, "use_episodic": not args.no_episodic,
@@ -379,8 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         _fail(parser, " ".join(str(err).split()))
     out.memory.metadata["path"] = record  # so that --resume-memory goes on along the same path
-    if "prompt" in text:
-        out.memory.metadata["prompt"] = text["prompt"]
+    out.memory.metadata.update({"prompt": text["prompt"]} if "prompt" in text else {})  # --resume-memory reads it
 
     def fill(folder: Path) -> None:  # the whole output folder, renamed to --out only once complete
         write_video(folder / "video.mp4", out.frames, fps=8)

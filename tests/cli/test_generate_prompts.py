@@ -51,6 +51,7 @@ def test_the_prompt_conditions_the_video_and_resuming_keeps_it(saved, tmp_path, 
     (["--random-init", "--prompt", "a room"], "--prompt: --random-init has no text encoder"),
     (["--random-init", "--text-guidance-scale", "2"], "--text-guidance-scale: --random-init has no text encoder"),
     (["--random-init", "--guidance-scale", "0.5"], "--guidance-scale: expected a number >= 1"),
+    (["--random-init", "--negative-prompt", "dark"], "--negative-prompt: only read by text guidance"),
     (["--random-init", "--text-encoder", "nowhere"], "--text-encoder: no such folder nowhere"),
     (["--checkpoint", "{saved}/no_text", "--text-encoder", "{saved}"], "--text-encoder: text encoder {saved}: missing "
                                                                         "text_encoder/config.json"),

@@ -122,7 +122,7 @@ def test_two_processes_under_accelerate_launch_end_with_identical_weights(tmp_pa
     (["keep_checkpoints=0"], "<overrides>: keep_checkpoints: expected a value >= 1, got 0"),
     (["num_inference_steps=0"], "<overrides>: num_inference_steps: expected a value >= 1, got 0"),
     (["dropout.camera=1.5"], "<overrides>: dropout.camera: expected a finite value in [0, 1], got 1.5"),
-    (["dropout.text=0.1"], "<overrides>: dropout.text: expected a key of ConditionDropout (one of spatial, "),
+    (["dropout.prompt=0.1"], "<overrides>: dropout.prompt: expected a key of ConditionDropout (one of spatial, "),
     (["data.shuffle_buffer=64"], "<overrides>: data.shuffle_buffer: expected a key of DataConfig (one of source, "),
     (["data.curation_config=configs/curation/tiny.yaml"], "<overrides>: data.curation_config: expected a key of "
                                                            "DataConfig (did you mean curation?), got 'curation_config'"),
@@ -250,7 +250,7 @@ def test_cogvideox_config_runs_two_steps_with_tiny_random_weights(tmp_path, tmp_
     subprocess.run([sys.executable, "-m", "data_curation", "build", "--source", "synthetic:1", "--out", str(shards),
                     "--config", str(curation), "--no-progress"], check=True, cwd=ROOT, capture_output=True)
     cfg = load_config(ROOT / "configs" / "cogvideox-5b.yaml", [
-        f"model.pretrained={base}", "model.num_control_layers=1", "model.keyframe_every=1",
+        f"model.pretrained={base}", "model.text_encoder=", "model.num_control_layers=1", "model.keyframe_every=1",
         f"data.shards={shards}", "data.chunk_frames=9", "data.working_frames=1", "data.num_workers=0",
         "optim.steps=2", "optim.grad_accum=1", "optim.mixed_precision=no", f"output_dir={tmp_path / 'run'}",
         "num_inference_steps=1", "validate_every=1000"])

@@ -197,8 +197,10 @@ def build_sample(clip: Clip, window: Window, scale: float, config: CurationConfi
         "revisit": bool(window.revisit_score >= config.revisit_min_overlap),
         "render_psnr": _r(masked_psnr(spatial.rgb, target.frames, covered)) if bool(covered.any()) else None,
         "render_depth_rel_error": _r(rel_err.median()) if rel_err.numel() else None,
-        "clip": clip.meta,
+        "clip": {k: v for k, v in clip.meta.items() if k != "caption"},
     }
+    if clip.meta.get("caption") is not None:  # from the reader's metadata or a captions file
+        meta["caption"] = clip.meta["caption"]
     return TrainingSample(target=target, readout=readout, meta=meta)
 
 

@@ -57,7 +57,8 @@ class Clip:
         cameras: :class:`Cameras` (N,) for H x W images.
         ref: where the clip came from.
         times: (N,) float seconds (or frame numbers) of each frame, for provenance.
-        meta: json-able reader provenance (e.g. the synthetic seed and path kind).
+        meta: json-able reader provenance (e.g. the synthetic seed and path kind); ``caption``, the clip's text,
+            when its source has one (a sample stores it as ``meta["caption"]``).
     """
 
     frames: torch.Tensor

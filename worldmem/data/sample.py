@@ -6,7 +6,8 @@ On disk a sample is two files (the members of a shard that share its key):
   ``keyframes`` (absent when no keyframe qualified) and ``spatial``. Frame groups hold ``frames`` (N, 3, H, W)
   uint8, ``depth`` (N, 1, H, W) float32, ``cam_from_world`` (N, 4, 4) float32, ``K`` (N, 3, 3) float32,
   ``indices`` (N,) int64 and, for keyframes, ``scores`` (N,) float32; ``spatial`` holds ``rgb`` (T, 3, H, W)
-  uint8, ``depth`` (T, 1, H, W) float32 and ``mask`` (T, 1, H, W) bool.
+  uint8, ``depth`` (T, 1, H, W) float32 and ``mask`` (T, 1, H, W) bool; optionally ``text.embedding``
+  (L, D), the T5 embedding of the clip's caption (``meta["caption"]``; docs/prompts.md) in the encoder's dtype.
 - ``meta.json``: ``format_version``, ``height``, ``width`` and the provenance and statistics (see
   docs/data.md).
 
@@ -50,12 +51,20 @@ class TrainingSample:
         readout: ``target_cameras`` == ``target.cameras``; ``spatial`` the source part's TSDF rendered along
             them (T,); ``working`` the W frames right before the target; ``keyframes`` up to K retrieved
             keyframes (best first, ``scores`` set) or None.
-        meta: json-able provenance and statistics (source, clip_id, frame indices, scale, coverage, ...).
+        meta: json-able provenance and statistics (source, clip_id, frame indices, scale, coverage, ...);
+            ``caption`` when the clip has one.
+        text_embedding: (L, D) the caption's prompt embedding (curated with a text encoder), or None.
     """
 
     target: FrameSet
     readout: MemoryReadout
     meta: dict
+    text_embedding: torch.Tensor | None = None
+
+    @property
+    def caption(self) -> str | None:
+        """The clip's caption, or None."""
+        return self.meta.get("caption")
 
     @property
     def key(self) -> str:
@@ -83,6 +92,8 @@ class TrainingSample:
         tensors["spatial.rgb"] = _to_uint8(sp.rgb)
         tensors["spatial.depth"] = sp.depth.float()
         tensors["spatial.mask"] = sp.mask.bool()
+        if self.text_embedding is not None:
+            tensors["text.embedding"] = self.text_embedding
         h, w = self.target.frames.shape[-2:]
         meta = {**self.meta, "format_version": SAMPLE_FORMAT_VERSION, "height": int(h), "width": int(w)}
         return {
@@ -112,7 +123,7 @@ class TrainingSample:
         spatial = SpatialRender(rgb=t["spatial.rgb"].float() / 255.0, depth=t["spatial.depth"], mask=t["spatial.mask"])
         readout = MemoryReadout(target_cameras=target.cameras, spatial=spatial, working=frame_set("working"),
                                 keyframes=frame_set("keyframes"))
-        return cls(target=target, readout=readout, meta=meta)
+        return cls(target=target, readout=readout, meta=meta, text_embedding=t.get("text.embedding"))
 
     def equals(self, other: TrainingSample) -> bool:
         """Exact equality of every tensor and of the meta (what a shard stores)."""

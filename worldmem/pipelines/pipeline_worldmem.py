@@ -138,6 +138,9 @@ class WorldMemPipeline(DiffusionPipeline):
         for name, value in (("prompt", prompt), ("negative_prompt", negative_prompt)):
             if value is not None and not isinstance(value, str):
                 raise ValueError(f"{name}: expected a string, got {type(value).__name__}")
+        if negative_prompt != EMPTY_PROMPT and not text_guidance_scale > 1:
+            raise ValueError(f"negative_prompt: only read by text guidance (text_guidance_scale > 1), got "
+                             f"{negative_prompt!r} with text_guidance_scale {text_guidance_scale}"[:300])
 
     # ------------------------------------------------------------------ 1. inputs
     def check_inputs(self, frames, depth, cameras, chunk_size, num_inference_steps, guidance_scale, memory,

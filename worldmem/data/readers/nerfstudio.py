@@ -8,6 +8,7 @@ name)::
          "fl_x", "fl_y", "cx", "cy", "w", "h"          intrinsics in pixels (top level, or per frame),
          "k1", "k2", "p1", "p2" (optional, must be 0: distortion is not supported),
          "depth_unit_scale_factor": 0.001               (optional; 16-bit depth PNG value -> scene units),
+         "caption": "a sunlit kitchen"                  (optional; the clip's text, docs/prompts.md),
          "frames": [{"file_path": "images/frame_00001.png",
                      "transform_matrix": 4x4 world_from_cam in OpenGL axes (+x right, +y up, +z backward),
                      "depth_file_path": "depth/frame_00001.png" (optional; 16-bit PNG or float .npy)}, ...]}
@@ -135,5 +136,9 @@ def load_clip(ref: ClipRef, config: CurationConfig, depth_dir: str | None = None
         cams = Cameras.from_opengl(torch.stack(mats).float(), torch.tensor(ks, dtype=torch.float32), *size)
     except ValueError as err:
         raise ClipError(f"invalid camera (NaN, singular or non-rigid transform_matrix): {err}") from err
+    caption = data.get("caption")
+    if caption is not None and not isinstance(caption, str):
+        raise ClipError(f"transforms.json: caption: expected a string, got {type(caption).__name__}")
     return Clip(frames=frames, depth=depth, cameras=fit_cameras(cams, config.image_size), ref=ref,
-                times=torch.tensor(keep, dtype=torch.float32), meta={"frames_in_file": n})
+                times=torch.tensor(keep, dtype=torch.float32),
+                meta={"frames_in_file": n, **({} if caption is None else {"caption": caption})})
