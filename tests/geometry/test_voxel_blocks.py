@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from tests.geometry.tsdf_scenes import TRUNC_VOXELS, VOXEL, room_cams
-from worldmem.geometry import tsdf_rays
+from worldmem.geometry import tsdf_fusion
 from worldmem.geometry.tsdf import SparseTSDF
 from worldmem.geometry.voxel_blocks import VoxelBlockIndex, block_keys, local_index
 from worldmem.geometry.voxel_hash import VoxelHashTable, pack_coords
@@ -63,13 +63,13 @@ def test_band_voxels_bitmap_and_sorting_paths_agree(scene, monkeypatch):
     cams = room_cams(scene, 4, 24)
     rgb, depth = scene.render(cams)
     maps = {}
-    for limit in (tsdf_rays._BOX_CELLS_PER_SAMPLE, 0):  # 0: every box is too large, always sort
-        monkeypatch.setattr(tsdf_rays, "_BOX_CELLS_PER_SAMPLE", limit)
+    for limit in (tsdf_fusion._BOX_CELLS_PER_SAMPLE, 0):  # 0: every box is too large, always sort
+        monkeypatch.setattr(tsdf_fusion, "_BOX_CELLS_PER_SAMPLE", limit)
         tsdf = SparseTSDF(voxel_size=VOXEL, trunc_voxels=TRUNC_VOXELS, carve_stride=1)
         tsdf.integrate(rgb[:2], depth[:2], cams[:2])
         c = cams[1:2].to(dtype=torch.float32)  # seen already: most of its band is stored, not all
         d = depth[1, 0]
-        keys, coords, idx, allocate = tsdf_rays.band_voxels(tsdf, d, d > 0, c.centers[0], c.cam_from_world[0],
+        keys, coords, idx, allocate = tsdf_fusion.band_voxels(tsdf, d, d > 0, c.centers[0], c.cam_from_world[0],
                                                              c.K[0])
         assert torch.equal(keys, torch.unique(keys)) and torch.equal(pack_coords(coords), keys)
         assert torch.equal(idx, tsdf.lookup(keys)) and bool((idx >= 0).any()) and bool((idx < 0).any())

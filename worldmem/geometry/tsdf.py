@@ -1,7 +1,7 @@
 """A sparse-voxel TSDF (truncated signed distance field) with colour, fused incrementally in torch.
 
 The spatial memory's persistent static map. Only voxels near observed surfaces exist: they live in dense,
-growable arrays indexed through :class:`~worldmem.geometry.voxel_hash.VoxelBlockIndex`, so storage grows with
+growable arrays indexed through :class:`~worldmem.geometry.voxel_blocks.VoxelBlockIndex`, so storage grows with
 the surface seen, not with the number of frames, and integrating a frame costs in proportion to its pixels,
 never to the size of the map.
 
@@ -35,8 +35,9 @@ import math
 import torch
 
 from worldmem.geometry.cameras import Cameras
-from worldmem.geometry.transforms import project_points
-from worldmem.geometry.tsdf_rays import band_voxels, carved_voxels
+from worldmem.geometry.transforms import pixel_centers, project_points
+from worldmem.geometry.tsdf_fusion import band_voxels, project_voxels
+from worldmem.geometry.tsdf_rays import carved_voxels
 from worldmem.geometry.tsdf_surface import update_crossings, zero_crossings
 from worldmem.geometry.voxel_blocks import VoxelBlockIndex
 from worldmem.geometry.voxel_hash import COORD_LIMIT, key_centers, point_keys
@@ -220,19 +221,24 @@ class SparseTSDF:
             valid &= depth <= self.depth_max
         depth = torch.where(valid, depth, torch.zeros_like(depth)).float()
         cams = cameras.to(dtype=torch.float32)
-        rays = cams.ray_directions()  # (T, H, W, 3), z = 1
+        # Camera rays (z = 1) as Cameras.ray_directions() gives them (bit for bit), one (H * W, 3) product per
+        # frame, and only where carving needs them.
+        uv = pixel_centers(h, w, torch.float32, depth.device)
+        pix = torch.cat([uv, torch.ones_like(uv[..., :1])], dim=-1)
+        k_inv = torch.linalg.inv(cams.K)
         # Every sample lies within (depth + trunc) * |ray| of its camera: one check up front spares a range
-        # check per sample and leaves the map untouched by a call that would fail half-way.
-        longest = rays.norm(dim=-1).amax((1, 2))
+        # check per sample and leaves the map untouched by a call that would fail half-way. |ray| is convex
+        # over the image, so the longest ray is a corner's.
+        longest = (pix[[0, 0, -1, -1], [0, -1, 0, -1]] @ k_inv.transpose(1, 2)).norm(dim=-1).amax(-1)
         reach = cams.centers.abs().amax(-1) + (depth.amax((1, 2, 3)) + self.trunc) * longest
         if t and float(reach.max()) * 1.01 / self.voxel_size >= COORD_LIMIT:
             raise ValueError("depth: reaches points beyond the volume's range "
                              f"+-{COORD_LIMIT * self.voxel_size:.4g} (scene units)")
         for i in range(t):
             m, k, center = cams.cam_from_world[i], cams.K[i], cams.centers[i]
-            rays_world = rays[i] @ m[:3, :3]  # R^T r in row-vector form
             if self.carve and self._table.size:
-                self._carve_frame(depth[i, 0], rays[i], rays_world, center, m, k)
+                rays = (pix.reshape(-1, 3) @ k_inv[i].T).view(h, w, 3)
+                self._carve_frame(depth[i, 0], rays, rays @ m[:3, :3], center, m, k)  # R^T r in row-vector form
             self._clock += 1
             self._integrate_frame(rgb[i].float(), depth[i, 0], center, m, k)
         self._bound_storage()
@@ -267,24 +273,24 @@ class SparseTSDF:
         keys, coords, idx, allocate = band_voxels(self, depth, valid, center, cam_from_world, k)
         # Existing voxels take any observation in front of the surface (free-space evidence, clamped to +1);
         # new voxels are allocated only inside the band, where they can carry a surface.
-        centers = (coords.to(torch.float32) + 0.5) * self.voxel_size  # = key_centers(keys)
-        pix, zv, dv = self._project(centers, cam_from_world, k, depth)
+        pix, zv, dv = project_voxels(coords, self.voxel_size, cam_from_world, k, depth)
         sdf = dv - zv
         observed = (dv > 0) & (sdf >= -self.trunc)
         new = observed & (idx < 0) & (sdf <= self.trunc)
         if bool(new.any()):
             idx[new] = allocate(new)  # keys are sorted: indices follow key order
             self._grow_arrays(self._table.size)
-        upd = observed & (idx >= 0)
-        idx, pix = idx[upd], pix[upd]
-        tsdf_obs = (sdf[upd] / self.trunc).clamp(max=1.0)
-        color_obs = rgb.reshape(3, -1)[:, pix].T
-        w_old = self._weight[idx].clamp_min(0.0)  # dead voxels restart from scratch
+        upd = (observed & (idx >= 0)).nonzero()[:, 0]
+        idx, pix = idx.index_select(0, upd), pix.index_select(0, upd)  # unique voxels: no write conflicts
+        tsdf_obs = (sdf.index_select(0, upd) / self.trunc).clamp(max=1.0)
+        color_obs = rgb.reshape(3, -1).T.contiguous().index_select(0, pix)
+        w_old = self._weight.index_select(0, idx).clamp_min(0.0)  # dead voxels restart from scratch
         w_new = w_old + 1.0
-        self._tsdf[idx] = (self._tsdf[idx] * w_old + tsdf_obs) / w_new
-        self._color[idx] = (self._color[idx] * w_old[:, None] + color_obs) / w_new[:, None]
-        self._weight[idx] = w_new.clamp(max=self.max_weight)
-        self._used[idx] = self._clock
+        self._tsdf.index_copy_(0, idx, (self._tsdf.index_select(0, idx) * w_old + tsdf_obs) / w_new)
+        self._color.index_copy_(0, idx, (self._color.index_select(0, idx) * w_old[:, None] + color_obs)
+                                / w_new[:, None])
+        self._weight.index_copy_(0, idx, w_new.clamp(max=self.max_weight))
+        self._used.index_fill_(0, idx, self._clock)
         self._note_changed(idx)
 
     def _carve_frame(self, depth, rays_cam, rays_world, center, cam_from_world, k) -> None:
