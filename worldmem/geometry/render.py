@@ -259,9 +259,9 @@ def _plain_zbuffer(pts, cameras: Cameras, near: float, extent: float) -> torch.T
     dump = t_count * hp * wp
     flat_dtype = torch.float32 if dump < 1 << 24 else torch.float64  # exact integers either way
     proj = cameras.K.float() @ cameras.cam_from_world.float()[:, :3, :]  # (T, 3, 4)
-    base = (torch.arange(t_count, dtype=flat_dtype) * (hp * wp) + (wp + 1)).view(t_count, 1)
-    width = torch.tensor(float(wp), dtype=flat_dtype)
-    ring = torch.full((dump + 1,), math.inf, dtype=torch.float64)
+    base = (torch.arange(t_count, dtype=flat_dtype, device=pts.device) * (hp * wp) + (wp + 1)).view(t_count, 1)
+    width = torch.tensor(float(wp), dtype=flat_dtype, device=pts.device)
+    ring = torch.full((dump + 1,), math.inf, dtype=torch.float64, device=pts.device)
     pts_t = pts.float().T  # (3, N), a transposed view
     overflow = 4.0 * (extent + 1.0) * float(proj.abs().amax()) > 1e37
     n = pts_t.shape[1]
@@ -277,7 +277,7 @@ def _plain_zbuffer(pts, cameras: Cameras, near: float, extent: float) -> torch.T
             ok &= torch.isfinite(cx) & torch.isfinite(cy)
         flat = torch.where(ok, torch.addcmul(cx, cy, width), float(dump)).to(torch.int64)
         # (z_bits << 31) | point index in one pass: positive float32 bits are below 2**31, so nothing overflows.
-        keys = torch.add(torch.arange(start, start + z.shape[1], dtype=torch.int64), z.view(torch.int32),
+        keys = torch.add(torch.arange(start, start + z.shape[1], dtype=torch.int64, device=z.device), z.view(torch.int32),
                          alpha=1 << _IDX_BITS)  # the int32 bits are widened inside the add
         ring.scatter_reduce_(0, flat.reshape(-1), keys.reshape(-1).view(torch.float64), reduce="amin",
                              include_self=True)
@@ -290,7 +290,7 @@ def _render_torch(pts, feats, cameras: Cameras, rad, max_splat_px, near, backgro
     n, c = feats.shape
     hw = h * w
     dump = t_count * hw  # one extra z-buffer slot that takes every candidate outside the images
-    zbuf = torch.full((dump + 1,), _EMPTY, dtype=torch.int64)
+    zbuf = torch.full((dump + 1,), _EMPTY, dtype=torch.int64, device=pts.device)
     if rad is None:
         zbuf[:dump] = _plain_zbuffer(pts, cameras, near, extent)
     else:
@@ -299,7 +299,7 @@ def _render_torch(pts, feats, cameras: Cameras, rad, max_splat_px, near, backgro
         px, py = torch.floor(u), torch.floor(v)
         # Flat pixel indices are formed in floating point (exact below 2**24 in float32) and converted once.
         flat_dtype = torch.float32 if dump < 1 << 24 else torch.float64
-        width = torch.tensor(float(w), dtype=flat_dtype)
+        width = torch.tensor(float(w), dtype=flat_dtype, device=pts.device)
         keep = (z > near) & (px >= -max_splat_px) & (px < w + max_splat_px) & (py >= -max_splat_px) \
             & (py < h + max_splat_px)
         sel = keep.reshape(-1).nonzero()[:, 0]
@@ -345,7 +345,7 @@ def _render_torch(pts, feats, cameras: Cameras, rad, max_splat_px, near, backgro
     mask = zbuf != _EMPTY
     index = torch.where(mask, zbuf & _IDX_MASK, torch.full_like(zbuf, -1))
     depth = torch.where(mask, (zbuf >> _IDX_BITS).to(torch.int32).view(torch.float32), torch.zeros((), dtype=torch.float32))
-    out_feats = torch.full((t_count * hw, c), float(background), dtype=feats.dtype)
+    out_feats = torch.full((t_count * hw, c), float(background), dtype=feats.dtype, device=feats.device)
     out_feats[mask] = feats.index_select(0, index[mask])
     return RenderedPoints(
         features=out_feats.view(t_count, h, w, c).permute(0, 3, 1, 2).contiguous(),
@@ -389,6 +389,6 @@ def _render_pytorch3d(pts, feats, cameras: Cameras, rad, max_splat_px, near, bac
     index = torch.full_like(idx, -1)
     index[mask] = all_ids[idx[mask]]
     depth = torch.where(mask, zbuf[..., 0], torch.zeros_like(zbuf[..., 0]))
-    out_feats = torch.full((t_count, h, w, feats.shape[1]), float(background), dtype=feats.dtype)
+    out_feats = torch.full((t_count, h, w, feats.shape[1]), float(background), dtype=feats.dtype, device=feats.device)
     out_feats[mask] = feats[index[mask]]
     return RenderedPoints(out_feats.permute(0, 3, 1, 2).contiguous(), depth[:, None], mask[:, None], index[:, None])

@@ -36,7 +36,7 @@ import torch
 
 from worldmem.geometry.cameras import Cameras
 from worldmem.geometry.transforms import pixel_centers, project_points
-from worldmem.geometry.tsdf_fusion import band_voxels, project_voxels
+from worldmem.geometry.tsdf_fusion import band_voxels, pad_image, project_voxels
 from worldmem.geometry.tsdf_rays import carved_voxels
 from worldmem.geometry.tsdf_surface import update_crossings, zero_crossings
 from worldmem.geometry.voxel_blocks import VoxelBlockIndex
@@ -270,20 +270,20 @@ class SparseTSDF:
             return
         # Band samples every voxel_size in z over [d - trunc, d + trunc] (<= ~1.2 voxels along the ray for
         # usual fields of view; neighbouring rays fill the gaps).
-        keys, coords, idx, allocate = band_voxels(self, depth, valid, center, cam_from_world, k)
+        coords, idx, allocate = band_voxels(self, depth, valid, center, cam_from_world, k)
         # Existing voxels take any observation in front of the surface (free-space evidence, clamped to +1);
         # new voxels are allocated only inside the band, where they can carry a surface.
-        pix, zv, dv = project_voxels(coords, self.voxel_size, cam_from_world, k, depth)
+        pix, zv, dv = project_voxels(coords, self.voxel_size, cam_from_world, k, pad_image(depth))
         sdf = dv - zv
         observed = (dv > 0) & (sdf >= -self.trunc)
         new = observed & (idx < 0) & (sdf <= self.trunc)
         if bool(new.any()):
-            idx[new] = allocate(new)  # keys are sorted: indices follow key order
+            idx[new] = allocate(new)  # in ascending key order, as the voxels come
             self._grow_arrays(self._table.size)
         upd = (observed & (idx >= 0)).nonzero()[:, 0]
         idx, pix = idx.index_select(0, upd), pix.index_select(0, upd)  # unique voxels: no write conflicts
         tsdf_obs = (sdf.index_select(0, upd) / self.trunc).clamp(max=1.0)
-        color_obs = rgb.reshape(3, -1).T.contiguous().index_select(0, pix)
+        color_obs = pad_image(rgb).reshape(3, -1).T.contiguous().index_select(0, pix)
         w_old = self._weight.index_select(0, idx).clamp_min(0.0)  # dead voxels restart from scratch
         w_new = w_old + 1.0
         self._tsdf.index_copy_(0, idx, (self._tsdf.index_select(0, idx) * w_old + tsdf_obs) / w_new)
