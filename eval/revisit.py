@@ -5,6 +5,7 @@
         [--lpips-weights PATH] [--source KIND:PATH [--depth-dir DIR] [--frame-stride N]]
         [--variants full,working_only,episodic,spatial,oracle] [--min-gap G] [--min-covisibility X]
         [--noise-seed S] [--oracle-fill working_mean|black] [--write-gate all|new|agree]
+        [--write-margin PIXELS] [--render-anchor A]
 
 Protocol (docs/evaluation.md has the full text; :mod:`eval.protocols` the rules):
 
@@ -113,6 +114,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--noise-seed", type=int, default=0, help="noise seed, the same for every variant")
     p.add_argument("--write-gate", choices=("all", "new", "agree"), default=None,
                    help="write-back gate of the generated frames (default: the checkpoint's)")
+    p.add_argument("--write-margin", type=int, default=None,
+                   help="write gate margin: uncovered pixels this close (pixels) to the map's coverage are not "
+                        "written back (default: the checkpoint's; docs/models.md)")
     p.add_argument("--render-anchor", type=float, default=None,
                    help="fraction of the denoising steps in which covered pixels follow the map's render "
                         "(default: the checkpoint's; docs/models.md)")
@@ -264,9 +268,13 @@ def run(args) -> dict:
             _check_anchor(args.render_anchor)
         except ValueError as err:
             raise RevisitError(f"--render-anchor: {str(err).split(': ', 1)[1]}") from None
+    if args.write_margin is not None and args.write_margin < 0:
+        raise RevisitError(f"--write-margin: expected an integer >= 0 (pixels), got {args.write_margin}")
     pipe = _load_pipe(args.checkpoint)
     if args.write_gate is not None:
         pipe.register_to_config(write_gate={**pipe.config.write_gate, "mode": args.write_gate})
+    if args.write_margin is not None:
+        pipe.register_to_config(write_gate={**pipe.config.write_gate, "margin": args.write_margin})
     if args.render_anchor is not None:
         pipe.register_to_config(render_anchor=args.render_anchor)
     factor = pipe.codec.spatial_factor
@@ -305,6 +313,7 @@ def run(args) -> dict:
                 "trajectories": names if args.source is None else ["recorded"], "num_frames": args.num_frames,
                 "context_frames": c, "context_rule": f"{c} frames" if c is not None else "half (F // 2)",
                 "steps": args.steps, "write_gate": pipe.config.write_gate["mode"],
+                "write_margin": pipe.config.write_gate.get("margin", 0),
                 "render_anchor": pipe.config.render_anchor, "noise_seed": args.noise_seed,
                 "variants": variants, "image_size": list(size),
                 "chunk_size": chunk, "working_window": window, "min_gap": min_gap,

@@ -27,6 +27,7 @@ def test_shipped_checkpoint_loads_and_matches_its_config():
     assert pipe.config.chunk_size == cfg.data.chunk_frames and pipe.config.working_window == cfg.data.working_frames
     assert pipe.config.memory_config == memory_config(cfg)
     assert pipe.config.write_gate["mode"] == "new" and pipe.config.write_gate["max_depth"] == 6.0
+    assert pipe.config.write_gate["margin"] == 1  # the map's edge does not creep into the sky (docs/models.md)
     assert pipe.config.render_anchor == 1.0  # covered pixels follow the map's render (docs/models.md)
     on_disk = json.loads((CKPT / "transformer" / "config.json").read_text())
     assert on_disk["base_config"] == dict(t.base_config) and on_disk["spatial_mode"] == t.spatial_mode

@@ -24,6 +24,23 @@ def test_modes_select_new_or_agreeing_pixels():
     assert WriteGate("new").mask(frames, depth, None) is None
 
 
+def test_margin_keeps_the_pixels_next_to_the_map_out():
+    """A 1-pixel margin: uncovered pixels touching the coverage (diagonals too) are not written; farther ones are."""
+    covered = torch.zeros(1, 1, 5, 5, dtype=torch.bool)
+    covered[0, 0, 0, 0] = True
+    ref = SpatialRender(rgb=torch.zeros(1, 3, 5, 5), depth=covered.float(), mask=covered)
+    frames, depth = torch.zeros(1, 3, 5, 5), torch.ones(1, 1, 5, 5)
+    plain = WriteGate("new").mask(frames, depth, ref)[0, 0]
+    near = WriteGate("new", margin=1).mask(frames, depth, ref)[0, 0]
+    assert torch.equal(plain, ~covered[0, 0])
+    kept_out = plain & ~near
+    assert kept_out.nonzero().tolist() == [[0, 1], [1, 0], [1, 1]]
+    assert int(WriteGate("new", margin=2).mask(frames, depth, ref).sum()) == 25 - 9
+    # agree: covered pixels still fuse when they confirm the render; the margin applies to uncovered ones only.
+    agree = WriteGate("agree", margin=1, depth_tolerance=0.1).mask(frames, depth, ref)[0, 0]
+    assert bool(agree[0, 0]) and not bool(agree[1, 1]) and bool(agree[2, 2])
+
+
 def test_far_depth_becomes_unknown_only_with_a_cap():
     _, depth, _ = _chunk()
     assert torch.equal(WriteGate().far_to_unknown(depth), depth)
@@ -37,6 +54,8 @@ def test_far_depth_becomes_unknown_only_with_a_cap():
     ({"max_depth": float("nan")}, r"write_gate.max_depth"),
     ({"rgb_tolerance": 0}, r"write_gate.rgb_tolerance: expected a finite value > 0"),
     ({"cap": 1}, r"write_gate: unknown key\(s\) \['cap'\]"),
+    ({"margin": -1}, r"write_gate.margin: expected an integer >= 0"),
+    ({"margin": 1.5}, r"write_gate.margin: expected an integer >= 0"),
 ])
 def test_bad_gates_are_one_line_errors(bad, match):
     with pytest.raises(ValueError, match=match):

@@ -41,12 +41,15 @@ class WriteGate:
         rgb_tolerance: ``agree``: largest mean absolute colour difference (in [0, 1]) to the render.
         depth_tolerance: ``agree``: largest relative depth difference to the render.
         max_depth: generated depth beyond this (normalised units) is not written; 0 = no cap.
+        margin: ``new`` / ``agree``: uncovered pixels within this many pixels (Chebyshev) of a covered one are not
+            written either; 0 = none.
     """
 
     mode: Literal["all", "new", "agree"] = "all"
     rgb_tolerance: float = 0.1
     depth_tolerance: float = 0.1
     max_depth: float = 0.0
+    margin: int = 0
 
     def __post_init__(self) -> None:
         if self.mode not in GATE_MODES:
@@ -57,13 +60,15 @@ class WriteGate:
                 raise ValueError(f"write_gate.{name}: expected a finite value > 0, got {value!r}")
         if not (isinstance(self.max_depth, (int, float)) and math.isfinite(self.max_depth) and self.max_depth >= 0):
             raise ValueError(f"write_gate.max_depth: expected a finite value >= 0 (0 = no cap), got {self.max_depth!r}")
+        if isinstance(self.margin, bool) or not isinstance(self.margin, int) or self.margin < 0:
+            raise ValueError(f"write_gate.margin: expected an integer >= 0 (pixels), got {self.margin!r}")
 
     @classmethod
     def from_dict(cls, d: dict | None) -> WriteGate:
         d = d or {}
         if not isinstance(d, dict):
             raise ValueError(f"write_gate: expected a mapping, got {type(d).__name__}")
-        fields = {"mode", "rgb_tolerance", "depth_tolerance", "max_depth"}
+        fields = {"mode", "rgb_tolerance", "depth_tolerance", "max_depth", "margin"}
         unknown = sorted(set(d) - fields)
         if unknown:
             raise ValueError(f"write_gate: unknown key(s) {unknown}; expected some of {', '.join(sorted(fields))}")
@@ -83,12 +88,16 @@ class WriteGate:
         if self.mode == "all" or reference is None:
             return None
         covered = reference.mask.bool() & (reference.depth > 0)
+        near_map = covered
+        if self.margin > 0:
+            k = 2 * self.margin + 1
+            near_map = torch.nn.functional.max_pool2d(covered.float(), k, stride=1, padding=self.margin) > 0
         if self.mode == "new":
-            return ~covered
+            return ~near_map
         rgb_ok = (frames - reference.rgb).abs().mean(dim=1, keepdim=True) <= self.rgb_tolerance
         rel = (depth - reference.depth).abs() / reference.depth.clamp_min(1e-6)
         depth_ok = (depth > 0) & (rel <= self.depth_tolerance)
-        return ~covered | (rgb_ok & depth_ok)
+        return ~near_map | (covered & rgb_ok & depth_ok)
 
     def far_to_unknown(self, depth: torch.Tensor) -> torch.Tensor:
         """``depth`` (normalised units) with values beyond ``max_depth`` set to 0 (unknown); unchanged if 0."""
