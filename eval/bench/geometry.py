@@ -3,7 +3,8 @@
 Measures, in one run on the same inputs (medians over ``repeats``):
 - ``render_points`` (torch z-buffer) at 100 k and 1 M points into one 256x256 camera, as points/s, without
   and with the splat footprint; pytorch3d's point rasterizer on the same points when it is installed;
-- ``SparseTSDF.integrate`` per 256x256 synthetic frame (ms), and Open3D's ``ScalableTSDFVolume`` (0.19) on the
+- ``SparseTSDF.integrate`` per 256x256 synthetic frame (ms), with carving (the default) and without (Open3D's
+  band-only integration, the like-for-like row), and Open3D's ``ScalableTSDFVolume`` (0.19) on the
   same frames with the same voxel size and truncation, when installed; ratios are Open3D / ours.
 
 Every timing records its median (``ms``) and all its repeats (``all_ms``); the TSDF section records the voxel
@@ -100,8 +101,8 @@ def bench_geometry(out: Path, repeats: int = 5, quick: bool = False) -> dict:
     frames, depth = scene.render(cams)
     voxel, trunc_voxels = 0.05, 4.0
 
-    def ours():
-        tsdf = SparseTSDF(voxel_size=voxel, trunc_voxels=trunc_voxels)
+    def ours(carve: bool = True):
+        tsdf = SparseTSDF(voxel_size=voxel, trunc_voxels=trunc_voxels, carve=carve)
         tsdf.integrate(frames, depth, cams)
         return tsdf
 
@@ -110,8 +111,12 @@ def bench_geometry(out: Path, repeats: int = 5, quick: bool = False) -> dict:
     res.update(frames=n_frames, voxel_size=tsdf.voxel_size, trunc=tsdf.trunc, voxels=tsdf.num_voxels)
     timing = _timed(ours, repeats, per=n_frames)
     res["ours_ms_per_frame"], res["ours_all_ms_per_frame"] = timing["ms"], timing["all_ms"]
+    # Carving off is what Open3D does (it integrates the truncation band only): the like-for-like row.
+    timing = _timed(lambda: ours(carve=False), repeats, per=n_frames)
+    res["ours_no_carve_ms_per_frame"], res["ours_no_carve_all_ms_per_frame"] = timing["ms"], timing["all_ms"]
     print(f"TSDF integration, {n_frames} frames of {size}x{size}, voxel {voxel}, trunc {trunc_voxels} voxels")
-    print(f"  ours (sparse-voxel torch): {res['ours_ms_per_frame']:.1f} ms/frame")
+    print(f"  ours (sparse-voxel torch): {res['ours_ms_per_frame']:.1f} ms/frame with carving, "
+          f"{res['ours_no_carve_ms_per_frame']:.1f} ms/frame without")
     o3d_run = _open3d_integrator(frames, depth, cams, tsdf.voxel_size, tsdf.trunc)
     if o3d_run is not None:
         vol = o3d_run()
@@ -120,8 +125,9 @@ def bench_geometry(out: Path, repeats: int = 5, quick: bool = False) -> dict:
         timing = _timed(o3d_run, repeats, per=n_frames)
         res["open3d_ms_per_frame"], res["open3d_all_ms_per_frame"] = timing["ms"], timing["all_ms"]
         res["open3d_over_ours_time"] = res["open3d_ms_per_frame"] / res["ours_ms_per_frame"]
-        print(f"  open3d ScalableTSDFVolume: {res['open3d_ms_per_frame']:.1f} ms/frame "
-              f"(open3d time / ours = {res['open3d_over_ours_time']:.2f})")
+        res["open3d_over_ours_no_carve_time"] = res["open3d_ms_per_frame"] / res["ours_no_carve_ms_per_frame"]
+        print(f"  open3d ScalableTSDFVolume: {res['open3d_ms_per_frame']:.1f} ms/frame (open3d time / ours = "
+              f"{res['open3d_over_ours_time']:.2f} with carving, {res['open3d_over_ours_no_carve_time']:.2f} without)")
     else:
         res["open3d_ms_per_frame"] = None
         print("  open3d: not installed (pip install -e '.[dev]')")

@@ -13,6 +13,7 @@ def test_geometry_bench_quick_run_writes_json(tmp_path, capsys):
     assert main(["bench", "geometry", "--quick", "--repeats", "3", "--out", str(out)]) == 0
     res = json.loads(out.read_text())
     assert res["render"] and res["tsdf"]["ours_ms_per_frame"] > 0 and res["tsdf"]["voxels"] > 0
+    assert res["tsdf"]["ours_no_carve_ms_per_frame"] > 0  # the like-for-like row against Open3D
     assert res["image_size"] == 128 and res["repeats"] == 3
     # One row per point count asked for, one timing per backend, throughput from the row's own median.
     assert set(res["render"]) == {"20000", "200000"}

@@ -1,11 +1,11 @@
 """The shipped model under the recall protocol: its long-term memory must make the way back match the way out.
 
-Measured with checkpoints/worldmem-tiny (2 given frames, covered pixels anchored to the map's render as the
-checkpoint samples, same-pose PSNR full minus working_only, 24 frames, 4 steps, noise seeds 0-2): this test's
-case (room 1000001, arc-and-back) +7.96, +8.30, +7.07 dB; room 1000001 out-and-back +8.60, +8.94, +5.76;
-courtyards 1000000 / 1000002 arc-and-back +4.5 to +7.0 and +3.4 to +6.5, out-and-back +2.3 to +4.7 and +1.6
-to +4.8 dB. The margin, 1.5 dB, sits well inside what was measured on this case: a checkpoint whose memory
-stops helping fails.
+Measured with checkpoints/worldmem-tiny (2 given frames, covered pixels anchored to the map's render and a
+1-pixel write-back margin, as the checkpoint samples; same-pose PSNR full minus working_only, 24 frames, 4 steps,
+noise seeds 0-2): this test's case (room 1000001, arc-and-back) +7.55, +7.98, +6.97 dB; room 1000001
+out-and-back +8.83, +9.20, +6.64; courtyards 1000000 / 1000002 arc-and-back +5.4 to +8.0 and +4.7 to +7.8,
+out-and-back +3.2 to +5.1 and +4.0 to +6.9 dB. The margin, 1.5 dB, sits well inside what was measured on this
+case: a checkpoint whose memory stops helping fails.
 """
 
 from pathlib import Path
