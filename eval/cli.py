@@ -4,6 +4,8 @@
     python -m eval plot-paths --out docs/paths.png [--seed S]    (eval/plot_paths.py; docs/paths.md)
     python -m eval strip --checkpoint DIR --out docs/recall_strip.png   (eval/strip.py; docs/evaluation.md)
     python -m eval bench NAME [--quick] [--repeats N] [--out PATH] [--checkpoint DIR]
+    python -m eval bench budget [--config YAML] [key=value ...]   (eval/bench/budget.py; docs/models.md)
+    python -m eval bench gpu [--device cuda|cpu] [--tiny]           (eval/bench/gpu.py)
 
 Each benchmark prints medians and same-run ratios and writes a json (default ``outputs/bench/NAME.json``);
 ``bench all`` runs geometry, rollout and curation in turn and gathers them into ``outputs/bench/bench.json``.
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from eval.bench import BENCHMARKS, CHECKPOINT_BENCHMARKS
+from eval.bench import BENCHMARKS, CHECKPOINT_BENCHMARKS, CONFIG_BENCHMARKS, DEVICE_BENCHMARKS
 from worldmem.utils.cli_errors import ArgumentParser
 from worldmem.utils.io import unwritable
 
@@ -40,7 +42,15 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     bench.add_argument("--checkpoint", type=Path, default=None,
                        help="rollout/all: a saved WorldMemPipeline (default: the random tiny model)")
-    args = parser.parse_args(argv)
+    bench.add_argument("--config", type=Path, default=None,
+                       help="budget: a training YAML (default configs/cogvideox-5b.yaml); key=value overrides follow")
+    bench.add_argument("--device", default=None, help="gpu: the device to check (default cuda where there is one)")
+    bench.add_argument("--tiny", action="store_true", help="gpu: tiny sizes only (the default on the CPU)")
+    args, extra = parser.parse_known_args(argv)
+    overrides = [e for e in extra if "=" in e and not e.startswith("-")]
+    if args.command != "bench" or args.name not in CONFIG_BENCHMARKS or len(overrides) != len(extra):
+        if extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command in ("revisit", "strip"):
         command, sub_parser = (revisit, rev) if args.command == "revisit" else (strip, fig)
         try:
@@ -61,6 +71,17 @@ def main(argv: list[str] | None = None) -> int:
         if not (args.checkpoint / "model_index.json").is_file():
             bench.error(f"--checkpoint: no model_index.json in {args.checkpoint} (expected a saved WorldMemPipeline)")
         kwargs["checkpoint"] = args.checkpoint
+    if args.name in CONFIG_BENCHMARKS:
+        config = args.config or Path("configs/cogvideox-5b.yaml")
+        if not config.is_file():
+            bench.error(f"--config: no such file: {config}")
+        kwargs.update(config=config, overrides=tuple(overrides))
+    elif args.config is not None:
+        bench.error(f"--config: only for {', '.join(sorted(CONFIG_BENCHMARKS))}")
+    if args.name in DEVICE_BENCHMARKS:
+        kwargs.update(device=args.device, tiny=args.tiny)
+    elif args.device is not None or args.tiny:
+        bench.error(f"--device/--tiny: only for {', '.join(sorted(DEVICE_BENCHMARKS))}")
     out = args.out or Path("outputs/bench") / ("bench.json" if args.name == "all" else f"{args.name}.json")
     problem = unwritable(out, folder=False)
     if problem:
@@ -72,5 +93,10 @@ def main(argv: list[str] | None = None) -> int:
             load_pipeline(args.checkpoint)
         except ValueError as err:
             bench.error(f"--checkpoint: {err}")
-    BENCHMARKS[args.name](out=out, repeats=args.repeats, quick=args.quick, **kwargs)
+    try:
+        BENCHMARKS[args.name](out=out, repeats=args.repeats, quick=args.quick, **kwargs)
+    except ValueError as err:  # a bad config (ConfigError is a ValueError) or device: one line, exit status 2
+        if args.name not in CONFIG_BENCHMARKS | DEVICE_BENCHMARKS:
+            raise
+        bench.error(str(err))
     return 0

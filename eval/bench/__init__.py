@@ -1,5 +1,9 @@
 """Benchmarks, by name. Each is ``fn(out: Path, repeats: int, quick: bool, **kw) -> dict``.
 
+``budget`` (eval/bench/budget.py: parameters and memory of a configured model, built on the meta device; takes
+``--config`` and ``key=value`` overrides) and ``gpu`` (eval/bench/gpu.py: GPU results against the CPU's, bf16
+training, one full-size chunk; ``--device``, ``--tiny``) are not part of ``all``.
+
 ``all`` runs geometry, rollout and curation in turn (each also writes its own ``NAME.json`` next to ``out``)
 and gathers their results into ``out`` (default ``outputs/bench/bench.json``): ``{"machine", "quick",
 "repeats", "seconds", "benchmarks": {"geometry": ..., "rollout": ..., "curation": ...}}``.
@@ -13,8 +17,10 @@ from pathlib import Path
 
 import torch
 
+from eval.bench.budget import bench_budget
 from eval.bench.curation import bench_curation
 from eval.bench.geometry import bench_geometry
+from eval.bench.gpu import bench_gpu
 from eval.bench.rollout import bench_rollout
 from worldmem.utils.io import atomic_write_json
 
@@ -38,5 +44,10 @@ def bench_all(out: Path, repeats: int = 5, quick: bool = False, checkpoint: Path
     return results
 
 
-BENCHMARKS = {"curation": bench_curation, "geometry": bench_geometry, "rollout": bench_rollout, "all": bench_all}
+BENCHMARKS = {"curation": bench_curation, "geometry": bench_geometry, "rollout": bench_rollout, "all": bench_all,
+              "budget": bench_budget, "gpu": bench_gpu}
 CHECKPOINT_BENCHMARKS = {"rollout", "all"}
+CONFIG_BENCHMARKS = {"budget"}
+"""Benchmarks that take ``--config`` and ``key=value`` overrides."""
+DEVICE_BENCHMARKS = {"gpu"}
+"""Benchmarks that take ``--device`` and ``--tiny``."""

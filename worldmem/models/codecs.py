@@ -189,7 +189,7 @@ class VAECodec(ModelMixin, ConfigMixin):
 
     def encode(self, frames: torch.Tensor, depth: torch.Tensor | None = None) -> torch.Tensor:
         """frames (B, T, 3, H, W) in [0, 1] -> latents (B, T', C, h, w) (the posterior mode, scaled)."""
-        x = (frames * 2.0 - 1.0).movedim(1, 2).to(self.vae.dtype)
+        x = (frames * 2.0 - 1.0).movedim(1, 2).to(self.vae.device, self.vae.dtype)  # frames may be the memory's (CPU)
         latents = self.vae.encode(x).latent_dist.mode() * self.vae.config.scaling_factor
         return latents.movedim(2, 1)
 

@@ -164,7 +164,7 @@ def encode_readouts(readouts: list[MemoryReadout], codec: Codec, device=None, dt
         if has_spatial:
             s = r.spatial
             lat = _encode(codec, s.rgb, s.depth if codec.has_depth else None)
-            spatial.append(torch.cat([lat, codec.encode_mask(s.mask[None])[0].to(lat.dtype)], dim=1))
+            spatial.append(torch.cat([lat, codec.encode_mask(s.mask[None])[0].to(lat.device, lat.dtype)], dim=1))
         if r.keyframes is not None and len(r.keyframes):
             kf = r.keyframes
             keyframes.append(codec.encode(kf.frames[:, None], kf.depth[:, None] if codec.has_depth else None)[:, 0])
