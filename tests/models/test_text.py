@@ -28,7 +28,9 @@ def test_prompts_are_padded_t5_embeddings_as_diffusers_cogvideox_makes_them(text
     # Special tokens, padding to exactly L and truncation; the encoder sees the ids alone (no attention mask).
     ids = tokenizer(["a red room"], padding="max_length", max_length=L, truncation=True, return_tensors="pt").input_ids
     assert ids.tolist() == [[3, 4, 7, 1, 0, 0]]
-    torch.testing.assert_close(emb[:1], encoder(ids)[0], rtol=0, atol=0)
+    # The same ids through the encoder alone; a batch of one and of three sum in different blocks, so the two agree
+    # to float32 rounding, not bit for bit.
+    torch.testing.assert_close(emb[:1], encoder(ids)[0], rtol=1e-5, atol=1e-6)
     assert (emb[0] - emb[1]).abs().max() > 1e-3  # the empty prompt is </s> + padding, not the same text
     long = tokenizer(["a red room with a blue chair and a lamp"], padding="max_length", max_length=L,
                      truncation=True, return_tensors="pt").input_ids
