@@ -74,6 +74,19 @@ def test_broken_checkpoints_are_one_line_errors(change, message, tmp_path):
     assert text.startswith(f"{folder}: ") and message in text and "\n" not in text, text
 
 
+@pytest.mark.parametrize("change, message", [CASES[11], CASES[16]])  # truncated weights, fewer layers
+def test_from_pretrained_on_a_local_folder_checks_it_as_load_pipeline_does(change, message, tmp_path):
+    from worldmem.pipelines import WorldMemPipeline
+
+    folder = tmp_path / "ckpt"
+    shutil.copytree(CKPT, folder)
+    change(folder)
+    with pytest.raises(ValueError) as info:
+        WorldMemPipeline.from_pretrained(folder)
+    text = str(info.value)
+    assert text.startswith(f"{folder}: ") and message in text and "\n" not in text, text
+
+
 def test_the_shipped_checkpoint_loads():
     pipe = load_pipeline(CKPT)
     assert pipe.config.chunk_size >= 1

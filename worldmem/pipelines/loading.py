@@ -123,7 +123,7 @@ def load_pipeline(path: str | os.PathLike):
         diffusers_logging.disable_progress_bar()
         diffusers_logging.set_verbosity_error()
         try:
-            pipe = WorldMemPipeline.from_pretrained(str(path))
+            pipe = WorldMemPipeline.from_pretrained(str(path), _checked=True)
         except Exception as err:  # noqa: BLE001 - a config the classes refuse is a bad input: one line
             first = (str(err).strip().splitlines() or [type(err).__name__])[0]
             raise ValueError(f"could not build the pipeline: {first[:200]}") from None

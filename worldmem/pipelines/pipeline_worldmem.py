@@ -22,6 +22,7 @@ tokens, exactly as before. Guidance acts on the memory and the text separately (
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -110,6 +111,18 @@ class WorldMemPipeline(DiffusionPipeline):
         self.register_to_config(memory_config=memory_config, chunk_size=chunk_size, working_window=working_window,
                                 write_gate=write_gate, render_anchor=render_anchor)
         self.depth_estimator = None  # set to a DepthEstimator for codecs without a depth channel
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
+        """A saved pipeline. A local folder loaded without keyword arguments is checked first
+        (:func:`~worldmem.pipelines.loading.load_pipeline`: a truncated or mismatched checkpoint is one
+        ``ValueError`` line naming the folder); with keyword arguments this is diffusers' ``from_pretrained``."""
+        checked = kwargs.pop("_checked", False)
+        if checked or kwargs or not os.path.isdir(str(pretrained_model_name_or_path)):
+            return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+        from worldmem.pipelines.loading import load_pipeline
+
+        return load_pipeline(pretrained_model_name_or_path)
 
     def set_text_encoder(self, text_encoder, tokenizer) -> None:
         """Sets (or, with None and None, removes) the text encoder and tokenizer; clears the prompt cache."""
