@@ -127,6 +127,7 @@ PROBES: dict[str, tuple[str, list[str], list[str]]] = {
     "memory.spatial.depth_max": ("memory", ["memory.spatial.depth_max=0.8"], MEMORY),
     "memory.spatial.render_supersample": ("memory", ["memory.spatial.render_supersample=2"], MEMORY),
     "memory.spatial.max_voxels": ("memory", ["memory.spatial.max_voxels=200"], MEMORY),
+    "memory.spatial.sky_resolution": ("memory", ["memory.spatial.sky_resolution=16"], MEMORY),
     "memory.working.window": ("memory", ["memory.working.window=2"], MEMORY),
     "memory.episodic.max_keyframes": ("memory", ["memory.episodic.max_keyframes=1"], MEMORY),
     "memory.episodic.num_retrieved": ("memory", ["memory.episodic.num_retrieved=1"], MEMORY),
@@ -233,10 +234,11 @@ def observe_curate(cfg, ctx):
 
 def observe_memory(cfg, ctx):
     """A walk written frame by frame into a WorldMemory built from the saved pipeline's memory config, then its
-    start again with the world moved back (so that carving has something to remove), read back."""
+    start again with the world moved back (so that carving has something to remove), read back. A courtyard, so
+    that the sky (unknown depth) is seen too."""
     from worldmem.memory import WorldMemory
 
-    frames, depth, cams = fixtures.rendered(10, 24, 24)
+    frames, depth, cams = fixtures.rendered(10, 24, 24, seed=2)
     memory = WorldMemory(memory_config(cfg))
     for i in range(6):
         memory.write(frames[i:i + 1], depth[i:i + 1], cams[i:i + 1])

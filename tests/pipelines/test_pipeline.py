@@ -187,3 +187,26 @@ def test_render_anchor_keeps_covered_pixels_on_the_render(world):
     for bad in (-0.1, 1.5, float("nan"), True):
         with pytest.raises(ValueError, match="render_anchor: expected"):
             run(pipe, world, n=6, render_anchor=bad)
+
+
+def test_render_anchor_keeps_the_remembered_sky(world):
+    """With a sky layer, pixels the map does not cover but the remembered sky does follow it when anchored."""
+    scene = SyntheticScene.random(seed=4, kind="courtyard")
+    cams = out_and_back_in_scene(scene, 8, S)
+    frames, depth = scene.render(cams)
+    assert bool((depth[:2] == 0).any())
+    pipe = make_pipe(render_anchor=1.0)
+    pipe.register_to_config(memory_config={**MEMORY, "spatial": {"voxel_size": 0.1, "sky_resolution": 16}})
+    seen = []
+    out = pipe(frames=frames[:2], depth=depth[:2], cameras=cams, num_inference_steps=2, progress=False,
+               generator=torch.Generator().manual_seed(7),
+               callback_on_chunk_end=lambda p, i, info: seen.append((info["frames"], info["readout"].distant)))
+    sky_total = 0
+    for chunk, sky in seen:
+        if sky is None:
+            continue
+        m = sky.mask.expand_as(chunk)
+        sky_total += int(m.sum())
+        torch.testing.assert_close(chunk[m], sky.rgb[m], rtol=0, atol=1e-5)
+    assert sky_total > 0
+    assert out.memory.spatial.distant.num_bins_written > 0

@@ -60,3 +60,19 @@ def test_far_depth_becomes_unknown_only_with_a_cap():
 def test_bad_gates_are_one_line_errors(bad, match):
     with pytest.raises(ValueError, match=match):
         WriteGate.from_dict(bad)
+
+
+def test_pixels_the_remembered_sky_covers_count_as_remembered():
+    frames, depth, ref = _chunk()
+    sky_mask = torch.tensor([[[[False, False], [False, True]]]])
+    sky = SpatialRender(rgb=torch.where(sky_mask, torch.full_like(frames, 0.5), torch.zeros_like(frames)),
+                        depth=torch.zeros(1, 1, 2, 2), mask=sky_mask)
+    # new: the sky pixel (1, 1) is not written again; (1, 0) is still new.
+    assert WriteGate("new").mask(frames, depth, ref, sky)[0, 0].tolist() == [[False, False], [True, False]]
+    # agree: the sky pixel confirms the remembered sky (same colour, unknown depth) and is written.
+    assert WriteGate("agree").mask(frames, depth, ref, sky)[0, 0].tolist() == [[True, False], [True, True]]
+    other = frames.clone()
+    other[..., 1, 1] = 0.0
+    assert WriteGate("agree").mask(other, depth, ref, sky)[0, 0].tolist() == [[True, False], [True, False]]
+    # A sky alone (no map yet) gates too; the margin is about the map's edge, not the sky's.
+    assert WriteGate("new", margin=1).mask(frames, depth, None, sky)[0, 0].tolist() == [[True, True], [True, False]]

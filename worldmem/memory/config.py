@@ -37,10 +37,14 @@ class SpatialConfig:
     render_supersample: int = 1
     """Anti-aliasing: the map is splatted at this many times the image size per side and box-filtered down
     (1 = one sample per pixel, as the first shipped models were trained)."""
+    sky_resolution: int = 0
+    """What lies at infinity: pixels of unknown depth (0) are also remembered by direction, on a cube map with
+    this many bins per face side (:mod:`worldmem.memory.distant`), so the sky looks the same on every pass;
+    0 = off. Only where depth 0 means "far" (synthetic data, the tiny model's depth channel), not sensor holes."""
 
     def __post_init__(self) -> None:
         require(self, "> 0", "voxel_size", "trunc_voxels", "max_weight", "carve_weight", "splat_radius")
-        require(self, ">= 0", "min_weight", "depth_max", "max_voxels")
+        require(self, ">= 0", "min_weight", "depth_max", "max_voxels", "sky_resolution")
         require(self, ">= 1", "max_splat_px", "render_supersample")
 
 

@@ -71,6 +71,9 @@ class MemoryReadout:
         reference: the map rendered at ``target_cameras``, which the write-back aligns generated depth to and
             gates generated frames against; present even when ``spatial`` is None (the model does not see it
             then). None for readouts that are not followed by a write-back (training samples).
+        distant: what the memory holds at infinity (sky) seen from ``target_cameras`` where ``reference`` does
+            not cover (rgb, depth 0, mask), or None (no distant layer, or nothing there). The model does not
+            see it; the pipeline anchors those pixels to it and does not write them back again.
     """
 
     target_cameras: Cameras
@@ -78,3 +81,4 @@ class MemoryReadout:
     working: FrameSet | None
     keyframes: FrameSet | None
     reference: SpatialRender | None = None
+    distant: SpatialRender | None = None

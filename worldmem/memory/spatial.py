@@ -9,6 +9,9 @@ about 23-25 dB to 26-31 dB on the synthetic scenes). The extracted points are ca
 several reads between writes cost one extraction. Reads are frustum-culled: the points are grouped in blocks of
 ``CULL_BLOCK`` voxels and only blocks that can reach the target views are splatted, so a read costs what the
 views can see rather than the whole map (the result is exactly the unculled render).
+
+With ``sky_resolution`` the memory also keeps what lies at infinity (:mod:`worldmem.memory.distant`): pixels of
+unknown depth are remembered by direction and read back with :meth:`SpatialMemory.render_distant`.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from worldmem.geometry.cameras import Cameras
 from worldmem.geometry.render import cull_points, downsample_render, point_blocks, render_points
 from worldmem.geometry.tsdf import SparseTSDF
 from worldmem.memory.config import SpatialConfig
+from worldmem.memory.distant import DistantMemory
 from worldmem.memory.readout import SpatialRender
 
 __all__ = ["SpatialMemory", "CULL_BLOCK"]
@@ -36,6 +40,7 @@ class SpatialMemory:
             carve_weight=c.carve_weight, depth_max=c.depth_max if c.depth_max > 0 else None,
             max_voxels=c.max_voxels or None,
         )
+        self.distant = DistantMemory(c.sky_resolution) if c.sky_resolution else None
         self._cache: tuple | None = None  # points, colours, voxel of each point, culling blocks
         self._surface: tuple | None = None  # the TSDF's last surface() (points, colours, voxels, axes)
 
@@ -47,9 +52,12 @@ class SpatialMemory:
               mask: torch.Tensor | None = None) -> None:
         """Fuses frames (T, 3, H, W) in [0, 1] with z-depth (T, 1, H, W) seen from cameras (T,).
 
-        ``mask`` (T, 1, H, W) bool selects the pixels to fuse (e.g. to leave out known moving objects).
+        ``mask`` (T, 1, H, W) bool selects the pixels to fuse (e.g. to leave out known moving objects). With a
+        distant layer, the selected pixels of unknown depth are remembered there by direction.
         """
         self.tsdf.integrate(frames, depth, cameras, mask=mask)
+        if self.distant is not None:
+            self.distant.write(frames, depth, cameras, mask)
         self._cache = None
 
     def points(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -84,9 +92,25 @@ class SpatialMemory:
             self.tsdf.touch(vox[out.index[out.mask]])
         return SpatialRender(rgb=out.features.clamp(0.0, 1.0), depth=out.depth, mask=out.mask)
 
+    def render_distant(self, cameras: Cameras) -> SpatialRender | None:
+        """What lies at infinity seen from cameras (T,) (rgb, depth 0, mask), at the map's supersampling; None
+        without a distant layer or while it is empty."""
+        return None if self.distant is None else self.distant.render(cameras, self.config.render_supersample)
+
     def state_dict(self) -> dict[str, torch.Tensor]:
-        return self.tsdf.state_dict()
+        state = self.tsdf.state_dict()
+        if self.distant is not None:
+            state.update({f"sky.{k}": v for k, v in self.distant.state_dict().items()})
+        return state
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        self.tsdf.load_state_dict(state)
+        """A :meth:`state_dict`; one saved without a distant layer leaves this one's empty."""
+        sky = {k[4:]: v for k, v in state.items() if k.startswith("sky.")}
+        if sky and self.distant is None:
+            raise ValueError("state: holds a distant (sky) layer but the config has sky_resolution 0")
+        self.tsdf.load_state_dict({k: v for k, v in state.items() if not k.startswith("sky.")})
+        if sky:
+            self.distant.load_state_dict(sky)
+        elif self.distant is not None:
+            self.distant = DistantMemory(self.config.sky_resolution)
         self._cache = self._surface = None

@@ -194,8 +194,13 @@ class WorldMemory:
         if use_episodic and len(self.episodic):
             keyframes = self.episodic.retrieve(self.episodic.visibility(render.depth, cams))
         working = None if working_window == 0 else self.working.read(working_window)
+        distant = self.spatial.render_distant(cams)
+        if distant is not None:  # the sky shows only where no surface does
+            distant.mask = distant.mask & ~render.mask
+            distant.rgb = distant.rgb * distant.mask
+            distant = distant if bool(distant.mask.any()) else None
         return MemoryReadout(target_cameras=cams, spatial=render if use_spatial else None, working=working,
-                             keyframes=keyframes, reference=render)
+                             keyframes=keyframes, reference=render, distant=distant)
 
     def render(self, cameras: Cameras) -> SpatialRender:
         """The map rendered into ``cameras`` (T,) in scene units: rgb (T, 3, H, W), depth (T, 1, H, W) in scene

@@ -212,28 +212,34 @@ class WorldMemPipeline(DiffusionPipeline):
         return self.depth_estimator(frames).to(frames.dtype)
 
     def _render_latents(self, readout) -> torch.Tensor | None:
-        """The map's render at the chunk as latents (1, F, C, h, w): uncovered pixels take the working window's
-        mean colour and unknown depth. None when the map covers nothing there."""
-        ref = readout.reference
-        if ref is None or not bool(ref.mask.any()):
+        """The memory's render at the chunk as latents (1, F, C, h, w): the map's surfaces, the remembered sky
+        (``readout.distant``, unknown depth) where it has none, and elsewhere the working window's mean colour
+        and unknown depth. None when the memory covers nothing there."""
+        ref, sky = readout.reference, readout.distant
+        if (ref is None or not bool(ref.mask.any())) and sky is None:
             return None
         if readout.working is not None:
             fill = readout.working.frames.mean(dim=(0, 2, 3)).view(1, 3, 1, 1)
         else:
             fill = torch.full((1, 3, 1, 1), 0.5)
-        rgb = torch.where(ref.mask, ref.rgb, fill.to(ref.rgb.dtype).expand_as(ref.rgb))
+        rgb = fill.to(ref.rgb.dtype).expand_as(ref.rgb)
+        if sky is not None:
+            rgb = torch.where(sky.mask, sky.rgb, rgb)
+        rgb = torch.where(ref.mask, ref.rgb, rgb)
         depth = torch.where(ref.mask, ref.depth, torch.zeros_like(ref.depth))
         return self.codec.encode(rgb[None], depth[None] if self.codec.has_depth else None)
 
     def _anchor_latents(self, readout) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """(render latents (1, F, C, h, w), weight (1, F, 1, h, w)) of the pixels the map covers with known depth,
-        or None when it covers nothing there."""
+        """(render latents (1, F, C, h, w), weight (1, F, 1, h, w)) of the pixels the map covers with known depth
+        and those the remembered sky covers, or None when the memory covers nothing there."""
         known = self._render_latents(readout)
         if known is None:
             return None
         ref = readout.reference
-        covered = (ref.mask.bool() & (ref.depth > 0)).to(known.dtype)
-        return known, self.codec.encode_mask(covered[None]).to(known.dtype)
+        covered = ref.mask.bool() & (ref.depth > 0)
+        if readout.distant is not None:
+            covered = covered | readout.distant.mask.bool()
+        return known, self.codec.encode_mask(covered.to(known.dtype)[None]).to(known.dtype)
 
     def _denoise(self, inputs: ModelInputs, target_cameras: Cameras, num_inference_steps: int, guidance_scale: float,
                  generator: torch.Generator, device, dtype, init: torch.Tensor | None = None,
@@ -389,7 +395,7 @@ class WorldMemPipeline(DiffusionPipeline):
                 chunk_depth, fit = align_depth(chunk_depth, readout.reference.depth)
                 chunk_depth = gate.far_to_unknown(chunk_depth)  # far guesses stay unknown, as sky
                 alignment.append(tuple(fit))
-                keep = gate.mask(chunk, chunk_depth, readout.reference)
+                keep = gate.mask(chunk, chunk_depth, readout.reference, readout.distant)
                 scene_depth = memory.write_generated(chunk, chunk_depth, readout, mask=keep)
             out_frames.append(chunk)
             out_depth.append(scene_depth)

@@ -11,6 +11,8 @@ then finds neither. The gate decides per pixel, from the chunk and the map's ren
 | ``new`` | only pixels the map does not cover yet: the first generated view of a place is what is remembered |
 | ``agree`` | uncovered pixels, and covered ones whose colour and depth agree with the render (they confirm it) |
 
+"Covered" includes what the memory holds at infinity (``MemoryReadout.distant``, the sky), when it has that layer.
+
 In every mode, generated depth beyond ``max_depth`` (the memory's normalised units: the given frames' median
 depth is 1) is treated as unknown and never reaches the map: a model's "far" guesses (sky decoded as a large
 finite depth, outliers stretched by the alignment) would otherwise become geometry, each far pixel creating
@@ -77,27 +79,38 @@ class WriteGate:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def mask(self, frames: torch.Tensor, depth: torch.Tensor, reference: SpatialRender | None) -> torch.Tensor | None:
+    def mask(self, frames: torch.Tensor, depth: torch.Tensor, reference: SpatialRender | None,
+             distant: SpatialRender | None = None) -> torch.Tensor | None:
         """(T, 1, H, W) bool of the pixels to fuse, or None for all of them.
 
         Args:
             frames: (T, 3, H, W) generated frames in [0, 1].
             depth: (T, 1, H, W) their depth, aligned to ``reference.depth`` (0 = unknown).
             reference: the map's render at the chunk's cameras (None: the map has nothing, all is new).
+            distant: what the memory holds at infinity there (``MemoryReadout.distant``): the pixels it covers
+                count as remembered too (no margin: the sky has no edge that creeps).
         """
-        if self.mode == "all" or reference is None:
+        if self.mode == "all" or (reference is None and distant is None):
             return None
-        covered = reference.mask.bool() & (reference.depth > 0)
+        none = torch.zeros_like(depth, dtype=torch.bool)
+        covered = none if reference is None else reference.mask.bool() & (reference.depth > 0)
         near_map = covered
         if self.margin > 0:
             k = 2 * self.margin + 1
             near_map = torch.nn.functional.max_pool2d(covered.float(), k, stride=1, padding=self.margin) > 0
+        sky = none if distant is None else distant.mask.bool()
+        fresh = ~(near_map | sky)
         if self.mode == "new":
-            return ~near_map
-        rgb_ok = (frames - reference.rgb).abs().mean(dim=1, keepdim=True) <= self.rgb_tolerance
-        rel = (depth - reference.depth).abs() / reference.depth.clamp_min(1e-6)
-        depth_ok = (depth > 0) & (rel <= self.depth_tolerance)
-        return ~near_map | (covered & rgb_ok & depth_ok)
+            return fresh
+        confirmed = none
+        if reference is not None:
+            rgb_ok = (frames - reference.rgb).abs().mean(dim=1, keepdim=True) <= self.rgb_tolerance
+            rel = (depth - reference.depth).abs() / reference.depth.clamp_min(1e-6)
+            confirmed = covered & rgb_ok & (depth > 0) & (rel <= self.depth_tolerance)
+        if distant is not None:
+            sky_ok = (frames - distant.rgb).abs().mean(dim=1, keepdim=True) <= self.rgb_tolerance
+            confirmed = confirmed | (sky & sky_ok & (depth <= 0))
+        return fresh | confirmed
 
     def far_to_unknown(self, depth: torch.Tensor) -> torch.Tensor:
         """``depth`` (normalised units) with values beyond ``max_depth`` set to 0 (unknown); unchanged if 0."""
