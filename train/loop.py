@@ -226,6 +226,10 @@ def train(cfg: TrainConfig, resume: bool = False, max_steps: int | None = None, 
     ddp = DistributedDataParallelKwargs(find_unused_parameters=True)
     accelerator = Accelerator(gradient_accumulation_steps=cfg.optim.grad_accum, mixed_precision=cfg.optim.mixed_precision,
                               log_with="tensorboard", project_dir=str(output_dir), kwargs_handlers=[ddp])
+    check_launch(accelerator)
+    if accelerator.state.deepspeed_plugin is not None:
+        # No dataloader goes through prepare(), so DeepSpeed cannot infer the per-GPU batch: it is ours.
+        accelerator.state.deepspeed_plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = cfg.optim.batch_size
     set_seed(cfg.seed)
     model, codec = build_model(cfg)
     text = None
@@ -319,6 +323,25 @@ def train(cfg: TrainConfig, resume: bool = False, max_steps: int | None = None, 
             os.replace(tmp, final)
     accelerator.end_training()
     return final
+
+
+def check_launch(accelerator: Accelerator, environ=os.environ) -> None:
+    """Fails at start when accelerate did not set up what ``accelerate launch`` asked for.
+
+    Without a GPU, accelerate 1.x runs only DDP over gloo, and only with ``ACCELERATE_USE_CPU=1`` in the
+    environment (the multi-GPU launcher does not pass a config file's ``use_cpu`` on); otherwise each launched
+    process would train alone on the same ``output_dir``, and an FSDP or DeepSpeed launch would train as plain
+    DDP (docs/distributed.md).
+    """
+    launched = int(environ.get("WORLD_SIZE", "1"))
+    kind = str(accelerator.distributed_type).rsplit(".", 1)[-1]
+    hint = "without a GPU accelerate runs only DDP, with ACCELERATE_USE_CPU=1 (docs/distributed.md)"
+    if launched != accelerator.num_processes:
+        raise ValueError(f"accelerate launch started {launched} processes but accelerate set up {accelerator.num_processes} "
+                         f"({kind}): each would train alone; {hint}")
+    for flag, name, wanted in (("ACCELERATE_USE_FSDP", "FSDP", "FSDP"), ("ACCELERATE_USE_DEEPSPEED", "DeepSpeed", "DEEPSPEED")):
+        if environ.get(flag, "false").lower() == "true" and kind != wanted:
+            raise ValueError(f"the launch asked for {name} but accelerate set up {kind}; {hint}")
 
 
 def _check_replicas(accelerator: Accelerator, model, output_dir: Path) -> None:
