@@ -48,6 +48,7 @@ from worldmem.utils.io import atomic_write, atomic_write_json
 __all__ = ["BuildResult", "make_plan", "resolve_partition", "run_build", "curate_clip", "finalize"]
 
 PLAN_VERSION = 1
+ENGINES = ("local", "ray")  # where curate_clip runs; not part of the plan: both write the same bytes
 _MANIFEST_FIELDS = ("key", "source", "clip_id", "source_range", "target_indices", "scale", "coverage",
                     "surface_coverage", "overlap", "revisit_score", "revisit", "render_psnr")
 
@@ -251,8 +252,12 @@ def _pending(folder: Path, shards: list[int], plan_hash: str) -> list[int]:
 def run_build(sources: list[str], out: str | os.PathLike, config: CurationConfig | None = None,
               num_shards: int = 1, shard_id: int = 0, workers: int = 1, depth_dir: str | None = None,
               progress: bool = True, env: dict | None = None, captions: str | os.PathLike | None = None,
-              text_encoder: str | os.PathLike | None = None, text_max_length: int = 226) -> BuildResult:
+              text_encoder: str | os.PathLike | None = None, text_max_length: int = 226, engine: str = "local",
+              address: str | None = None) -> BuildResult:
     """Builds (or resumes) this process's share of the shards and refreshes the summary files.
+
+    ``engine``: ``local`` (``workers`` processes here) or ``ray`` (``workers`` Ray tasks in flight on the cluster
+    at ``address``, or on a local Ray; data_curation/ray_engine.py); both write the same bytes.
 
     ``captions``: a captions file; ``text_encoder``: a local text encoder folder whose embeddings of the captions
     (``text_max_length`` tokens) the samples store (data_curation.captions).
@@ -261,6 +266,10 @@ def run_build(sources: list[str], out: str | os.PathLike, config: CurationConfig
     config = config or CurationConfig()
     if workers < 1:
         raise ValueError(f"--workers: expected an int >= 1, got {workers}")
+    if engine not in ENGINES:
+        raise ValueError(f"--engine: expected one of {', '.join(ENGINES)}, got {engine!r}")
+    if address is not None and engine != "ray":
+        raise ValueError(f"--address {address}: only with --engine ray")
     if depth_dir is not None and not Path(depth_dir).is_dir():
         raise ValueError(f"--depth-dir {depth_dir}: not a folder")
     parts, part = resolve_partition(num_shards, shard_id, env)
@@ -271,40 +280,51 @@ def run_build(sources: list[str], out: str | os.PathLike, config: CurationConfig
         embedder.load()  # a broken text encoder is reported before any work
     text = None if embedder is None else {"encoder": str(embedder.path.resolve()), "max_length": embedder.max_length}
     plan = make_plan(sources, config, depth_dir, None if captions is None else read_captions(captions), text)
-    out = Path(out)
-    folder = out / SHARD_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    _check_plan(out, plan)
-    mine = [s for s in range(plan["num_shards"]) if s % parts == part]
-    todo = _pending(folder, mine, plan["plan_hash"])
-    cps = config.clips_per_shard
-    caption_of = plan.get("captions", {})
-    tasks = [(s, ref, config, plan["depth_dir"], caption_of.get(ref["clip_id"])) for s in todo
-             for ref in plan["clips"][s * cps:(s + 1) * cps]]
-    expected = {s: len(plan["clips"][s * cps:(s + 1) * cps]) for s in todo}
-    results: dict[int, list[dict]] = {s: [] for s in todo}
-    ok = failed = samples = 0
-    bar = tqdm(total=len(tasks), unit="clip", desc=f"curate {out.name} [{part}/{parts}]", disable=not progress)
-    pool = None
+    cluster = None
+    if engine == "ray":  # connected before any output: a wrong --address leaves nothing behind
+        from data_curation.ray_engine import RayRunner
+
+        cluster = RayRunner.connect(address, workers)
+    bar = pool = None
     try:
-        if workers > 1 and len(tasks) > 1:
+        out = Path(out)
+        folder = out / SHARD_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        _check_plan(out, plan)
+        mine = [s for s in range(plan["num_shards"]) if s % parts == part]
+        todo = _pending(folder, mine, plan["plan_hash"])
+        cps = config.clips_per_shard
+        caption_of = plan.get("captions", {})
+        tasks = [(s, ref, config, plan["depth_dir"], caption_of.get(ref["clip_id"])) for s in todo
+                 for ref in plan["clips"][s * cps:(s + 1) * cps]]
+        expected = {s: len(plan["clips"][s * cps:(s + 1) * cps]) for s in todo}
+        results: dict[int, dict[int, dict]] = {s: {} for s in todo}  # shard -> {task index: result}
+        ok = failed = samples = 0
+        bar = tqdm(total=len(tasks), unit="clip", desc=f"curate {out.name} [{part}/{parts}]", disable=not progress)
+        if cluster is not None:  # results as they complete, each put back at its index
+            stream = cluster.imap_unordered(_curate_task, tasks)
+        elif workers > 1 and len(tasks) > 1:
             pool = multiprocessing.get_context("spawn").Pool(min(workers, len(tasks)), initializer=_worker_init)
-            stream = pool.imap(_curate_task, tasks, chunksize=1)
+            stream = enumerate(pool.imap(_curate_task, tasks, chunksize=1))
         else:
-            stream = map(_curate_task, tasks)
-        for shard, result in stream:
-            results[shard].append(result if embedder is None else embedder(result))
+            stream = enumerate(map(_curate_task, tasks))
+        for i, (shard, result) in stream:
+            results[shard][i] = result if embedder is None else embedder(result)
             ok, failed = ok + (result["reason"] is None), failed + (result["reason"] is not None)
             samples += len(result["samples"])
             bar.update(1)
             bar.set_postfix(ok=ok, failed=failed, samples=samples)
-            if len(results[shard]) == expected[shard]:
-                _write_shard(folder, shard, results.pop(shard), plan["plan_hash"])
+            if len(results[shard]) == expected[shard]:  # in plan order, whatever order they came back in
+                done = results.pop(shard)
+                _write_shard(folder, shard, [done[j] for j in sorted(done)], plan["plan_hash"])
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
         if pool is not None:
             pool.terminate()
             pool.join()
+        if cluster is not None:
+            cluster.close()
     for shard in [s for s in results if expected[s] == 0]:
         _write_shard(folder, shard, [], plan["plan_hash"])
     summary = finalize(out, plan)

@@ -24,7 +24,12 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--config", type=Path, default=None, help="curation yaml (default: the built-in defaults)")
     b.add_argument("--num-shards", type=int, default=1, help="split the shards over N jobs (job arrays)")
     b.add_argument("--shard-id", type=int, default=0, help="this job's index in [0, N)")
-    b.add_argument("--workers", type=int, default=1, help="worker processes (one torch thread each)")
+    b.add_argument("--workers", type=int, default=1,
+                   help="worker processes (one torch thread each); with --engine ray, Ray tasks in flight")
+    b.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="where clips are curated: local processes (default) or Ray tasks (pip install -e \".[ray]\")")
+    b.add_argument("--address", default=None, metavar="ADDR",
+                   help="--engine ray: a running cluster (auto, HOST:PORT or ray://HOST:PORT); default: a local Ray")
     b.add_argument("--depth-dir", default=None, help="depth for RGB-only sources: <clip_id>.npy (N, H, W) float")
     b.add_argument("--captions", default=None, metavar="FILE",
                    help="captions per clip: a .json {clip_id: caption} or .jsonl rows {clip_id, caption}")
@@ -62,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
             res = run_build(args.source, args.out, config, num_shards=args.num_shards, shard_id=args.shard_id,
                             workers=args.workers, depth_dir=args.depth_dir, progress=not args.no_progress,
                             captions=args.captions, text_encoder=args.text_encoder,
-                            text_max_length=args.text_max_length)
+                            text_max_length=args.text_max_length, engine=args.engine, address=args.address)
             s = res.summary
             print(f"this run: {res.shards_written} shards written, {res.shards_skipped} already done; clips "
                   f"{res.clips_ok} ok, {res.clips_failed} failed; {res.samples} samples in {res.seconds:.1f} s")
