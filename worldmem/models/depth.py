@@ -8,6 +8,7 @@ robust scale and shift), so the map does not drift in scale from chunk to chunk.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import NamedTuple, Protocol, runtime_checkable
 
@@ -24,42 +25,83 @@ class DepthEstimator(Protocol):
 
 
 class TransformersDepthEstimator:
-    """Adapter for a local Hugging Face ``transformers`` depth-estimation checkpoint (e.g. Depth Anything V2).
+    """Adapter for a local Hugging Face ``transformers`` depth-estimation checkpoint (e.g. Depth Anything V2, DPT).
 
     Relative-depth models predict disparity-like values; ``output="disparity"`` inverts them to depth (their
-    unknown scale and shift are removed by :func:`align_depth` afterwards).
+    unknown scale and shift are removed by :func:`align_depth` afterwards, or fitted to a clip's cameras by
+    :func:`worldmem.data.depth_fit.fit_depth_affine` from :meth:`predict`'s raw output).
+
+    Frames are resized to a multiple of the model's patch size and normalised with the folder's
+    ``preprocessor_config.json`` ``image_mean`` / ``image_std`` (ImageNet's without one).
 
     Args:
         path: a local folder with ``config.json`` and the weights (nothing is downloaded).
-        output: "depth" (metric models) or "disparity" (relative models).
+        output: "depth" (metric models), "disparity" (relative models) or "auto" ("depth" when the config's
+            ``depth_estimation_type`` is "metric", else "disparity").
+        batch_size: frames per forward pass.
+    Raises:
+        FileNotFoundError without ``config.json``; ValueError (one line naming the folder) when the checkpoint
+        does not load.
     """
 
-    def __init__(self, path, output: str = "disparity", device: str | torch.device = "cpu"):
+    def __init__(self, path, output: str = "disparity", device: str | torch.device = "cpu", batch_size: int = 8):
         path = Path(path)
         if not (path / "config.json").is_file():
             raise FileNotFoundError(f"depth estimator: no config.json in {path}; expected a local transformers "
                                     f"depth-estimation checkpoint (nothing is downloaded)")
-        if output not in ("depth", "disparity"):
-            raise ValueError(f"output: expected 'depth' or 'disparity', got {output!r}")
+        if output not in ("depth", "disparity", "auto"):
+            raise ValueError(f"output: expected 'depth', 'disparity' or 'auto', got {output!r}")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size: expected an int >= 1, got {batch_size!r}")
         try:
             from transformers import AutoModelForDepthEstimation
         except ImportError as err:
             raise ImportError("depth estimator: the 'transformers' package is needed for this adapter "
                               "(pip install transformers)") from err
-        self.model = AutoModelForDepthEstimation.from_pretrained(path, local_files_only=True).to(device).eval()
+        try:
+            self.model = AutoModelForDepthEstimation.from_pretrained(path, local_files_only=True).to(device).eval()
+        except Exception as err:  # transformers raises many kinds for a broken folder; report one line
+            text = " ".join(str(err).split())[:300]
+            raise ValueError(f"depth estimator {path}: not a loadable transformers depth-estimation checkpoint "
+                             f"({type(err).__name__}: {text})") from err
+        config = self.model.config.to_dict()
+        if output == "auto":
+            output = "depth" if config.get("depth_estimation_type") == "metric" else "disparity"
         self.output = output
+        self.batch_size = batch_size
         self.device = torch.device(device)
-        self.mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-        self.std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+        backbone = config.get("backbone_config") or {}
+        self.patch = int(backbone.get("patch_size") or config.get("patch_size") or 14)
+        mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+        processor = path / "preprocessor_config.json"
+        if processor.is_file():
+            try:
+                settings = json.loads(processor.read_text())
+                mean, std = settings.get("image_mean", mean), settings.get("image_std", std)
+            except (json.JSONDecodeError, UnicodeDecodeError) as err:
+                raise ValueError(f"depth estimator {processor}: not valid JSON ({err})") from None
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
 
     @torch.no_grad()
-    def __call__(self, frames: torch.Tensor) -> torch.Tensor:
+    def predict(self, frames: torch.Tensor) -> torch.Tensor:
+        """The model's own output for frames (T, 3, H, W) in [0, 1]: (T, 1, H, W) depth or disparity (see
+        ``self.output``), at the frames' size, ``batch_size`` frames per forward pass."""
+        if frames.dim() != 4 or frames.shape[1] != 3:
+            raise ValueError(f"frames: expected shape (T, 3, H, W), got {tuple(frames.shape)}")
         t, _, h, w = frames.shape
-        size = (max(14, round(h / 14) * 14), max(14, round(w / 14) * 14))
-        x = torch.nn.functional.interpolate(frames.float(), size=size, mode="bilinear", align_corners=False)
-        x = ((x - self.mean) / self.std).to(self.device)
-        pred = self.model(pixel_values=x).predicted_depth[:, None].float().cpu()
-        pred = torch.nn.functional.interpolate(pred, size=(h, w), mode="bilinear", align_corners=False)
+        size = (max(self.patch, round(h / self.patch) * self.patch), max(self.patch, round(w / self.patch) * self.patch))
+        preds = []
+        for start in range(0, t, self.batch_size):
+            x = torch.nn.functional.interpolate(frames[start:start + self.batch_size].float(), size=size,
+                                                mode="bilinear", align_corners=False)
+            x = ((x - self.mean) / self.std).to(self.device)
+            pred = self.model(pixel_values=x).predicted_depth[:, None].float().cpu()
+            preds.append(torch.nn.functional.interpolate(pred, size=(h, w), mode="bilinear", align_corners=False))
+        return torch.cat(preds) if preds else frames.new_zeros(0, 1, h, w)
+
+    def __call__(self, frames: torch.Tensor) -> torch.Tensor:
+        pred = self.predict(frames)
         if self.output == "disparity":
             pred = torch.where(pred > 1e-6, 1.0 / pred.clamp(min=1e-6), torch.zeros_like(pred))
         return pred
