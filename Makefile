@@ -13,7 +13,7 @@ $(PY):
 $(STAMP): $(PY) pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[dev,viz,train]"
+	$(PY) -m pip install --quiet -e ".[dev,viz,train,ray]"
 	touch $(STAMP)
 
 test: $(STAMP)
