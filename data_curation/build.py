@@ -41,6 +41,7 @@ from tqdm import tqdm
 from worldmem.data.builder import build_clip_samples, sample_key, single_thread
 from worldmem.data.clip import ClipError, ClipRef
 from worldmem.data.config import CurationConfig
+from worldmem.data.media import DEPTH_TO_ESTIMATE
 from worldmem.data.readers import READERS, parse_source
 from worldmem.data.shards import SHARD_DIR, shard_index_name, shard_name, write_shard
 from worldmem.utils.io import atomic_write, atomic_write_json
@@ -72,10 +73,11 @@ def _normalise_source(spec: str) -> str:
 
 
 def make_plan(sources: list[str], config: CurationConfig, depth_dir: str | None, captions: dict | None = None,
-              text: dict | None = None) -> dict:
+              text: dict | None = None, depth_estimator: dict | None = None) -> dict:
     """The clip list and everything that determines the output; ``ValueError`` for a bad source.
 
-    ``captions``: ``{clip_id: caption}`` (data_curation.captions); ``text``: ``{"encoder", "max_length"}``.
+    ``captions``: ``{clip_id: caption}`` (data_curation.captions); ``text``: ``{"encoder", "max_length"}``;
+    ``depth_estimator``: the estimator's entry (data_curation.depth).
     """
     if not sources:
         raise ValueError("expected at least one --source KIND:PATH")
@@ -97,6 +99,8 @@ def make_plan(sources: list[str], config: CurationConfig, depth_dir: str | None,
         plan["captions"] = {c["clip_id"]: captions[c["clip_id"]] for c in clips if c["clip_id"] in captions}
     if text is not None:
         plan["text"] = text
+    if depth_estimator is not None:
+        plan["depth_estimator"] = depth_estimator
     plan["plan_hash"] = hashlib.sha256(json.dumps(plan, sort_keys=True).encode()).hexdigest()[:16]
     return plan
 
@@ -120,14 +124,21 @@ def _one_line(err: BaseException) -> str:
     return (text if isinstance(err, ClipError) else f"{type(err).__name__}: {text}")[:400] or type(err).__name__
 
 
-def curate_clip(ref: dict, config: CurationConfig, depth_dir: str | None, caption: str | None = None) -> dict:
+def curate_clip(ref: dict, config: CurationConfig, depth_dir: str | None, caption: str | None = None,
+                depth_estimator: dict | None = None) -> dict:
     """Loads and curates one clip on one torch thread; never raises for bad data (returns the reason instead).
-    ``caption`` (from a captions file) replaces the one the source's metadata may give."""
+    ``caption`` (from a captions file) replaces the one the source's metadata may give; ``depth_estimator`` (a
+    plan entry, data_curation.depth) gives depth to clips whose reader has none."""
     clip_ref = ClipRef(**ref)
     out = {"ref": ref, "reason": None, "samples": [], "failures": []}
     try:
         with single_thread():
-            clip = READERS[clip_ref.source].load_clip(clip_ref, config, depth_dir)
+            clip = READERS[clip_ref.source].load_clip(
+                clip_ref, config, DEPTH_TO_ESTIMATE if depth_estimator is not None else depth_dir)
+            if depth_estimator is not None and not bool((clip.depth > 0).any()):  # the reader had no depth
+                from data_curation.depth import estimate_clip_depth
+
+                clip = estimate_clip_depth(clip, depth_estimator)
             if caption is not None:
                 clip.meta["caption"] = caption
             samples, failures = build_clip_samples(clip, config)
@@ -151,8 +162,8 @@ def _worker_init() -> None:
 
 
 def _curate_task(task: tuple) -> tuple[int, dict]:
-    shard, ref, config, depth_dir, caption = task
-    return shard, curate_clip(ref, config, depth_dir, caption)
+    shard, ref, config, depth_dir, caption, depth_estimator = task
+    return shard, curate_clip(ref, config, depth_dir, caption, depth_estimator)
 
 
 def _write_shard(folder: Path, shard: int, results: list[dict], plan_hash: str) -> None:
@@ -253,7 +264,8 @@ def run_build(sources: list[str], out: str | os.PathLike, config: CurationConfig
               num_shards: int = 1, shard_id: int = 0, workers: int = 1, depth_dir: str | None = None,
               progress: bool = True, env: dict | None = None, captions: str | os.PathLike | None = None,
               text_encoder: str | os.PathLike | None = None, text_max_length: int = 226, engine: str = "local",
-              address: str | None = None) -> BuildResult:
+              address: str | None = None, depth_estimator: str | None = None, depth_batch_size: int = 8,
+              depth_output: str = "auto") -> BuildResult:
     """Builds (or resumes) this process's share of the shards and refreshes the summary files.
 
     ``engine``: ``local`` (``workers`` processes here) or ``ray`` (``workers`` Ray tasks in flight on the cluster
@@ -261,6 +273,10 @@ def run_build(sources: list[str], out: str | os.PathLike, config: CurationConfig
 
     ``captions``: a captions file; ``text_encoder``: a local text encoder folder whose embeddings of the captions
     (``text_max_length`` tokens) the samples store (data_curation.captions).
+
+    ``depth_estimator``: ``KIND:PATH`` of a monocular depth model for clips without depth, run ``depth_batch_size``
+    frames at a time, its output (``depth_output``: auto, depth or disparity) fitted to each clip's cameras
+    (data_curation.depth); not together with ``depth_dir``.
     """
     t_start = time.perf_counter()
     config = config or CurationConfig()
@@ -272,6 +288,8 @@ def run_build(sources: list[str], out: str | os.PathLike, config: CurationConfig
         raise ValueError(f"--address {address}: only with --engine ray")
     if depth_dir is not None and not Path(depth_dir).is_dir():
         raise ValueError(f"--depth-dir {depth_dir}: not a folder")
+    if depth_dir is not None and depth_estimator is not None:
+        raise ValueError("--depth-dir and --depth-estimator: expected one of them, not both")
     parts, part = resolve_partition(num_shards, shard_id, env)
     from data_curation.captions import CaptionEmbedder, read_captions
 
@@ -279,7 +297,13 @@ def run_build(sources: list[str], out: str | os.PathLike, config: CurationConfig
     if embedder is not None:
         embedder.load()  # a broken text encoder is reported before any work
     text = None if embedder is None else {"encoder": str(embedder.path.resolve()), "max_length": embedder.max_length}
-    plan = make_plan(sources, config, depth_dir, None if captions is None else read_captions(captions), text)
+    estimator = None
+    if depth_estimator is not None:  # loaded here too, so a broken folder is reported before any work
+        from data_curation.depth import estimator_entry
+
+        estimator = estimator_entry(depth_estimator, depth_output, depth_batch_size)
+    plan = make_plan(sources, config, depth_dir, None if captions is None else read_captions(captions), text,
+                     estimator)
     cluster = None
     if engine == "ray":  # connected before any output: a wrong --address leaves nothing behind
         from data_curation.ray_engine import RayRunner
@@ -295,7 +319,8 @@ def run_build(sources: list[str], out: str | os.PathLike, config: CurationConfig
         todo = _pending(folder, mine, plan["plan_hash"])
         cps = config.clips_per_shard
         caption_of = plan.get("captions", {})
-        tasks = [(s, ref, config, plan["depth_dir"], caption_of.get(ref["clip_id"])) for s in todo
+        tasks = [(s, ref, config, plan["depth_dir"], caption_of.get(ref["clip_id"]), plan.get("depth_estimator"))
+                 for s in todo
                  for ref in plan["clips"][s * cps:(s + 1) * cps]]
         expected = {s: len(plan["clips"][s * cps:(s + 1) * cps]) for s in todo}
         results: dict[int, dict[int, dict]] = {s: {} for s in todo}  # shard -> {task index: result}

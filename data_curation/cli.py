@@ -31,6 +31,13 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--address", default=None, metavar="ADDR",
                    help="--engine ray: a running cluster (auto, HOST:PORT or ray://HOST:PORT); default: a local Ray")
     b.add_argument("--depth-dir", default=None, help="depth for RGB-only sources: <clip_id>.npy (N, H, W) float")
+    b.add_argument("--depth-estimator", default=None, metavar="KIND:PATH",
+                   help="depth for RGB-only sources from a local monocular model (transformers:FOLDER), its scale and "
+                        "shift fitted to each clip's cameras; clips whose fit is unreliable fail with the reason")
+    b.add_argument("--depth-batch-size", type=int, default=8, help="--depth-estimator: frames per forward pass")
+    b.add_argument("--depth-output", choices=("auto", "depth", "disparity"), default="auto",
+                   help="--depth-estimator: what the model predicts (auto: the config's depth_estimation_type, "
+                        "metric -> depth, else disparity)")
     b.add_argument("--captions", default=None, metavar="FILE",
                    help="captions per clip: a .json {clip_id: caption} or .jsonl rows {clip_id, caption}")
     b.add_argument("--text-encoder", default=None, metavar="DIR",
@@ -67,7 +74,9 @@ def main(argv: list[str] | None = None) -> int:
             res = run_build(args.source, args.out, config, num_shards=args.num_shards, shard_id=args.shard_id,
                             workers=args.workers, depth_dir=args.depth_dir, progress=not args.no_progress,
                             captions=args.captions, text_encoder=args.text_encoder,
-                            text_max_length=args.text_max_length, engine=args.engine, address=args.address)
+                            text_max_length=args.text_max_length, engine=args.engine, address=args.address,
+                            depth_estimator=args.depth_estimator, depth_batch_size=args.depth_batch_size,
+                            depth_output=args.depth_output)
             s = res.summary
             print(f"this run: {res.shards_written} shards written, {res.shards_skipped} already done; clips "
                   f"{res.clips_ok} ok, {res.clips_failed} failed; {res.samples} samples in {res.seconds:.1f} s")

@@ -16,8 +16,8 @@ import torch
 
 from worldmem.data.clip import ClipError, fit_depth, fit_frames
 
-__all__ = ["IMAGE_SUFFIXES", "frame_indices", "read_image", "read_images", "read_video", "read_depth_image",
-           "read_depth_array", "sorted_images", "load_npy"]
+__all__ = ["DEPTH_TO_ESTIMATE", "IMAGE_SUFFIXES", "frame_indices", "read_image", "read_images", "read_video",
+           "read_depth_image", "read_depth_array", "sorted_images", "load_npy"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
@@ -161,12 +161,25 @@ def load_npy(path: Path) -> np.ndarray:
         raise ClipError(f"{path.name}: unreadable array file ({type(err).__name__})") from err
 
 
+class _DepthToEstimate:
+    def __repr__(self) -> str:
+        return "DEPTH_TO_ESTIMATE"
+
+
+DEPTH_TO_ESTIMATE = _DepthToEstimate()
+"""Passed as a reader's ``depth_dir``: an RGB-only clip is loaded with all-unknown depth, for an estimator
+(data_curation/depth.py) to fill in; readers of sources with their own depth ignore it."""
+
+
 def read_depth_array(depth_dir: str | os.PathLike | None, clip_id: str, keep: Sequence[int], native: tuple,
                      size: tuple[int, int] | None, total: int) -> torch.Tensor:
     """Depth for an RGB-only clip from ``<depth_dir>/<clip_id>.npy``: (total, H, W) float z-depth.
 
     Returns (N, 1, h, w) for the ``keep`` frames. No depth -> :class:`ClipError` (depth is never invented).
+    ``depth_dir`` = :data:`DEPTH_TO_ESTIMATE`: all-unknown depth (0), which a depth estimator fills in later.
     """
+    if depth_dir is DEPTH_TO_ESTIMATE:
+        return fit_depth(torch.zeros(len(keep), 1, *native), size)
     if depth_dir is None:
         raise ClipError("depth missing: this source has no depth; pass --depth-dir with <clip_id>.npy files")
     path = Path(depth_dir) / f"{clip_id}.npy"
