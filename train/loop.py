@@ -336,7 +336,7 @@ def check_launch(accelerator: Accelerator, environ=os.environ) -> None:
     launched = int(environ.get("WORLD_SIZE", "1"))
     kind = str(accelerator.distributed_type).rsplit(".", 1)[-1]
     hint = "without a GPU accelerate runs only DDP, with ACCELERATE_USE_CPU=1 (docs/distributed.md)"
-    if launched != accelerator.num_processes:
+    if launched > accelerator.num_processes:  # a launcher that sets no WORLD_SIZE (mpirun) counts as 1
         raise ValueError(f"accelerate launch started {launched} processes but accelerate set up {accelerator.num_processes} "
                          f"({kind}): each would train alone; {hint}")
     for flag, name, wanted in (("ACCELERATE_USE_FSDP", "FSDP", "FSDP"), ("ACCELERATE_USE_DEEPSPEED", "DeepSpeed", "DEEPSPEED")):
