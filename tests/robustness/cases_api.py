@@ -35,6 +35,21 @@ def _load_memory(change):
     return build
 
 
+def _sky_memory(resolution_in_json: int):
+    """A memory saved with a sky layer of 8 bins per face whose memory.json then claims another resolution."""
+    def build(tmp: Path, base: Path):
+        from worldmem.memory import WorldMemory
+
+        cams, frames, depth = fx._scene()
+        mem = WorldMemory({"spatial": {"sky_resolution": 8}})
+        mem.write(frames[:2], depth[:2], cams[:2])
+        mem.save(tmp / "mem")
+        fx.edit_json(tmp / "mem" / "memory.json",
+                     lambda d: d["config"]["spatial"].update(sky_resolution=resolution_in_json))
+        WorldMemory.load(tmp / "mem")
+    return build
+
+
 def _memory_json(**values):
     return _load_memory(lambda f: fx.edit_json(f / "memory.json", lambda d: d.update(values)))
 
@@ -160,6 +175,8 @@ LOADERS = [
     Case("WorldMemory.load", "tensors truncated", _load_memory(
         lambda f: (f / "memory.safetensors").write_bytes((f / "memory.safetensors").read_bytes()[:100])),
          "memory.safetensors"),
+    Case("WorldMemory.load", "sky tensors of another resolution", _sky_memory(4), "sky.colour_sum"),
+    Case("WorldMemory.load", "sky tensors but no sky layer", _sky_memory(0), "sky_resolution 0"),
     Case("Cameras.from_dict", "not a mapping", _cameras(lambda d: [1, 2]), "cameras"),
     Case("Cameras.from_dict", "K missing", _cameras(lambda d: d.pop("K") and None), "K"),
     Case("Cameras.from_dict", "height 0", _cameras(_set("height", 0)), "height"),
