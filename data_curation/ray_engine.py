@@ -96,10 +96,10 @@ class RayRunner:
         """Connects to ``address`` (``None``: starts a local Ray with ``workers`` CPUs); ``ValueError`` (one
         line) if ray is missing or the cluster cannot be reached."""
         ray = import_ray()
+        if address is not None:  # checked even when already connected: a wrong address is always an error
+            check_reachable(_resolve_auto(ray) if address == "auto" else address)
         if ray.is_initialized():
             return cls(ray, workers, started=False)
-        if address is not None:
-            check_reachable(_resolve_auto(ray) if address == "auto" else address)
         quiet = {"logging_level": logging.ERROR, "include_dashboard": False}
         try:
             if address is None:
