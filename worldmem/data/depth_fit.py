@@ -22,8 +22,10 @@ bias the slope (a noisy regressor shrinks a least-squares slope); the triangulat
 residual, where it does not. Everything is deterministic (fixed hypotheses, no sampling) and takes a fraction
 of a second for a 24-frame 64x64 clip on one CPU thread. A fit is *unreliable*, with a one-line reason, when
 the pairs show too little parallax (the camera only turns), too few pixels triangulate, fitted and
-triangulated depth differ by more than ``max_residual`` (median relative difference) or the map makes more
-than ``max_nonpositive`` of the known pixels non-positive. The scale and the shift trade off against each
+triangulated depth differ by more than ``max_residual`` (median relative difference), the output explains the
+triangulated depth no better than a constant would (the residual is above ``max_residual_ratio`` times a
+constant depth's: an output unrelated to depth fits a scene of narrow depth range that way) or the map makes
+more than ``max_nonpositive`` of the known pixels non-positive. The scale and the shift trade off against each
 other when the clip's depths span a narrow range: the depth is then right to better than the scale is.
 
 Conventions: cameras and depth as in :mod:`worldmem.geometry.cameras` (OpenCV axes, ``cam_from_world``, ``K``
@@ -72,6 +74,8 @@ class FitSettings:
     """Fewer pairs with at least ``min_points // 4`` triangulated pixels: unreliable."""
     max_residual: float = 0.15
     """Median relative disagreement of fitted and triangulated depth above this: unreliable."""
+    max_residual_ratio: float = 0.5
+    """The residual above this fraction of the best constant depth's (median relative difference): unreliable."""
     max_nonpositive: float = 0.01
     """More than this fraction of the (known) pixels non-positive after the fit: unreliable."""
 
@@ -81,7 +85,7 @@ class FitSettings:
                 raise ValueError(f"{name}: expected an int >= 1, got {getattr(self, name)}")
         if self.num_hypotheses < 8:
             raise ValueError(f"num_hypotheses: expected >= 8, got {self.num_hypotheses}")
-        for name in ("max_parallax", "uniqueness", "max_residual", "max_nonpositive"):
+        for name in ("max_parallax", "uniqueness", "max_residual", "max_residual_ratio", "max_nonpositive"):
             if not 0 < getattr(self, name) <= 1:
                 raise ValueError(f"{name}: expected a value in (0, 1], got {getattr(self, name)}")
 
@@ -91,7 +95,8 @@ class DepthFit:
     """The fitted map from an estimator's output to depth in the cameras' units.
 
     ``kind == "depth"``: ``depth = scale * output + shift``; ``"disparity"``: ``depth = 1 / (scale * output + shift)``.
-    ``residual``: median relative difference of fitted and triangulated depth; ``pairs_used``: frame pairs that
+    ``residual``: median relative difference of fitted and triangulated depth (``constant_residual``: the same
+    for the best constant depth, what an output unrelated to depth achieves); ``pairs_used``: frame pairs that
     contributed; ``points``: triangulated pixels; ``parallax_px``: their median parallax; ``reliable`` is False
     with a one-line ``reason`` when the cameras do not determine the map (see the module docstring).
     """
@@ -105,6 +110,7 @@ class DepthFit:
     parallax_px: float
     reliable: bool
     reason: str | None = None
+    constant_residual: float = float("nan")
 
     def apply(self, output: torch.Tensor) -> torch.Tensor:
         """Depth (same shape as ``output``, e.g. (T, 1, H, W)); unknown (<= 0) outputs and pixels the map
@@ -334,13 +340,18 @@ def fit_depth_affine(output: torch.Tensor, frames: torch.Tensor, cameras: Camera
         return DepthFit(**(asdict(fit) | {"reliable": False, "reason": (
             "no increasing affine map fits the estimator's output to the triangulated depth")}))
     residual = float(((fit.apply(y) * rho) - 1.0).abs().median())
-    fit = DepthFit(**(asdict(fit) | {"residual": residual}))
+    constant = float((rho / rho.median() - 1.0).abs().median())
+    fit = DepthFit(**(asdict(fit) | {"residual": residual, "constant_residual": constant}))
     known = output > 0
     bad = float((fit.apply(output)[known] <= 0).double().mean()) if bool(known.any()) else 1.0
     if not residual <= settings.max_residual:
         return DepthFit(**(asdict(fit) | {"reliable": False, "reason": (
             f"fitted and triangulated depth disagree: median relative difference {residual:.3f} > "
             f"{settings.max_residual}")}))
+    if not residual <= settings.max_residual_ratio * constant:
+        return DepthFit(**(asdict(fit) | {"reliable": False, "reason": (
+            f"the estimator's output explains the triangulated depth no better than a constant: median relative "
+            f"difference {residual:.3f}, a constant depth's {constant:.3f}")}))
     if bad > settings.max_nonpositive:
         return DepthFit(**(asdict(fit) | {"reliable": False, "reason": (
             f"non-positive depth after the fit on {100 * bad:.1f} % of the pixels (> {100 * settings.max_nonpositive:g} %)")}))

@@ -1,0 +1,116 @@
+"""fit_depth_affine: the scale and shift of depth/disparity known only up to an affine map, from the cameras."""
+
+from functools import lru_cache
+
+import pytest
+import torch
+
+from worldmem.data.depth_fit import DepthFit, FitSettings, fit_depth_affine, select_pairs, triangulate_pair
+from worldmem.geometry import trajectories as tr
+from worldmem.synthetic import SyntheticScene
+
+
+@lru_cache(maxsize=4)
+def walk(seed: int, rotate_only: bool = False):
+    """A 24-frame 64x64 clip of a synthetic scene: a walk out and back (or turning in place), exact depth."""
+    scene = SyntheticScene.random(seed=seed)
+    lo, hi = scene.free_box
+    c = ((lo + hi) / 2).tolist()
+    if rotate_only:
+        cams = tr.look_around(24, position=c, yaw_range_deg=90.0, height=64, width=64)
+    else:
+        cams = tr.out_and_back(24, start=c, heading_deg=20.0, distance=1.0, yaw_sweep_deg=60.0, pitch_deg=-5.0,
+                               height=64, width=64, fov_deg=65.0)
+    frames, depth = scene.render(cams)
+    return frames, depth, cams
+
+
+def estimator_output(depth, kind, a, b, noise, seed=0):
+    """``a * x + b`` of the true depth (or disparity) x, times (1 + noise * N(0, 1)) per pixel; unknown stays 0."""
+    x = depth if kind == "depth" else torch.where(depth > 0, 1.0 / depth.clamp(min=1e-9), torch.zeros_like(depth))
+    g = torch.Generator().manual_seed(seed)
+    out = (a * x + b) * (1.0 + noise * torch.randn(x.shape, generator=g, dtype=x.dtype))
+    return torch.where(depth > 0, out, torch.zeros_like(out))
+
+
+CASES = [(kind, a, b, noise) for kind in ("depth", "disparity") for a, b in ((1.0, 0.0), (3.0, 0.5), (0.2, 0.1))
+         for noise in (0.0, 0.05)]
+
+
+@pytest.mark.parametrize("kind,a,b,noise", CASES)
+def test_fit_recovers_scale_within_2_percent_and_the_depth(kind, a, b, noise):
+    frames, depth, cams = walk(3)
+    out = estimator_output(depth, kind, a, b, noise)
+    fit = fit_depth_affine(out, frames, cams, kind)
+    assert fit.reliable, fit.reason
+    # output = a * x + b  <=>  x = output / a - b / a: the fit's scale is 1 / a and its shift -b / a.
+    assert abs(1.0 / fit.scale / a - 1.0) < 0.02, (fit, a)
+    x = depth[depth > 0] if kind == "depth" else 1.0 / depth[depth > 0]
+    assert abs(-fit.shift / fit.scale - b) < 0.03 * a * float(x.median()), (fit, b)
+    fitted = fit.apply(estimator_output(depth, kind, a, b, 0.0))  # the fitted map on the noise-free output
+    known = depth > 0
+    assert float(((fitted[known] - depth[known]).abs() / depth[known]).median()) < 0.02
+    assert fit.pairs_used >= 8 and fit.points > 1000 and fit.residual < min(0.1, 0.5 * fit.constant_residual)
+
+
+def test_fit_on_another_scene_and_same_answer_twice():
+    frames, depth, cams = walk(5)
+    out = estimator_output(depth, "disparity", 2.0, 0.3, 0.05, seed=1)
+    fit = fit_depth_affine(out, frames, cams, "disparity")
+    assert fit.reliable and abs(1.0 / fit.scale / 2.0 - 1.0) < 0.02, fit
+    assert fit_depth_affine(out, frames, cams, "disparity") == fit  # deterministic
+
+
+def test_pure_rotation_is_unreliable():
+    frames, depth, cams = walk(3, rotate_only=True)
+    fit = fit_depth_affine(estimator_output(depth, "depth", 2.0, 0.1, 0.0), frames, cams, "depth")
+    assert not fit.reliable and "too little parallax" in fit.reason and fit.points < 200, fit
+    assert all(pair[0] != pair[1] for pair in select_pairs(cams))
+
+
+def test_still_camera_is_unreliable_without_pairs():
+    frames, depth, cams = walk(3)
+    still = cams[[0] * 6]
+    fit = fit_depth_affine(depth[:1].expand(6, -1, -1, -1), frames[:1].expand(6, -1, -1, -1), still, "depth")
+    assert not fit.reliable and "too little parallax" in fit.reason and fit.pairs_used == 0
+
+
+def test_output_unrelated_to_depth_is_unreliable():
+    frames, depth, cams = walk(3)
+    g = torch.Generator().manual_seed(0)
+    noise = torch.rand(depth.shape, generator=g) + 0.5
+    smooth = torch.nn.functional.avg_pool2d(noise, 9, stride=1, padding=4, count_include_pad=False)
+    fit = fit_depth_affine(smooth, frames, cams, "disparity")
+    assert not fit.reliable and "no better than a constant" in fit.reason, fit
+    assert fit.residual > 0.5 * fit.constant_residual
+
+
+def test_triangulation_agrees_with_the_true_depth():
+    frames, depth, cams = walk(3)
+    i, j = select_pairs(cams)[3]
+    inv_depth, parallax, ok = triangulate_pair(frames[i], frames[j], cams[[i, j]])
+    ok &= depth[i, 0] > 0
+    assert int(ok.sum()) > 300 and bool((parallax[ok] >= FitSettings().min_parallax_px).all())
+    ratio = inv_depth[ok] * depth[i, 0][ok]
+    assert abs(float(ratio.median()) - 1.0) < 0.01
+    assert float(((ratio - 1).abs() < 0.1).float().mean()) > 0.8
+
+
+def test_apply_and_bad_inputs():
+    fit = DepthFit("disparity", scale=2.0, shift=-1.0, residual=0.0, pairs_used=1, points=1, parallax_px=1.0,
+                   reliable=True)
+    out = torch.tensor([0.0, 0.25, 1.0, 2.0])
+    assert fit.apply(out).tolist() == pytest.approx([0.0, 0.0, 1.0, 1.0 / 3.0])  # unknown and non-positive -> 0
+    assert DepthFit("depth", 2.0, 1.0, 0.0, 1, 1, 1.0, True).apply(out).tolist() == [0.0, 1.5, 3.0, 5.0]
+    frames, depth, cams = walk(3)
+    with pytest.raises(ValueError, match="kind: expected one of depth, disparity"):
+        fit_depth_affine(depth, frames, cams, "inverse")
+    with pytest.raises(ValueError, match=r"output: expected shape \(24, 1, 64, 64\)"):
+        fit_depth_affine(depth[:, :, :32], frames, cams)
+    with pytest.raises(ValueError, match="cameras: expected 24 cameras"):
+        fit_depth_affine(depth, frames, cams[:3])
+    with pytest.raises(ValueError, match="max_residual"):
+        FitSettings(max_residual=0.0)
+    nan = depth.clone()
+    nan[0, 0, 0, 0] = float("nan")
+    assert "NaN" in fit_depth_affine(nan, frames, cams).reason
