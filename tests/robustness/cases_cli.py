@@ -286,6 +286,17 @@ def _build(*args):
     return build
 
 
+def _estimator(name: str, config: str | None):
+    """``transformers:FOLDER``, the folder holding ``config.json`` with ``config`` (None: an empty folder)."""
+    def build(tmp: Path, base: Path) -> str:
+        folder = tmp / name
+        folder.mkdir(parents=True, exist_ok=True)
+        if config is not None:
+            fx.write(folder / "config.json", config)
+        return f"transformers:{folder}"
+    return build
+
+
 CURATION = [
     Case(CUR, "build --source of an unknown kind", _build("--source", "colmap:/x"), "colmap", ("out",)),
     Case(CUR, "build --source synthetic:abc", _build("--source", "synthetic:abc"), "synthetic:abc", ("out",)),
@@ -313,6 +324,19 @@ CURATION = [
     Case(CUR, "preview of a folder that is not a dataset", lambda t, b: ["preview", str(t), "--sample", "0"],
          "manifest.jsonl", ()),
     Case(CUR, "stats of a folder that is not a dataset", lambda t, b: ["stats", str(t)], "summary.json", ()),
+    Case(CUR, "build --depth-estimator folder missing",
+         _build("--source", "synthetic:1", "--depth-estimator", "transformers:/no/where"), "transformers:/no/where",
+         ("out",)),
+    Case(CUR, "build --depth-estimator folder without config.json",
+         _build("--source", "synthetic:1", "--depth-estimator", _estimator("empty", None)), "config.json", ("out",)),
+    Case(CUR, "build --depth-estimator with a broken config.json",
+         _build("--source", "synthetic:1", "--depth-estimator", _estimator("broken", "{not json")), "broken",
+         ("out",)),
+    Case(CUR, "build --depth-estimator of an unknown kind",
+         _build("--source", "synthetic:1", "--depth-estimator", "onnx:/x"), "onnx:/x", ("out",)),
+    Case(CUR, "build --depth-estimator together with --depth-dir",
+         _build("--source", "synthetic:1", "--depth-dir", lambda t, b: str(t), "--depth-estimator",
+                _estimator("broken", "{not json")), "--depth-estimator", ("out",)),
 ]
 
 CASES = GENERATE + EVALUATION + TRAINING + CURATION
