@@ -93,24 +93,33 @@ def test_stats_prints_counts_and_coverage(built, capsys):
     assert stats["by_source"] == {"synthetic": 6} and 0 <= stats["coverage"]["median"] <= 1
 
 
-def test_curation_bench_quick_reports_both_worker_counts(tmp_path, capsys):
+def test_curation_bench_quick_reports_both_engines(tmp_path, capsys):
     out = tmp_path / "curation.json"
-    assert eval_main(["bench", "curation", "--quick", "--repeats", "3", "--out", str(out)]) == 0
+    assert eval_main(["bench", "curation", "--quick", "--repeats", "2", "--out", str(out)]) == 0
     res = json.loads(out.read_text())
-    assert set(res["workers"]) == {"1", "2"}
-    for row in res["workers"].values():
+    assert set(res["workers"]) == {"1", "2"} and set(res["ray"]) == {"2"} and set(res["ray_running"]) == {"2"}
+    rows = [*res["workers"].values(), res["ray"]["2"], res["ray_running"]["2"]]
+    for row in rows:
         assert row["clips_per_min"] > 0 and row["samples_per_min"] > 0
     assert res["speedup_2_over_1"] > 0
-    # The figures follow from the recorded builds: medians of 3 repeats of synthetic:4, every clip built.
-    assert res["source"] == "synthetic:4" and res["repeats"] == 3
-    for row in res["workers"].values():
-        assert len(row["all_seconds"]) == len(row["all_cpu_seconds"]) == 3
-        assert row["seconds"] == statistics.median(row["all_seconds"])
+    # The figures follow from the recorded builds: medians of 2 repeats of synthetic:4, every clip built.
+    assert res["source"] == "synthetic:4" and res["repeats"] == 2
+    for row in rows:
+        assert len(row["all_seconds"]) == 2 and row["seconds"] == statistics.median(row["all_seconds"])
         assert row["clips"] == 4 and row["samples"] == 4 * res["config"]["samples_per_clip"]
         assert row["clips_per_min"] == pytest.approx(4 / row["seconds"] * 60)
         assert row["samples_per_min"] == pytest.approx(row["samples"] / row["seconds"] * 60)
+    for row in res["workers"].values():  # CPU seconds: this process and its worker processes
+        assert len(row["all_cpu_seconds"]) == 2
         assert row["cpu_seconds_per_clip"] == pytest.approx(statistics.median(row["all_cpu_seconds"]) / 4)
-    one, two = res["workers"]["1"], res["workers"]["2"]
+    for row in (res["ray"]["2"], res["ray_running"]["2"]):  # Ray's workers are not this process's children
+        assert row["cpu_seconds_per_clip"] is None and row["all_cpu_seconds"] is None
+    one, two, ray2, warm = res["workers"]["1"], res["workers"]["2"], res["ray"]["2"], res["ray_running"]["2"]
     assert res["speedup_2_over_1"] == pytest.approx(one["seconds"] / two["seconds"])
+    assert res["ray_2_over_local_2"] == pytest.approx(two["seconds"] / ray2["seconds"])
+    assert res["ray_2_over_local_1"] == pytest.approx(one["seconds"] / ray2["seconds"])
+    assert res["ray_running_2_over_local_2"] == pytest.approx(two["seconds"] / warm["seconds"])
     text = capsys.readouterr().out
     assert "workers 1:" in text and "workers 2:" in text and "clips/min" in text and "samples/min" in text
+    assert "ray, 2 workers (a local Ray per build):" in text and "ray, 2 workers (a running Ray):" in text
+    assert "ray 2 workers (a local Ray per build) / local 2 workers:" in text
