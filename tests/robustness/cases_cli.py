@@ -337,6 +337,14 @@ CURATION = [
     Case(CUR, "build --depth-estimator together with --depth-dir",
          _build("--source", "synthetic:1", "--depth-dir", lambda t, b: str(t), "--depth-estimator",
                 _estimator("broken", "{not json")), "--depth-estimator", ("out",)),
+    Case(CUR, "build --engine unknown", _build("--source", "synthetic:1", "--engine", "spark"), "--engine", ("out",)),
+    Case(CUR, "build --address without --engine ray", _build("--source", "synthetic:1", "--address", "auto"),
+         "--address", ("out",)),
+    Case(CUR, "build --engine ray --address not HOST:PORT",
+         _build("--source", "synthetic:1", "--engine", "ray", "--address", "nowhere"), "--address nowhere", ("out",)),
+    Case(CUR, "build --engine ray --address where nothing answers",  # port 1: refused at once
+         _build("--source", "synthetic:1", "--engine", "ray", "--address", "127.0.0.1:1"), "--address 127.0.0.1:1",
+         ("out",)),
 ]
 
 CASES = GENERATE + EVALUATION + TRAINING + CURATION
