@@ -1,18 +1,20 @@
-"""``python -m eval.bench.laps --checkpoint DIR [--laps 10] [--render-anchor A] [--write-margin M] [--out FILE]``.
+"""``python -m eval.bench.laps --checkpoint DIR [--laps 10] [--render-anchor A] [--write-margin M] [--sky-resolution R]
+[--out FILE]``.
 
 Does a pipeline keep the world it generates over many passes? The rollout bench's loop (one held-out courtyard,
 ``eval.bench.rollout.PER_TURN`` frames a turn, the first ``working_window`` frames given, everything after
 generated with full memory and the model's own depth written back) for ``--laps`` turns, reporting per lap:
 
 - ``same_pose_psnr_vs_lap2``: lap k's frames against lap 2's at the same poses (a model that keeps its world
-  scores the same at lap 10 as at lap 3);
+  scores the same at lap 10 as at lap 3); ``same_pose_sky_psnr_vs_lap2``: the same on the true sky's pixels;
 - ``psnr_vs_ground_truth``: lap k's frames against the scene's true frames;
 - ``voxels_at_lap_end`` and ``coverage``: the map's size and the mean share of pixels its render covers;
 - ``sky_with_depth``: the share of the true sky's pixels (true depth 0) to which the generated depth gives a
   surface: a map whose edge creeps into the sky raises it lap after lap.
 
-``--render-anchor`` and ``--write-margin`` override the checkpoint's settings, so that the ablation rows of
-docs/models.md ("Gate margin") come from this command. It is not a timing: ``python -m eval bench rollout`` is.
+``--render-anchor``, ``--write-margin`` and ``--sky-resolution`` (the memory's distant layer, 0 = off) override
+the checkpoint's settings, so that the ablation rows of docs/models.md ("Gate margin") and docs/memory.md (the
+sky layer) come from this command. It is not a timing: ``python -m eval bench rollout`` is.
 """
 
 from __future__ import annotations
@@ -30,11 +32,12 @@ __all__ = ["run_laps", "main"]
 
 
 def run_laps(pipe, laps: int, render_anchor: float | None = None, write_margin: int | None = None,
-             seed: int | None = None) -> dict:
+             seed: int | None = None, sky_resolution: int | None = None) -> dict:
     """The per-lap figures (module docstring) of ``pipe`` on the loop; ``seed`` defaults to the first eval scene."""
     from eval.bench.rollout import PER_TURN, _loop_path
     from eval.metrics import psnr
     from worldmem.data.readers.synthetic import EVAL_SEEDS, render_supersampled
+    from worldmem.memory import MemoryConfig, WorldMemory
     from worldmem.synthetic import SyntheticScene
 
     seed = EVAL_SEEDS.start if seed is None else seed
@@ -59,19 +62,30 @@ def run_laps(pipe, laps: int, render_anchor: float | None = None, write_margin: 
         chunks.append((info["start"] + info["frames"].shape[0] - 1, info["memory"].spatial.num_voxels, cover))
         bar.update(1)
 
-    res = pipe(frames=frames, depth=depth, cameras=cams, render_anchor=anchor, write_gate=gate, progress=False,
+    memory_config = dict(pipe.config.memory_config)
+    if sky_resolution is not None:
+        memory_config["spatial"] = {**memory_config.get("spatial", {}), "sky_resolution": sky_resolution}
+    memory = WorldMemory(MemoryConfig.from_dict(memory_config))  # the given frames, written as the pipeline does
+    memory.write(frames, depth, cams[:context])
+    res = pipe(memory=memory, cameras=cams, render_anchor=anchor, write_gate=gate, progress=False,
                generator=torch.Generator().manual_seed(0), callback_on_chunk_end=on_chunk)
     bar.close()
-    out_frames, out_depth = res.frames.float(), res.depth.float()
+    out_frames, out_depth = torch.cat([frames, res.frames.float()]), torch.cat([depth, res.depth.float()])
     sky = truth_depth <= 0
     result = {"scene_seed": seed, "laps": laps, "per_turn": PER_TURN, "render_anchor": anchor, "write_gate": gate,
-              "same_pose_psnr_vs_lap2": {}, "psnr_vs_ground_truth": {}, "voxels_at_lap_end": {}, "coverage": {},
-              "sky_with_depth": {}}
+              "sky_resolution": memory.config.spatial.sky_resolution,
+              "same_pose_psnr_vs_lap2": {}, "same_pose_sky_psnr_vs_lap2": {}, "psnr_vs_ground_truth": {},
+              "voxels_at_lap_end": {}, "coverage": {}, "sky_with_depth": {}}
     for k in range(laps):
         lap = slice(k * PER_TURN, (k + 1) * PER_TURN)
         key = str(k + 1)
         if k >= 2:
-            result["same_pose_psnr_vs_lap2"][key] = float(psnr(out_frames[lap], out_frames[PER_TURN:2 * PER_TURN]).mean())
+            lap2 = out_frames[PER_TURN:2 * PER_TURN]
+            result["same_pose_psnr_vs_lap2"][key] = float(psnr(out_frames[lap], lap2).mean())
+            m = sky[lap].expand_as(lap2)
+            if bool(m.any()):
+                mse = ((out_frames[lap] - lap2)[m] ** 2).mean().clamp_min(1e-10)
+                result["same_pose_sky_psnr_vs_lap2"][key] = float(-10 * torch.log10(mse))
         result["psnr_vs_ground_truth"][key] = float(psnr(out_frames[lap], truth[lap]).mean())
         in_lap = [c for c in chunks if lap.start <= c[0] < lap.stop]
         if in_lap:
@@ -91,12 +105,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--laps", type=int, default=10, help="turns of the loop (at least 3; default 10)")
     parser.add_argument("--render-anchor", type=float, default=None, help="override the checkpoint's render_anchor")
     parser.add_argument("--write-margin", type=int, default=None, help="override the checkpoint's write_gate.margin")
+    parser.add_argument("--sky-resolution", type=int, default=None,
+                        help="override the memory's sky layer (memory.spatial.sky_resolution; 0 = off)")
     parser.add_argument("--out", type=Path, default=Path("outputs/bench/laps.json"), help="json written here")
     args = parser.parse_args(argv)
     if args.laps < 3:
         parser.error(f"--laps: expected at least 3 (lap 3 is compared with lap 2), got {args.laps}")
     if args.write_margin is not None and args.write_margin < 0:
         parser.error(f"--write-margin: expected an integer >= 0 (pixels), got {args.write_margin}")
+    if args.sky_resolution is not None and args.sky_resolution < 0:
+        parser.error(f"--sky-resolution: expected an integer >= 0 (bins per cube face side; 0 = off), got "
+                     f"{args.sky_resolution}")
     problem = unwritable(args.out, folder=False)
     if problem:
         parser.error(f"--out {args.out}: {problem}")
@@ -113,12 +132,13 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         parser.error(f"--checkpoint: {err}")
     pipe.set_progress_bar_config(disable=True)
-    res = run_laps(pipe, args.laps, args.render_anchor, args.write_margin)
+    res = run_laps(pipe, args.laps, args.render_anchor, args.write_margin, sky_resolution=args.sky_resolution)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(args.out, res)
     fmt = lambda d: ", ".join(f"lap {k}: {x:.2f}" for k, x in d.items())  # noqa: E731
-    print(f"render_anchor {res['render_anchor']}, write gate {res['write_gate']}")
+    print(f"render_anchor {res['render_anchor']}, write gate {res['write_gate']}, sky_resolution {res['sky_resolution']}")
     print("same-pose PSNR vs lap 2: " + fmt(res["same_pose_psnr_vs_lap2"]))
+    print("same-pose PSNR vs lap 2 on the sky: " + fmt(res["same_pose_sky_psnr_vs_lap2"]))
     print("PSNR vs ground truth: " + fmt(res["psnr_vs_ground_truth"]))
     print("map voxels at lap end: " + ", ".join(f"lap {k}: {x}" for k, x in res["voxels_at_lap_end"].items())
           + (f" (lap {args.laps} / lap 2 = {res['voxels_last_over_lap2']:.2f})" if "voxels_last_over_lap2" in res else ""))
