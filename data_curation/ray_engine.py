@@ -107,8 +107,10 @@ class RayRunner:
             else:
                 ray.init(address=address, **quiet)
         except Exception as err:  # a version mismatch, refused authentication, no room for a local Ray
-            where = "--engine ray: could not start a local Ray" if address is None else f"--address {address}"
-            raise ValueError(f"{where}: {_one_line(err)}") from None
+            if address is None:
+                raise ValueError(f"--engine ray: could not start a local Ray: {_one_line(err)}") from None
+            raise ValueError(f"--address {address}: {_one_line(err)} (the same Ray version there? a cluster with "
+                             "token authentication also needs RAY_AUTH_MODE=token and its token here)") from None
         return cls(ray, workers, started=True)
 
     def imap_unordered(self, fn: Callable, tasks: list) -> Iterator[tuple[int, Any]]:
