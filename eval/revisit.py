@@ -5,7 +5,7 @@
         [--lpips-weights PATH] [--source KIND:PATH [--depth-dir DIR] [--frame-stride N]]
         [--variants full,working_only,episodic,spatial,oracle] [--min-gap G] [--min-covisibility X]
         [--noise-seed S] [--oracle-fill working_mean|black] [--write-gate all|new|agree]
-        [--write-margin PIXELS] [--render-anchor A]
+        [--write-margin PIXELS] [--render-anchor A] [--sky-resolution R]
 
 Protocol (docs/evaluation.md has the full text; :mod:`eval.protocols` the rules):
 
@@ -120,6 +120,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--render-anchor", type=float, default=None,
                    help="fraction of the denoising steps in which covered pixels follow the map's render "
                         "(default: the checkpoint's; docs/models.md)")
+    p.add_argument("--sky-resolution", type=int, default=None,
+                   help="the memory's sky layer, bins per cube face side, 0 = off (default: the checkpoint's; "
+                        "docs/memory.md)")
     p.add_argument("--oracle-fill", choices=("working_mean", "black"), default="working_mean",
                    help="what the oracle shows where the map has nothing")
 
@@ -270,6 +273,9 @@ def run(args) -> dict:
             raise RevisitError(f"--render-anchor: {str(err).split(': ', 1)[1]}") from None
     if args.write_margin is not None and args.write_margin < 0:
         raise RevisitError(f"--write-margin: expected an integer >= 0 (pixels), got {args.write_margin}")
+    if args.sky_resolution is not None and args.sky_resolution < 0:
+        raise RevisitError(f"--sky-resolution: expected an integer >= 0 (bins per cube face side; 0 = off), got "
+                           f"{args.sky_resolution}")
     pipe = _load_pipe(args.checkpoint)
     if args.write_gate is not None:
         pipe.register_to_config(write_gate={**pipe.config.write_gate, "mode": args.write_gate})
@@ -277,6 +283,10 @@ def run(args) -> dict:
         pipe.register_to_config(write_gate={**pipe.config.write_gate, "margin": args.write_margin})
     if args.render_anchor is not None:
         pipe.register_to_config(render_anchor=args.render_anchor)
+    if args.sky_resolution is not None:
+        memory = dict(pipe.config.memory_config)
+        memory["spatial"] = {**memory.get("spatial", {}), "sky_resolution": args.sky_resolution}
+        pipe.register_to_config(memory_config=memory)
     factor = pipe.codec.spatial_factor
     size = (pipe.transformer.base.config.sample_height * factor, pipe.transformer.base.config.sample_width * factor)
     chunk, window = int(pipe.config.chunk_size), int(pipe.config.working_window)
@@ -315,6 +325,7 @@ def run(args) -> dict:
                 "steps": args.steps, "write_gate": pipe.config.write_gate["mode"],
                 "write_margin": pipe.config.write_gate.get("margin", 0),
                 "render_anchor": pipe.config.render_anchor, "noise_seed": args.noise_seed,
+                "sky_resolution": pipe.config.memory_config.get("spatial", {}).get("sky_resolution", 0),
                 "variants": variants, "image_size": list(size),
                 "chunk_size": chunk, "working_window": window, "min_gap": min_gap,
                 "min_covisibility": args.min_covisibility, "oracle_fill": args.oracle_fill,

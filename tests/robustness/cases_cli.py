@@ -207,6 +207,7 @@ EVALUATION = [
     Case(EVAL, "revisit --lpips-weights missing", _revisit("--lpips-weights", lambda t, b: str(t / "none.pth")),
          "--lpips-weights", ("out",)),
     Case(EVAL, "revisit --write-gate unknown", _revisit("--write-gate", "maybe"), "--write-gate", ("out",)),
+    Case(EVAL, "revisit --sky-resolution -1", _revisit("--sky-resolution", "-1"), "--sky-resolution", ("out",)),
     Case(EVAL, "revisit --out is a file", lambda t, b: _revisit()(t, b)[:-2] + ["--out", _A_FILE(t, b)], "--out", ()),
     Case(EVAL, "revisit --out under a file", lambda t, b: _revisit()(t, b)[:-2] + ["--out", _A_FILE(t, b) + "/o"],
          "--out", ()),
