@@ -107,6 +107,8 @@ class RayRunner:
             else:
                 ray.init(address=address, **quiet)
         except Exception as err:  # a version mismatch, refused authentication, no room for a local Ray
+            if ray.is_initialized():  # half connected: leave nothing running
+                ray.shutdown()
             if address is None:
                 raise ValueError(f"--engine ray: could not start a local Ray: {_one_line(err)}") from None
             raise ValueError(f"--address {address}: {_one_line(err)} (the same Ray version there? a cluster with "
