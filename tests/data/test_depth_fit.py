@@ -5,7 +5,7 @@ from functools import lru_cache
 import pytest
 import torch
 
-from worldmem.data.depth_fit import DepthFit, FitSettings, fit_depth_affine, select_pairs, triangulate_pair
+from worldmem.data.depth_fit import DepthFit, FitSettings, fit_depth_affine, select_pairs, triangulate
 from worldmem.geometry import trajectories as tr
 from worldmem.synthetic import SyntheticScene
 
@@ -65,7 +65,6 @@ def test_pure_rotation_is_unreliable():
     frames, depth, cams = walk(3, rotate_only=True)
     fit = fit_depth_affine(estimator_output(depth, "depth", 2.0, 0.1, 0.0), frames, cams, "depth")
     assert not fit.reliable and "too little parallax" in fit.reason and fit.points < 200, fit
-    assert all(pair[0] != pair[1] for pair in select_pairs(cams))
 
 
 def test_still_camera_is_unreliable_without_pairs():
@@ -81,19 +80,35 @@ def test_output_unrelated_to_depth_is_unreliable():
     noise = torch.rand(depth.shape, generator=g) + 0.5
     smooth = torch.nn.functional.avg_pool2d(noise, 9, stride=1, padding=4, count_include_pad=False)
     fit = fit_depth_affine(smooth, frames, cams, "disparity")
-    assert not fit.reliable and "no better than a constant" in fit.reason, fit
+    assert not fit.reliable and ("no better than a constant" in fit.reason or "disagree" in fit.reason), fit
     assert fit.residual > 0.5 * fit.constant_residual
 
 
 def test_triangulation_agrees_with_the_true_depth():
     frames, depth, cams = walk(3)
-    i, j = select_pairs(cams)[3]
-    inv_depth, parallax, ok = triangulate_pair(frames[i], frames[j], cams[[i, j]])
+    triples = select_pairs(cams)
+    assert all(i != near and i != far for i, near, far in triples) and len(triples) == FitSettings().max_pairs
+    i, near, far = triples[3]
+    inv_depth, parallax, rho_px, ok = triangulate(frames, cams, i, near, far)
     ok &= depth[i, 0] > 0
     assert int(ok.sum()) > 300 and bool((parallax[ok] >= FitSettings().min_parallax_px).all())
+    assert bool((rho_px[ok] > 0).all())
     ratio = inv_depth[ok] * depth[i, 0][ok]
     assert abs(float(ratio.median()) - 1.0) < 0.01
     assert float(((ratio - 1).abs() < 0.1).float().mean()) > 0.8
+
+
+def test_fast_camera_is_triangulated_from_the_nearer_partner():
+    """Frames 0.67 units apart in a scene 2-3 units deep: the farthest partner's parallax leaves the sweep's
+    range (a plain sweep against it found a false match at 1/12 of the true inverse depth); the nearer one
+    sets the range and the farther one refines it."""
+    from worldmem.data import CurationConfig
+    from worldmem.data.readers.synthetic import synthetic_clip
+
+    clip = synthetic_clip(1000007, CurationConfig(), frames=slice(0, 24))
+    out = torch.where(clip.depth > 0, 2.0 * clip.depth + 0.5, torch.zeros_like(clip.depth))
+    fit = fit_depth_affine(out, clip.frames, clip.cameras, "depth")
+    assert fit.reliable and abs(fit.scale * 2.0 - 1.0) < 0.02, fit
 
 
 def test_apply_and_bad_inputs():

@@ -5,12 +5,16 @@ A monocular depth model gives depth, or disparity, up to an unknown affine map, 
 moves, a pixel's match in another frame lies on its epipolar line at a place set by its depth in the cameras'
 units. :func:`fit_depth_affine`
 
-1. picks frame pairs with baseline (per frame, the neighbour within ``max_gap`` frames farthest from it whose
-   view turns by at most ``max_angle_deg``), evenly over the clip;
-2. triangulates textured pixels of each pair by a plane sweep: ``num_hypotheses`` inverse depths spaced so that
-   the match moves by equal pixel steps up to ``max_parallax`` of the image size, a 5x5 sum of absolute colour
-   differences per hypothesis, the best one kept where it is unique (ratio test), not at the ends of the range
-   and refined to sub-hypothesis precision (equiangular interpolation);
+1. picks, for up to ``max_pairs`` reference frames spread over the clip, two partners within ``max_gap`` frames
+   whose view turns by at most ``max_angle_deg``: the farthest, and the nearest of those at least a tenth as far
+   (:func:`select_pairs`);
+2. triangulates the reference's textured pixels (:func:`triangulate`) by a plane sweep against the near
+   partner: ``num_hypotheses`` inverse depths spaced so that the match moves by equal pixel steps up to
+   ``max_parallax`` of the image size, a 5x5 mean absolute colour difference per hypothesis, the best one kept
+   where it is unique (ratio test) and inside the range, to sub-hypothesis precision (equiangular
+   interpolation); then refines each match against the far partner, at its half-pixel steps within the near
+   match's uncertainty (the near partner keeps the true match inside the sweep's range when the camera moves
+   fast; the far one's longer baseline makes it precise);
 3. fits the map from the estimator's output to the triangulated inverse depth by robust least squares (rows
    beyond 3 robust standard deviations, such as occlusions and mismatches, are dropped and the fit repeated),
    with residuals in pixels of parallax, the unit in which matching errors are alike: ``depth = scale * output
@@ -43,7 +47,7 @@ import torch.nn.functional as F
 from worldmem.geometry.cameras import Cameras
 from worldmem.geometry.transforms import pixel_centers
 
-__all__ = ["DepthFit", "FitSettings", "fit_depth_affine", "select_pairs", "triangulate_pair"]
+__all__ = ["DepthFit", "FitSettings", "fit_depth_affine", "select_pairs", "triangulate"]
 
 KINDS = ("depth", "disparity")
 
@@ -125,104 +129,131 @@ class DepthFit:
         return {k: (round(v, 6) if isinstance(v, float) and math.isfinite(v) else v) for k, v in asdict(self).items()}
 
 
-def select_pairs(cameras: Cameras, settings: FitSettings = FitSettings()) -> list[tuple[int, int]]:
-    """Frame pairs (reference, partner) to triangulate: for each frame the partner within ``max_gap`` frames,
-    with a view turned by at most ``max_angle_deg``, farthest from it (none when the camera does not move);
-    at most ``max_pairs``, spread evenly over the clip. ``cameras``: (T,)."""
+def select_pairs(cameras: Cameras, settings: FitSettings = FitSettings()) -> list[tuple[int, int, int]]:
+    """Frame triples (reference, near, far) to triangulate. ``cameras``: (T,).
+
+    Partners are within ``max_gap`` frames of the reference, with a view turned by at most ``max_angle_deg`` and
+    a camera centre elsewhere; ``far`` is the farthest from the reference, ``near`` the closest of those at least
+    a tenth as far (the sweep's range is set by ``near``, so that the true match lies in it; ``far``'s longer
+    baseline then refines it). At most ``max_pairs`` references, spread evenly over the clip; none when the
+    camera does not move.
+    """
     centers, forward = cameras.centers.double(), cameras.forward.double()
     t = centers.shape[0]
     cos_max = math.cos(math.radians(settings.max_angle_deg))
-    candidates = []
+    triples = []
     for i in range(t):
-        best, best_dist = None, 0.0
-        for j in range(max(0, i - settings.max_gap), min(t, i + settings.max_gap + 1)):
-            dist = float((centers[i] - centers[j]).norm())
-            if j != i and float(forward[i] @ forward[j]) >= cos_max and dist > best_dist:
-                best, best_dist = j, dist
-        if best is not None:
-            candidates.append((i, best))
-    if len(candidates) <= settings.max_pairs:
-        return candidates
-    picks = torch.linspace(0, len(candidates) - 1, settings.max_pairs).round().long().unique().tolist()
-    return [candidates[k] for k in picks]
+        partners = [(float((centers[i] - centers[j]).norm()), j)
+                    for j in range(max(0, i - settings.max_gap), min(t, i + settings.max_gap + 1))
+                    if j != i and float(forward[i] @ forward[j]) >= cos_max]
+        partners = [(dist, j) for dist, j in partners if dist > 0]
+        if partners:
+            far_dist, far = max(partners)
+            near = min((dist, j) for dist, j in partners if dist >= 0.1 * far_dist)[1]
+            triples.append((i, near, far))
+    if len(triples) <= settings.max_pairs:
+        return triples
+    picks = torch.linspace(0, len(triples) - 1, settings.max_pairs).round().long().unique().tolist()
+    return [triples[k] for k in picks]
 
 
 def _box(x: torch.Tensor, radius: int = 2) -> torch.Tensor:
     return F.avg_pool2d(x, 2 * radius + 1, stride=1, padding=radius, count_include_pad=False)
 
 
-def _sweep(image_i: torch.Tensor, image_j: torch.Tensor, cameras: Cameras, settings: FitSettings):
-    """Plane-sweep cost volume of frame i against frame j: (cost (N, H, W), inverse depth per hypothesis step,
-    parallax in pixels per hypothesis step); None when the camera centres coincide."""
-    h, w = image_i.shape[-2:]
+def _epipolar(cameras: Cameras, h: int, w: int):
+    """Frame i's pixel p at inverse depth rho lands in frame j at pi(a_p + rho * b): (a (3, HW), b (3,), the
+    median parallax in pixels per unit inverse depth (0 when the centres coincide))."""
     rel = cameras.cam_from_world[1].double() @ cameras.world_from_cam[0].double()  # j_from_i
     k_i, k_j = cameras.K[0].double(), cameras.K[1].double()
     uv = pixel_centers(h, w, torch.float64, "cpu").reshape(-1, 2)
     rays = torch.linalg.inv(k_i) @ torch.cat([uv, torch.ones(h * w, 1, dtype=torch.float64)], 1).T  # (3, HW), z = 1
-    a = k_j @ rel[:3, :3] @ rays  # the match of pixel p at inverse depth rho: pi(a + rho * b)
-    b = k_j @ rel[:3, 3]
-    # Parallax per unit inverse depth at rho = 0 (d/drho of pi(a + rho b)); its median sets the sweep's range.
+    a, b = k_j @ rel[:3, :3] @ rays, k_j @ rel[:3, 3]
     front = a[2] > 1e-9
-    rate = ((b[:2, None] * a[2] - a[:2] * b[2]) / a[2].clamp(min=1e-9) ** 2).norm(dim=0)
+    rate = ((b[:2, None] * a[2] - a[:2] * b[2]) / a[2].clamp(min=1e-9) ** 2).norm(dim=0)  # d pi / d rho at rho = 0
     rate_med = float(rate[front].median()) if bool(front.any()) else 0.0
-    if not rate_med > 0 or not math.isfinite(rate_med):
-        return None
-    n = settings.num_hypotheses
-    step_px = settings.max_parallax * max(h, w) / (n - 1)
-    rho = torch.arange(n, dtype=torch.float64) * (step_px / rate_med)
+    return a, b, (rate_med if math.isfinite(rate_med) else 0.0)
+
+
+def _costs(image_i: torch.Tensor, image_j: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
+           rho: torch.Tensor) -> torch.Tensor:
+    """Plane-sweep cost volume (N, H, W) for inverse depths ``rho`` (N,): the 5x5 mean absolute colour difference
+    of frame i and frame j warped to it; inf where the window leaves frame j."""
+    n, (h, w) = rho.shape[0], image_i.shape[-2:]
     hom = a[None] + rho[:, None, None] * b[None, :, None]  # (N, 3, HW)
     z = hom[:, 2]
     q = hom[:, :2] / z.clamp(min=1e-12)[:, None]
     grid = torch.stack([2 * q[:, 0] / w - 1, 2 * q[:, 1] / h - 1], -1).reshape(n, h, w, 2)
-    inside = (z > 1e-9) & (grid.abs() <= 1).all(-1).reshape(n, -1)
+    inside = ((z > 1e-9) & (grid.abs() <= 1).all(-1).reshape(n, -1)).reshape(n, 1, h, w).float()
     warped = F.grid_sample(image_j.float()[None].expand(n, -1, -1, -1), grid.float(), mode="bilinear",
                            padding_mode="border", align_corners=False)
-    diff = (warped - image_i.float()[None]).abs().mean(1, keepdim=True)  # (N, 1, H, W)
-    valid = inside.reshape(n, 1, h, w).float()
-    cover = _box(valid)
-    cost = torch.where(cover > 0.999, _box(diff * valid) / cover.clamp(min=1e-6), torch.full_like(cover, float("inf")))
-    return cost[:, 0], step_px / rate_med, step_px
+    diff = (warped - image_i.float()[None]).abs().mean(1, keepdim=True)
+    cover = _box(inside)
+    cost = torch.where(cover > 0.999, _box(diff * inside) / cover.clamp(min=1e-6), torch.full_like(cover, float("inf")))
+    return cost[:, 0]
 
 
-def _matches(cost: torch.Tensor, image_i: torch.Tensor, settings: FitSettings):
-    """Per pixel of a cost volume (N, H, W): the sub-hypothesis index of the best match (H, W), its cost and
-    the best cost away from it (H, W), and whether the match is reliable (H, W)."""
+def _best(cost: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per pixel of a cost volume (N, H, W): (sub-hypothesis index (H, W) float64, best cost, whether the minimum
+    is inside the range with finite neighbours), by equiangular (V-shaped) interpolation, which suits a sum of
+    absolute differences better than a parabola (less pull towards whole hypotheses)."""
     n = cost.shape[0]
     best, k = cost.min(0)
-    ks = torch.arange(n)[:, None, None]
-    others = torch.where((ks - k[None]).abs() > 2, cost, torch.full_like(cost, float("inf"))).amin(0)
-    grey = image_i.float().mean(0, keepdim=True)[None]
-    texture = (_box(grey ** 2) - _box(grey) ** 2).clamp(min=0).sqrt()[0, 0]
     kc = k.clamp(1, n - 2)
     cm, cp = cost.gather(0, (kc - 1)[None])[0], cost.gather(0, (kc + 1)[None])[0]
-    ok = ((k > 0) & (k < n - 1) & torch.isfinite(best) & torch.isfinite(cm) & torch.isfinite(cp)
-          & (texture >= settings.min_texture) & (best < settings.uniqueness * others))
-    # Sub-hypothesis position by equiangular (V-shaped) interpolation, which suits a sum of absolute
-    # differences better than a parabola (less pull towards whole hypotheses).
+    inner = (k > 0) & (k < n - 1) & torch.isfinite(best) & torch.isfinite(cm) & torch.isfinite(cp)
     rise = torch.maximum(cm, cp) - best
-    delta = torch.where(rise > 1e-12, 0.5 * (cm - cp) / rise.clamp(min=1e-12), torch.zeros_like(rise))
-    return kc.double() + delta.double().clamp(-0.5, 0.5), best, others, ok
+    delta = torch.where(inner & (rise > 1e-12), 0.5 * (cm - cp) / rise.clamp(min=1e-12), torch.zeros_like(rise))
+    return kc.double() + delta.double().clamp(-0.5, 0.5), best, inner
 
 
-def triangulate_pair(image_i: torch.Tensor, image_j: torch.Tensor, cameras: Cameras,
-                     settings: FitSettings = FitSettings()) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Plane-sweep triangulation of frame i's pixels against frame j.
+def triangulate(frames: torch.Tensor, cameras: Cameras, i: int, near: int, far: int,
+                settings: FitSettings = FitSettings()) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Inverse depth of frame i's textured pixels from frames ``near`` and ``far`` (see :func:`select_pairs`).
+
+    The sweep against ``near`` covers parallax 0 to ``max_parallax`` of the image; its matches (unique by the
+    ratio test, inside the range) are refined against ``far`` within their own uncertainty, at half-pixel steps
+    of ``far``'s parallax.
 
     Args:
-        image_i, image_j: (3, H, W) in [0, 1].
-        cameras: (2,) cameras of frames i and j.
+        frames: (T, 3, H, W) in [0, 1]; cameras: (T,).
     Returns:
-        inverse depth (H, W) of frame i in the cameras' units, parallax (H, W) in pixels and a bool (H, W)
-        mask of the pixels matched reliably (others are 0).
+        inverse depth (H, W) in the cameras' units, parallax (H, W) in pixels, inverse depth per pixel of
+        parallax (H, W) (the measurement's error scale) and the bool (H, W) mask of triangulated pixels (>=
+        ``min_parallax_px``); all 0 elsewhere.
     """
-    zeros = torch.zeros(image_i.shape[-2:])
-    swept = _sweep(image_i, image_j, cameras, settings)
-    if swept is None:
-        return zeros, zeros, zeros.bool()
-    cost, rho_step, step_px = swept
-    kf, _, _, ok = _matches(cost, image_i, settings)
-    ok &= kf * step_px >= settings.min_parallax_px
-    return (torch.where(ok, (kf * rho_step).float(), zeros), torch.where(ok, (kf * step_px).float(), zeros), ok)
+    h, w = frames.shape[-2:]
+    zeros = torch.zeros(h, w, dtype=torch.float64)
+    a1, b1, rate1 = _epipolar(cameras[[i, near]], h, w)
+    if not rate1 > 0:
+        return zeros, zeros, zeros, zeros.bool()
+    n = settings.num_hypotheses
+    step_px = settings.max_parallax * max(h, w) / (n - 1)
+    cost = _costs(frames[i], frames[near], a1, b1, torch.arange(n, dtype=torch.float64) * (step_px / rate1))
+    kf, best, ok = _best(cost)
+    ks = torch.arange(n)[:, None, None]
+    others = torch.where((ks - kf.round().long()[None]).abs() > 2, cost, torch.full_like(cost, float("inf"))).amin(0)
+    grey = frames[i].float().mean(0, keepdim=True)[None]
+    texture = (_box(grey ** 2) - _box(grey) ** 2).clamp(min=0).sqrt()[0, 0]
+    ok &= (texture >= settings.min_texture) & (best < settings.uniqueness * others)
+    rho, parallax, rho_px = kf * (step_px / rate1), kf * step_px, torch.full_like(zeros, 1.0 / rate1)
+    a2, b2, rate2 = _epipolar(cameras[[i, far]], h, w)
+    if far != near and rate2 > rate1 and bool(ok.any()):
+        margin = 1.5 * step_px / rate1
+        lo, hi = max(0.0, float(rho[ok].min()) - margin), float(rho[ok].max()) + margin
+        count = min(256, math.ceil((hi - lo) * rate2 / 0.5) + 1)
+        hyp = torch.linspace(lo, hi, count, dtype=torch.float64)
+        spacing = float(hyp[1] - hyp[0])
+        window = (hyp[:, None, None] - rho[None]).abs() <= margin + 2 * spacing
+        cost2 = torch.where(window, _costs(frames[i], frames[far], a2, b2, hyp), torch.full_like(window, float("inf"),
+                                                                                                  dtype=torch.float32))
+        kf2, _, ok2 = _best(cost2)
+        ok2 &= ok
+        rho = torch.where(ok2, lo + kf2 * spacing, rho)
+        parallax = torch.where(ok2, rho * rate2, parallax)
+        rho_px = torch.where(ok2, 1.0 / rate2, rho_px)
+    ok &= parallax >= settings.min_parallax_px
+    return (torch.where(ok, rho, zeros), torch.where(ok, parallax, zeros), torch.where(ok, rho_px, zeros), ok)
 
 
 def _check_inputs(output, frames, cameras, kind) -> None:
@@ -261,15 +292,16 @@ def _robust_lstsq(rows: torch.Tensor, target: torch.Tensor, iterations: int = 6)
     return x, keep
 
 
-def _fit_map(y: torch.Tensor, rho: torch.Tensor, rho_step: torch.Tensor, kind: str) -> tuple[float, float]:
+def _fit_map(y: torch.Tensor, rho: torch.Tensor, rho_px: torch.Tensor, kind: str) -> tuple[float, float]:
     """(scale, shift) with the map's inverse depth closest to the triangulated ``rho`` in pixels of parallax
-    (``rho / rho_step``: the matching's own error scale), robustly. All inputs (M,).
+    (``rho / rho_px``, ``rho_px`` the inverse depth per pixel of parallax: the matching's own error scale),
+    robustly. All inputs (M,).
 
     Disparity models are linear in inverse depth (one robust least squares); depth models, ``1 / (scale * y +
     shift)``, start from the linear fit of ``(scale * y + shift) * rho = 1`` and take Gauss-Newton steps,
     each on the rows within 3 robust standard deviations of the last fit.
     """
-    w = 1.0 / rho_step
+    w = 1.0 / rho_px
     ones = torch.ones_like(y)
     if kind == "disparity":
         (scale, shift), _ = _robust_lstsq(torch.stack([y, ones], 1) * w[:, None], rho * w)
@@ -314,27 +346,23 @@ def fit_depth_affine(output: torch.Tensor, frames: torch.Tensor, cameras: Camera
     pairs = select_pairs(cameras, settings)
     smooth = _median5(output)
     rhos, ys, pars, steps, used = [], [], [], [], 0
-    for i, j in pairs:
-        swept = _sweep(frames[i], frames[j], cameras[[i, j]], settings)
-        if swept is None:
-            continue
-        cost, rho_step, step_px = swept
-        kf, _, _, ok = _matches(cost, frames[i], settings)
-        ok &= (kf * step_px >= settings.min_parallax_px) & (smooth[i, 0] > 0)
+    for i, near, far in pairs:
+        rho, parallax, rho_px, ok = triangulate(frames, cameras, i, near, far, settings)
+        ok &= smooth[i, 0] > 0
         used += int(ok.sum()) >= max(1, settings.min_points // 4)
-        rhos.append(kf[ok] * rho_step)
+        rhos.append(rho[ok])
         ys.append(smooth[i, 0][ok])
-        pars.append(kf[ok] * step_px)
-        steps.append(torch.full((int(ok.sum()),), rho_step, dtype=torch.float64))
+        pars.append(parallax[ok])
+        steps.append(rho_px[ok])
     if not rhos:
         return failed("too little parallax: the camera does not move (pure rotation or a still camera)")
-    rho, y, parallax, rho_step = torch.cat(rhos), torch.cat(ys), torch.cat(pars), torch.cat(steps)
+    rho, y, parallax, rho_px = torch.cat(rhos), torch.cat(ys), torch.cat(pars), torch.cat(steps)
     points = int(rho.numel())
     stats = {"pairs_used": used, "points": points, "parallax_px": float(parallax.median()) if points else 0.0}
     if points < settings.min_points or used < settings.min_pairs:
         return failed(f"too little parallax or texture: {points} pixels triangulated in {used} of {len(pairs)} "
                       f"frame pairs (expected >= {settings.min_points} in >= {settings.min_pairs})", **stats)
-    scale, shift = _fit_map(y, rho, rho_step, kind)
+    scale, shift = _fit_map(y, rho, rho_px, kind)
     fit = DepthFit(kind=kind, scale=float(scale), shift=float(shift), residual=float("nan"), reliable=True, **stats)
     if not fit.scale > 0:
         return DepthFit(**(asdict(fit) | {"reliable": False, "reason": (
