@@ -161,6 +161,10 @@ def _worker_init() -> None:
     torch.set_num_threads(1)
 
 
+def _curate_indexed(item: tuple[int, tuple]) -> tuple[int, tuple[int, dict]]:
+    return item[0], _curate_task(item[1])
+
+
 def _curate_task(task: tuple) -> tuple[int, dict]:
     shard, ref, config, depth_dir, caption, depth_estimator = task
     return shard, curate_clip(ref, config, depth_dir, caption, depth_estimator)
@@ -326,11 +330,11 @@ def run_build(sources: list[str], out: str | os.PathLike, config: CurationConfig
         results: dict[int, dict[int, dict]] = {s: {} for s in todo}  # shard -> {task index: result}
         ok = failed = samples = 0
         bar = tqdm(total=len(tasks), unit="clip", desc=f"curate {out.name} [{part}/{parts}]", disable=not progress)
-        if cluster is not None:  # results as they complete, each put back at its index
+        if cluster is not None:  # results as they complete (both engines), each put back at its index
             stream = cluster.imap_unordered(_curate_task, tasks)
         elif workers > 1 and len(tasks) > 1:
             pool = multiprocessing.get_context("spawn").Pool(min(workers, len(tasks)), initializer=_worker_init)
-            stream = enumerate(pool.imap(_curate_task, tasks, chunksize=1))
+            stream = pool.imap_unordered(_curate_indexed, enumerate(tasks), chunksize=1)
         else:
             stream = enumerate(map(_curate_task, tasks))
         for i, (shard, result) in stream:
