@@ -157,8 +157,15 @@ def select_pairs(cameras: Cameras, settings: FitSettings = FitSettings()) -> lis
     return [triples[k] for k in picks]
 
 
-def _box(x: torch.Tensor, radius: int = 2) -> torch.Tensor:
-    return F.avg_pool2d(x, 2 * radius + 1, stride=1, padding=radius, count_include_pad=False)
+def _box(x: torch.Tensor) -> torch.Tensor:
+    """5x5 mean of (N, 1, H, W) over the window's part inside the image, by running sums (several times faster
+    on one thread than ``avg_pool2d`` without padded counts or a convolution)."""
+    def sums(t):
+        c = F.pad(t, (3, 2, 3, 2)).cumsum(-1)
+        c = (c[..., 5:] - c[..., :-5]).cumsum(-2)
+        return c[..., 5:, :] - c[..., :-5, :]
+
+    return sums(x) / sums(torch.ones(1, 1, *x.shape[-2:], dtype=x.dtype))
 
 
 def _epipolar(cameras: Cameras, h: int, w: int):
@@ -180,16 +187,17 @@ def _costs(image_i: torch.Tensor, image_j: torch.Tensor, a: torch.Tensor, b: tor
     """Plane-sweep cost volume (N, H, W) for inverse depths ``rho`` (N,): the 5x5 mean absolute colour difference
     of frame i and frame j warped to it; inf where the window leaves frame j."""
     n, (h, w) = rho.shape[0], image_i.shape[-2:]
-    hom = a[None] + rho[:, None, None] * b[None, :, None]  # (N, 3, HW)
+    hom = a.float()[None] + rho.float()[:, None, None] * b.float()[None, :, None]  # (N, 3, HW)
     z = hom[:, 2]
     q = hom[:, :2] / z.clamp(min=1e-12)[:, None]
     grid = torch.stack([2 * q[:, 0] / w - 1, 2 * q[:, 1] / h - 1], -1).reshape(n, h, w, 2)
     inside = ((z > 1e-9) & (grid.abs() <= 1).all(-1).reshape(n, -1)).reshape(n, 1, h, w).float()
-    warped = F.grid_sample(image_j.float()[None].expand(n, -1, -1, -1), grid.float(), mode="bilinear",
+    warped = F.grid_sample(image_j.float()[None].expand(n, -1, -1, -1), grid, mode="bilinear",
                            padding_mode="border", align_corners=False)
     diff = (warped - image_i.float()[None]).abs().mean(1, keepdim=True)
-    cover = _box(inside)
-    cost = torch.where(cover > 0.999, _box(diff * inside) / cover.clamp(min=1e-6), torch.full_like(cover, float("inf")))
+    sums = _box(torch.cat([inside, diff * inside]))
+    cover, total = sums[:n], sums[n:]
+    cost = torch.where(cover > 0.999, total / cover.clamp(min=1e-6), torch.full_like(cover, float("inf")))
     return cost[:, 0]
 
 
