@@ -47,7 +47,8 @@ import torch.nn.functional as F
 from worldmem.geometry.cameras import Cameras
 from worldmem.geometry.transforms import pixel_centers
 
-__all__ = ["DepthFit", "FitSettings", "fit_depth_affine", "select_pairs", "triangulate"]
+__all__ = ["DepthFit", "FitSettings", "Triangulation", "fit_depth_affine", "select_pairs", "triangulate",
+           "triangulate_clip"]
 
 KINDS = ("depth", "disparity")
 
@@ -330,8 +331,41 @@ def _fit_map(y: torch.Tensor, rho: torch.Tensor, rho_px: torch.Tensor, kind: str
     return float(params[0]), float(params[1])
 
 
+@dataclass(frozen=True)
+class Triangulation:
+    """The triangulated pixels of a clip (:func:`triangulate_clip`), M of them, independent of any estimator.
+
+    ``frame`` (M,) int64 reference frame, ``pixel`` (M,) int64 flat pixel index (row * W + column), ``triple``
+    (M,) int64 which of the ``triples`` (from :func:`select_pairs`) it comes from, ``inv_depth`` (M,) in the
+    cameras' units, ``parallax`` (M,) pixels, ``rho_px`` (M,) inverse depth per pixel of parallax.
+    """
+
+    triples: list
+    frame: torch.Tensor
+    pixel: torch.Tensor
+    triple: torch.Tensor
+    inv_depth: torch.Tensor
+    parallax: torch.Tensor
+    rho_px: torch.Tensor
+
+
+def triangulate_clip(frames: torch.Tensor, cameras: Cameras, settings: FitSettings = FitSettings()) -> Triangulation:
+    """:func:`triangulate` for every triple of :func:`select_pairs`. ``frames`` (T, 3, H, W), ``cameras`` (T,)."""
+    triples = select_pairs(cameras, settings)
+    parts = []
+    for k, (i, near, far) in enumerate(triples):
+        rho, parallax, rho_px, ok = triangulate(frames, cameras, i, near, far, settings)
+        pixel = ok.flatten().nonzero()[:, 0]
+        parts.append((torch.full_like(pixel, i), pixel, torch.full_like(pixel, k), rho.flatten()[pixel],
+                      parallax.flatten()[pixel], rho_px.flatten()[pixel]))
+    if not parts:
+        empty = torch.zeros(0, dtype=torch.long)
+        return Triangulation(triples, empty, empty, empty, *[torch.zeros(0, dtype=torch.float64)] * 3)
+    return Triangulation(triples, *[torch.cat(column) for column in zip(*parts, strict=True)])
+
+
 def fit_depth_affine(output: torch.Tensor, frames: torch.Tensor, cameras: Cameras, kind: str = "depth",
-                     settings: FitSettings = FitSettings()) -> DepthFit:
+                     settings: FitSettings = FitSettings(), triangulation: Triangulation | None = None) -> DepthFit:
     """Fits the map from a depth estimator's ``output`` to depth in the units of ``cameras`` (module docstring).
 
     Args:
@@ -339,6 +373,8 @@ def fit_depth_affine(output: torch.Tensor, frames: torch.Tensor, cameras: Camera
             scale and shift; values <= 0 are unknown.
         frames: (T, 3, H, W) in [0, 1], the frames the output was predicted from.
         cameras: (T,) cameras for H x W images.
+        triangulation: :func:`triangulate_clip` of these frames and cameras with these settings, when several
+            outputs are fitted to one clip (computed here otherwise).
     Returns:
         :class:`DepthFit`; ``reliable`` False (with ``reason``) when the cameras do not determine the map.
     """
@@ -351,20 +387,14 @@ def fit_depth_affine(output: torch.Tensor, frames: torch.Tensor, cameras: Camera
 
     if not bool(torch.isfinite(output).all()):
         return failed("the estimator's output has NaN or inf values")
-    pairs = select_pairs(cameras, settings)
-    smooth = _median5(output)
-    rhos, ys, pars, steps, used = [], [], [], [], 0
-    for i, near, far in pairs:
-        rho, parallax, rho_px, ok = triangulate(frames, cameras, i, near, far, settings)
-        ok &= smooth[i, 0] > 0
-        used += int(ok.sum()) >= max(1, settings.min_points // 4)
-        rhos.append(rho[ok])
-        ys.append(smooth[i, 0][ok])
-        pars.append(parallax[ok])
-        steps.append(rho_px[ok])
-    if not rhos:
+    tri = triangulate_clip(frames, cameras, settings) if triangulation is None else triangulation
+    pairs = tri.triples
+    y_all = _median5(output)[:, 0].flatten(1)[tri.frame, tri.pixel]
+    keep = y_all > 0
+    if not pairs:
         return failed("too little parallax: the camera does not move (pure rotation or a still camera)")
-    rho, y, parallax, rho_px = torch.cat(rhos), torch.cat(ys), torch.cat(pars), torch.cat(steps)
+    used = int((torch.bincount(tri.triple[keep], minlength=len(pairs)) >= max(1, settings.min_points // 4)).sum())
+    rho, y, parallax, rho_px = tri.inv_depth[keep], y_all[keep], tri.parallax[keep], tri.rho_px[keep]
     points = int(rho.numel())
     stats = {"pairs_used": used, "points": points, "parallax_px": float(parallax.median()) if points else 0.0}
     if points < settings.min_points or used < settings.min_pairs:
