@@ -2,6 +2,7 @@
 
     python -m eval revisit --checkpoint DIR --out DIR [...]     (eval/revisit.py; docs/evaluation.md)
     python -m eval plot-paths --out docs/paths.png [--seed S]    (eval/plot_paths.py; docs/paths.md)
+    python -m eval scale-fit --out docs/scale_fit.png [--clips N]   (eval/scale_fit.py; docs/data.md)
     python -m eval strip --checkpoint DIR --out docs/recall_strip.png   (eval/strip.py; docs/evaluation.md)
     python -m eval bench NAME [--quick] [--repeats N] [--out PATH] [--checkpoint DIR]
     python -m eval bench budget [--config YAML] [key=value ...]   (eval/bench/budget.py; docs/models.md)
@@ -21,7 +22,7 @@ from worldmem.utils.io import unwritable
 
 
 def main(argv: list[str] | None = None) -> int:
-    from eval import plot_paths, revisit, strip
+    from eval import plot_paths, revisit, scale_fit, strip
 
     parser = ArgumentParser(prog="python -m eval")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -31,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     plot = sub.add_parser("plot-paths", help="top-down plot of every registry camera path in a synthetic scene",
                           description=plot_paths.__doc__.split("\n\n")[0])
     plot_paths.add_arguments(plot)
+    scale = sub.add_parser("scale-fit", help="how well the cameras fix a depth estimator's scale (synthetic clips)",
+                           description=scale_fit.__doc__.split("\n\n")[0])
+    scale_fit.add_arguments(scale)
     fig = sub.add_parser("strip", help="the view-recall figure: way out above the same cameras on the way back",
                          description=strip.__doc__.split("\n\n")[0])
     strip.add_arguments(fig)
@@ -60,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "plot-paths":
         return plot_paths.main(args, plot)
+    if args.command == "scale-fit":
+        return scale_fit.main(args, scale)
     if args.name not in BENCHMARKS:
         bench.error(f"unknown benchmark {args.name!r}; expected one of: {', '.join(sorted(BENCHMARKS))}")
     if args.repeats < 1:
