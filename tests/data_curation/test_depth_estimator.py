@@ -96,6 +96,24 @@ def test_fake_estimator_through_curation_gives_depth_within_2_percent(tmp_path, 
                                        "batch_size": 8}
 
 
+def test_nerfstudio_without_depth_files_gets_the_estimate(tmp_path, fake, re10k):
+    frames, depth, cams = fixtures.rendered(16, 64, 64, seed=1)
+    folder = fixtures.write_nerfstudio(tmp_path / "ns" / "walk", frames, depth, cams)
+    data = json.loads((folder / "transforms.json").read_text())
+    for frame in data["frames"]:
+        del frame["depth_file_path"]
+    (folder / "transforms.json").write_text(json.dumps(data))
+    without = run_build([f"nerfstudio:{folder}"], tmp_path / "none", CFG, progress=False)
+    assert without.clips_failed == 1  # no depth and no estimator: "depth missing"
+    assert "depth missing" in (tmp_path / "none" / "failures.jsonl").read_text()
+    res = run_build([f"nerfstudio:{folder}"], tmp_path / "out", CFG, depth_estimator=fake, progress=False)
+    assert (res.clips_ok, res.clips_failed) == (1, 0)
+    for s in read_samples(tmp_path / "out"):
+        got, want = s.target.depth * s.meta["scale"], depth[s.target.indices]
+        known = want > 0
+        assert float(((got[known] - want[known]).abs() / want[known]).median()) < 0.02
+
+
 def test_sources_with_depth_keep_their_own(tmp_path, fake):
     with_estimator = run_build(["synthetic:1"], tmp_path / "a", CFG, depth_estimator=fake, progress=False)
     plain = run_build(["synthetic:1"], tmp_path / "b", CFG, progress=False)
@@ -132,6 +150,21 @@ def test_tiny_random_model_end_to_end(tmp_path, tiny_model, re10k):
     with pytest.raises(ValueError, match="different sources, clips or config"):
         run_build([f"realestate10k:{root}"], tmp_path / "out", CFG, depth_estimator=spec, depth_batch_size=4,
                   progress=False)
+
+
+def test_estimator_in_worker_processes_gives_the_same_output(tmp_path, tiny_model):
+    """Spawned workers load the estimator from the plan's entry (once each) and write the same bytes."""
+    frames, depth, cams = fixtures.rendered(16, 64, 64, seed=1)
+    root = tmp_path / "re10k"
+    for name in ("walk_a", "walk_b"):
+        fixtures.write_realestate10k(root, name, frames, depth, cams, None)
+    spec = f"transformers:{tiny_model}"
+    one = run_build([f"realestate10k:{root}"], tmp_path / "one", CFG, depth_estimator=spec, progress=False)
+    two = run_build([f"realestate10k:{root}"], tmp_path / "two", CFG, depth_estimator=spec, workers=2,
+                    progress=False)
+    assert (one.clips_failed, two.clips_failed) == (2, 2)
+    for name in ("failures.jsonl", "summary.json", "plan.json"):
+        assert (tmp_path / "one" / name).read_text() == (tmp_path / "two" / name).read_text()
 
 
 def test_estimator_predicts_in_batches(tiny_model):
