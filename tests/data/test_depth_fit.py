@@ -5,7 +5,7 @@ from functools import lru_cache
 import pytest
 import torch
 
-from worldmem.data.depth_fit import DepthFit, FitSettings, fit_depth_affine, select_pairs, triangulate
+from worldmem.data.depth_fit import DepthFit, FitSettings, fit_depth_affine, select_pairs, triangulate, triangulate_clip
 from worldmem.geometry import trajectories as tr
 from worldmem.synthetic import SyntheticScene
 
@@ -59,6 +59,18 @@ def test_fit_on_another_scene_and_same_answer_twice():
     fit = fit_depth_affine(out, frames, cams, "disparity")
     assert fit.reliable and abs(1.0 / fit.scale / 2.0 - 1.0) < 0.02, fit
     assert fit_depth_affine(out, frames, cams, "disparity") == fit  # deterministic
+
+
+def test_large_frames_are_triangulated_at_max_size_and_a_triangulation_is_reusable():
+    frames, depth, cams = walk(3)
+    settings = FitSettings(max_size=48)  # the 64x64 clip stands in for a large one
+    tri = triangulate_clip(frames, cams, settings)
+    assert int(tri.pixel.max()) < 48 * 48 and tri.frame.shape == tri.inv_depth.shape
+    out = estimator_output(depth, "depth", 2.0, 0.5, 0.0)
+    fit = fit_depth_affine(out, frames, cams, "depth", settings)
+    assert fit.reliable and abs(fit.scale * 2.0 - 1.0) < 0.05, fit  # a coarser image: a coarser fit
+    assert fit_depth_affine(out, frames, cams, "depth", settings, triangulation=tri) == fit
+    assert fit.apply(out).shape == out.shape
 
 
 def test_pure_rotation_is_unreliable():
