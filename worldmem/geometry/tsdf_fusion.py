@@ -35,35 +35,40 @@ def band_voxels(tsdf, depth: torch.Tensor, valid: torch.Tensor, center: torch.Te
     and returns their new dense indices.
     """
     n_side = math.ceil(tsdf.trunc_voxels)
-    offsets = torch.arange(-n_side, n_side + 1, dtype=torch.float32) * (tsdf.trunc / n_side)
     vs, table = tsdf.voxel_size, tsdf._table
-    rays = list(band_rays(depth, valid, cam_from_world, k, vs))
+    # Per ray and axis, the sample at offset j in [-n_side, n_side] (spaced trunc / n_side in z) lies at voxel
+    # coordinate floor(base + j * step), base = (centre + dir * d) / voxel_size, step = dir * spacing / voxel_size:
+    # one add and one floor per sample and axis.
+    spacing = tsdf.trunc / n_side
+    rays = [([(dirs[a] * d).add_(center[a]).div_(vs) for a in range(3)], [dirs[a] * (spacing / vs) for a in range(3)])
+            for dirs, d in band_rays(depth, valid, cam_from_world, k, vs)]
+    js = range(-n_side, n_side + 1)
 
-    def sample_axis(dirs, z, a):  # floor((centre + dir * z) / voxel_size): voxel coordinates as exact floats
-        return (dirs[a] * z).add_(center[a]).div_(vs).floor_()
+    def sample_axis(base, step, a, j):  # voxel coordinates as exact floats
+        return torch.add(base[a], step[a], alpha=j).floor_()
 
-    # Along a ray every coordinate is monotone in z (rounding is monotone), so the end samples bound the box.
-    ends = [[torch.aminmax(sample_axis(dirs, d[None, :] + offsets[[0, -1], None], a)) for dirs, d in rays]
+    # Along a ray every coordinate is monotone in j (rounding is monotone), so the end samples bound the box.
+    ends = [[b for base, step in rays for j in (js[0], js[-1]) for b in torch.aminmax(sample_axis(base, step, a, j))]
             for a in range(3)]
-    lo = [math.floor(min(float(b.min) for b in e) / BLOCK) * BLOCK for e in ends]  # block-aligned corner
-    shape = [int(max(float(b.max) for b in e)) - f + 1 for e, f in zip(ends, lo, strict=True)]
+    lo = [math.floor(min(float(b) for b in e) / BLOCK) * BLOCK for e in ends]  # block-aligned corner
+    shape = [int(max(float(b) for b in e)) - f + 1 for e, f in zip(ends, lo, strict=True)]
     cells = shape[0] * shape[1] * shape[2]
-    n_samples = offsets.numel() * sum(d.numel() for _, d in rays)
+    n_samples = len(js) * sum(base[0].numel() for base, _ in rays)
     if cells >= 1 << 24 or cells > _BOX_CELLS_PER_SAMPLE * n_samples:
-        keys = torch.unique(torch.cat([pack_coords(torch.stack([sample_axis(dirs, d + o, a) for a in range(3)],
+        keys = torch.unique(torch.cat([pack_coords(torch.stack([sample_axis(base, step, a, j) for a in range(3)],
                                                                 dim=-1).to(torch.int64))
-                                       for dirs, d in rays for o in offsets]))
+                                       for base, step in rays for j in js]))
         return unpack_keys(keys), table.lookup(keys), lambda sel: table.append(keys[sel])
     # Box-relative coordinates and the cell index stay exact integers below 2**24 in float32. One offset at a
     # time keeps every intermediate in cache.
     seen = torch.zeros(shape, dtype=torch.bool)
     flat = seen.view(-1)
     nz, nyz = torch.tensor(float(shape[2])), torch.tensor(float(shape[1] * shape[2]))
-    for dirs, d in rays:
-        true = torch.ones(1, dtype=torch.bool).expand(d.numel())
-        for o in offsets:
-            z = d + o
-            x, y, z = (sample_axis(dirs, z, a).sub_(lo[a]) for a in range(3))
+    for base, step in rays:
+        base = [b - lo[a] for a, b in enumerate(base)]
+        true = torch.ones(1, dtype=torch.bool).expand(base[0].numel())
+        for j in js:
+            x, y, z = (sample_axis(base, step, a, j) for a in range(3))
             flat.scatter_(0, torch.addcmul(torch.addcmul(z, y, nz), x, nyz).to(torch.int64), true)
     rel = seen.nonzero()  # (U, 3), row-major order = ascending (i, j, k) = ascending key
     coords = rel + torch.tensor(lo)
