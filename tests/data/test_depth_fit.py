@@ -61,6 +61,26 @@ def test_fit_on_another_scene_and_same_answer_twice():
     assert fit_depth_affine(out, frames, cams, "disparity") == fit  # deterministic
 
 
+def test_least_squares_do_not_depend_on_where_the_data_lies():
+    """MKL's lstsq changes its last bits with the data's alignment (a fit then differed between two calls in
+    one process); the fit's 2x2 normal equations do not, and agree with it."""
+    from worldmem.data.depth_fit import _lstsq2
+
+    g = torch.Generator().manual_seed(0)
+    rows, target = torch.randn(5000, 2, generator=g, dtype=torch.float64), torch.randn(5000, generator=g,
+                                                                                        dtype=torch.float64)
+    results = set()
+    for offset in range(8):
+        buf, tbuf = torch.empty(rows.numel() + offset, dtype=rows.dtype), torch.empty(5000 + offset, dtype=rows.dtype)
+        r, t = buf[offset:].view(5000, 2), tbuf[offset:]
+        r.copy_(rows)
+        t.copy_(target)
+        results.add(tuple(_lstsq2(r, t).tolist()))
+    assert len(results) == 1
+    reference = torch.linalg.lstsq(rows, target[:, None]).solution[:, 0]
+    assert torch.allclose(torch.tensor(results.pop(), dtype=torch.float64), reference, rtol=1e-10, atol=1e-12)
+
+
 def test_large_frames_are_triangulated_at_max_size_and_a_triangulation_is_reusable():
     frames, depth, cams = walk(3)
     settings = FitSettings(max_size=48)  # the 64x64 clip stands in for a large one

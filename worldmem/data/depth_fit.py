@@ -104,18 +104,30 @@ def _median5(output: torch.Tensor) -> torch.Tensor:
     return torch.where((win > 0).all(1, keepdim=True), med, torch.zeros_like(med))
 
 
+def _lstsq2(rows: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Least squares of (M, 2) ``rows`` against (M,) ``target`` by the 2x2 normal equations, in float64 sums:
+    bit for bit the same wherever the tensors lie in memory (MKL's ``lstsq`` is not: its last bits follow the
+    data's alignment, which would make curation's bytes differ between runs)."""
+    a, b = rows[:, 0], rows[:, 1]
+    saa, sab, sbb, sat, sbt = (a * a).sum(), (a * b).sum(), (b * b).sum(), (a * target).sum(), (b * target).sum()
+    det = saa * sbb - sab * sab
+    if not float(det.abs()) > 1e-300:
+        return torch.full((2,), float("nan"), dtype=rows.dtype)
+    return torch.stack([(sbb * sat - sab * sbt) / det, (saa * sbt - sab * sat) / det])
+
+
 def _robust_lstsq(rows: torch.Tensor, target: torch.Tensor, iterations: int = 6) -> tuple[torch.Tensor, torch.Tensor]:
     """Least squares ``rows @ x = target`` refitted on the rows within 3 robust standard deviations
     (1.4826 x MAD) of the last fit; returns (x (2,), bool (M,) of the rows kept)."""
     keep = torch.ones_like(target, dtype=torch.bool)
-    x = torch.linalg.lstsq(rows, target[:, None]).solution[:, 0]
+    x = _lstsq2(rows, target)
     for _ in range(iterations):
-        residual = rows @ x - target
+        residual = rows[:, 0] * x[0] + rows[:, 1] * x[1] - target  # not a matmul: MKL's, too, varies
         mad = (residual - residual.median()).abs().median()
         keep = residual.abs() <= 3.0 * 1.4826 * mad.clamp(min=1e-12)
         if int(keep.sum()) < 8:
             break
-        x = torch.linalg.lstsq(rows[keep], target[keep][:, None]).solution[:, 0]
+        x = _lstsq2(rows[keep], target[keep])
     return x, keep
 
 
@@ -145,7 +157,7 @@ def _fit_map(y: torch.Tensor, rho: torch.Tensor, rho_px: torch.Tensor, kind: str
         keep = (lin > 0) & (residual.abs() <= 3.0 * 1.4826 * mad.clamp(min=1e-12))
         if int(keep.sum()) < 8:
             break
-        params = params + torch.linalg.lstsq(jac[keep], residual[keep][:, None]).solution[:, 0]
+        params = params + _lstsq2(jac[keep], residual[keep])
     return float(params[0]), float(params[1])
 
 
