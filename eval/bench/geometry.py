@@ -5,7 +5,9 @@ Measures, in one run on the same inputs (medians over ``repeats``):
   and with the splat footprint; pytorch3d's point rasterizer on the same points when it is installed;
 - ``SparseTSDF.integrate`` per 256x256 synthetic frame (ms), with carving (the default) and without (Open3D's
   band-only integration, the like-for-like row), and Open3D's ``ScalableTSDFVolume`` (0.19) on the
-  same frames with the same voxel size and truncation, when installed; ratios are Open3D / ours.
+  same frames with the same voxel size and truncation, when installed; ratios are Open3D / ours. The three TSDF
+  rows are timed in interleaved rounds (one of each per round), and ``open3d_over_ours_no_carve_per_round`` is the
+  median of the round-by-round ratios.
 
 Every timing records its median (``ms``) and all its repeats (``all_ms``); the TSDF section records the voxel
 size and truncation each side ran with (Open3D's read back from its volume).
@@ -20,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from eval.bench.timing import repeat_seconds
+from eval.bench.timing import interleaved_seconds, repeat_seconds
 from worldmem.geometry import trajectories
 from worldmem.geometry.render import available_backends, render_points
 from worldmem.geometry.tsdf import SparseTSDF
@@ -109,25 +111,32 @@ def bench_geometry(out: Path, repeats: int = 5, quick: bool = False) -> dict:
     tsdf = ours()
     res = results["tsdf"]
     res.update(frames=n_frames, voxel_size=tsdf.voxel_size, trunc=tsdf.trunc, voxels=tsdf.num_voxels)
-    timing = _timed(ours, repeats, per=n_frames)
-    res["ours_ms_per_frame"], res["ours_all_ms_per_frame"] = timing["ms"], timing["all_ms"]
-    # Carving off is what Open3D does (it integrates the truncation band only): the like-for-like row.
-    timing = _timed(lambda: ours(carve=False), repeats, per=n_frames)
-    res["ours_no_carve_ms_per_frame"], res["ours_no_carve_all_ms_per_frame"] = timing["ms"], timing["all_ms"]
-    print(f"TSDF integration, {n_frames} frames of {size}x{size}, voxel {voxel}, trunc {trunc_voxels} voxels")
-    print(f"  ours (sparse-voxel torch): {res['ours_ms_per_frame']:.1f} ms/frame with carving, "
-          f"{res['ours_no_carve_ms_per_frame']:.1f} ms/frame without")
+    # Carving off is what Open3D does (it integrates the truncation band only): the like-for-like row. The three
+    # are timed in interleaved rounds, so that a busy spell of the machine weighs on all of them alike.
+    runs = {"ours": ours, "ours_no_carve": lambda: ours(carve=False)}
     o3d_run = _open3d_integrator(frames, depth, cams, tsdf.voxel_size, tsdf.trunc)
     if o3d_run is not None:
         vol = o3d_run()
         # Read back from the volume, so the json shows what Open3D actually ran with.
         res["open3d_voxel_size"], res["open3d_trunc"] = vol.voxel_length, vol.sdf_trunc
-        timing = _timed(o3d_run, repeats, per=n_frames)
-        res["open3d_ms_per_frame"], res["open3d_all_ms_per_frame"] = timing["ms"], timing["all_ms"]
+        runs["open3d"] = o3d_run
+    times = interleaved_seconds(runs, repeats)
+    for name, seconds in times.items():
+        all_ms = [t * 1e3 / n_frames for t in seconds]
+        res[f"{name}_ms_per_frame"], res[f"{name}_all_ms_per_frame"] = statistics.median(all_ms), all_ms
+    print(f"TSDF integration, {n_frames} frames of {size}x{size}, voxel {voxel}, trunc {trunc_voxels} voxels "
+          f"(median of {repeats} interleaved rounds)")
+    print(f"  ours (sparse-voxel torch): {res['ours_ms_per_frame']:.1f} ms/frame with carving, "
+          f"{res['ours_no_carve_ms_per_frame']:.1f} ms/frame without")
+    if o3d_run is not None:
         res["open3d_over_ours_time"] = res["open3d_ms_per_frame"] / res["ours_ms_per_frame"]
         res["open3d_over_ours_no_carve_time"] = res["open3d_ms_per_frame"] / res["ours_no_carve_ms_per_frame"]
+        # Round by round (the same moment of the machine for both), then the median.
+        res["open3d_over_ours_no_carve_per_round"] = statistics.median(
+            o / n for o, n in zip(times["open3d"], times["ours_no_carve"], strict=True))
         print(f"  open3d ScalableTSDFVolume: {res['open3d_ms_per_frame']:.1f} ms/frame (open3d time / ours = "
-              f"{res['open3d_over_ours_time']:.2f} with carving, {res['open3d_over_ours_no_carve_time']:.2f} without)")
+              f"{res['open3d_over_ours_time']:.2f} with carving, {res['open3d_over_ours_no_carve_time']:.2f} without; "
+              f"round by round {res['open3d_over_ours_no_carve_per_round']:.2f} without)")
     else:
         res["open3d_ms_per_frame"] = None
         print("  open3d: not installed (pip install -e '.[dev]')")
