@@ -178,6 +178,24 @@ def test_estimator_predicts_in_batches(tiny_model):
     assert a.shape == (5, 1, 40, 48) and torch.allclose(a, b, atol=1e-6)
 
 
+def test_tiny_dpt_on_frames_that_are_not_square(tmp_path):
+    """transformers' plain DPT only takes square inputs: the adapter feeds it square frames, any aspect out."""
+    from transformers import DPTConfig, DPTForDepthEstimation
+
+    from worldmem.models import TransformersDepthEstimator
+
+    torch.manual_seed(0)
+    config = DPTConfig(hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=64, image_size=64,
+                       patch_size=16, backbone_out_indices=[0, 1, 2, 3], neck_hidden_sizes=[8, 16, 16, 32],
+                       fusion_hidden_size=16, reassemble_factors=[4, 2, 1, 0.5])
+    DPTForDepthEstimation(config).save_pretrained(tmp_path)
+    estimator = TransformersDepthEstimator(tmp_path, output="auto", batch_size=2)
+    assert estimator.square and estimator.patch == 16 and estimator.output == "disparity"
+    frames = torch.rand(3, 3, 48, 72, generator=torch.Generator().manual_seed(0))
+    out = estimator.predict(frames)
+    assert out.shape == (3, 1, 48, 72) and bool(torch.isfinite(out).all())
+
+
 def test_bad_estimator_arguments_are_one_line_errors_before_any_work(tmp_path, tiny_model, re10k, capsys):
     root, _ = re10k
     broken = tmp_path / "broken"

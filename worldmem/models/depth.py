@@ -72,6 +72,8 @@ class TransformersDepthEstimator:
         self.device = torch.device(device)
         backbone = config.get("backbone_config") or {}
         self.patch = int(backbone.get("patch_size") or config.get("patch_size") or 14)
+        # transformers' plain ViT DPT reshapes its tokens to a square grid: feed it square frames.
+        self.square = config.get("model_type") == "dpt" and not backbone and not config.get("is_hybrid")
         mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
         processor = path / "preprocessor_config.json"
         if processor.is_file():
@@ -91,6 +93,8 @@ class TransformersDepthEstimator:
             raise ValueError(f"frames: expected shape (T, 3, H, W), got {tuple(frames.shape)}")
         t, _, h, w = frames.shape
         size = (max(self.patch, round(h / self.patch) * self.patch), max(self.patch, round(w / self.patch) * self.patch))
+        if self.square:
+            size = (max(size),) * 2
         preds = []
         for start in range(0, t, self.batch_size):
             x = torch.nn.functional.interpolate(frames[start:start + self.batch_size].float(), size=size,
