@@ -93,6 +93,23 @@ def test_large_frames_are_triangulated_at_max_size_and_a_triangulation_is_reusab
     assert fit.apply(out).shape == out.shape
 
 
+def test_sky_of_a_disparity_model_becomes_unknown_not_a_failure():
+    """A relative model gives the sky a disparity of about 0; with a positive b the fitted map is negative there:
+    farther than anything triangulated, so unknown (0), while the scene keeps its depth."""
+    frames, depth, cams = walk(1000000)  # a scene with sky (depth 0) in most frames
+    sky = depth == 0
+    assert float(sky.float().mean()) > 0.05
+    out = torch.where(sky, torch.full_like(depth, 1e-3), 0.5 / depth.clamp(min=1e-9) + 0.2)
+    fit = fit_depth_affine(out, frames, cams, "disparity")
+    assert fit.reliable and abs(fit.scale * 0.5 - 1.0) < 0.02, fit
+    fitted = fit.apply(out)
+    assert bool((fitted[sky] == 0).all()) and bool((fitted[~sky] > 0).all())
+    bad = estimator_output(depth, "depth", 1.0, 0.0, 0.0)
+    bad[:, :, :32] = -bad[:, :, :32] + 0.1  # an output that turns over inside its own range
+    fit = fit_depth_affine(bad.clamp(min=1e-3), frames, cams, "depth")
+    assert not fit.reliable
+
+
 def test_pure_rotation_is_unreliable():
     frames, depth, cams = walk(3, rotate_only=True)
     fit = fit_depth_affine(estimator_output(depth, "depth", 2.0, 0.1, 0.0), frames, cams, "depth")

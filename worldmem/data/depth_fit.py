@@ -23,9 +23,10 @@ A fit is *unreliable*, with a one-line reason, when the pairs show too little pa
 too few pixels triangulate, fitted and triangulated depth differ by more than ``max_residual`` (median relative
 difference), the output explains the triangulated depth no better than a constant would (the residual is above
 ``max_residual_ratio`` times a constant depth's: an output unrelated to depth fits a scene of narrow depth range
-that way) or the map makes more than ``max_nonpositive`` of the known pixels non-positive. The scale and the
-shift trade off against each other when the clip's depths span a narrow range: the depth is then right to
-better than the scale is.
+that way) or the map makes more than ``max_nonpositive`` of the pixels non-positive whose output lies in the
+range it was fitted on (beyond it, e.g. a disparity model's sky, non-positive depth is extrapolation: unknown).
+The scale and the shift trade off against each other when the clip's depths span a narrow range: the depth is
+then right to better than the scale is.
 
 Conventions: cameras and depth as in :mod:`worldmem.geometry.cameras` (OpenCV axes, ``cam_from_world``, ``K``
 in pixels, pixel centres at integer + 0.5, z-depth, 0 = unknown); a non-positive estimator output is unknown.
@@ -131,10 +132,10 @@ def _robust_lstsq(rows: torch.Tensor, target: torch.Tensor, iterations: int = 6)
     return x, keep
 
 
-def _fit_map(y: torch.Tensor, rho: torch.Tensor, rho_px: torch.Tensor, kind: str) -> tuple[float, float]:
-    """(scale, shift) with the map's inverse depth closest to the triangulated ``rho`` in pixels of parallax
-    (``rho / rho_px``, ``rho_px`` the inverse depth per pixel of parallax: the matching's own error scale),
-    robustly. All inputs (M,).
+def _fit_map(y: torch.Tensor, rho: torch.Tensor, rho_px: torch.Tensor, kind: str) -> tuple[float, float, torch.Tensor]:
+    """(scale, shift, bool (M,) of the rows the last fit kept) with the map's inverse depth closest to the
+    triangulated ``rho`` in pixels of parallax (``rho / rho_px``, ``rho_px`` the inverse depth per pixel of
+    parallax: the matching's own error scale), robustly. All inputs (M,).
 
     Disparity models are linear in inverse depth (one robust least squares); depth models, ``1 / (scale * y +
     shift)``, start from the linear fit of ``(scale * y + shift) * rho = 1`` and take Gauss-Newton steps,
@@ -143,9 +144,9 @@ def _fit_map(y: torch.Tensor, rho: torch.Tensor, rho_px: torch.Tensor, kind: str
     w = 1.0 / rho_px
     ones = torch.ones_like(y)
     if kind == "disparity":
-        (scale, shift), _ = _robust_lstsq(torch.stack([y, ones], 1) * w[:, None], rho * w)
-        return float(scale), float(shift)
-    params, _ = _robust_lstsq(torch.stack([y * rho, rho], 1) * w[:, None], w)
+        (scale, shift), keep = _robust_lstsq(torch.stack([y, ones], 1) * w[:, None], rho * w)
+        return float(scale), float(shift), keep
+    params, keep = _robust_lstsq(torch.stack([y * rho, rho], 1) * w[:, None], w)
     for _ in range(8):
         lin = params[0] * y + params[1]
         if not bool((lin > 0).any()):
@@ -154,11 +155,12 @@ def _fit_map(y: torch.Tensor, rho: torch.Tensor, rho_px: torch.Tensor, kind: str
         residual = (rho - f) * w
         jac = -(f * f)[:, None] * torch.stack([y, ones], 1) * w[:, None]
         mad = (residual - residual.median()).abs().median()
-        keep = (lin > 0) & (residual.abs() <= 3.0 * 1.4826 * mad.clamp(min=1e-12))
-        if int(keep.sum()) < 8:
+        kept = (lin > 0) & (residual.abs() <= 3.0 * 1.4826 * mad.clamp(min=1e-12))
+        if int(kept.sum()) < 8:
             break
+        keep = kept
         params = params + _lstsq2(jac[keep], residual[keep])
-    return float(params[0]), float(params[1])
+    return float(params[0]), float(params[1]), keep
 
 
 def fit_depth_affine(output: torch.Tensor, frames: torch.Tensor, cameras: Cameras, kind: str = "depth",
@@ -203,7 +205,7 @@ def fit_depth_affine(output: torch.Tensor, frames: torch.Tensor, cameras: Camera
     if points < settings.min_points or used < settings.min_pairs:
         return failed(f"too little parallax or texture: {points} pixels triangulated in {used} of {len(pairs)} "
                       f"frame pairs (expected >= {settings.min_points} in >= {settings.min_pairs})", **stats)
-    scale, shift = _fit_map(y, rho, rho_px, kind)
+    scale, shift, inliers = _fit_map(y, rho, rho_px, kind)
     fit = DepthFit(kind=kind, scale=float(scale), shift=float(shift), residual=float("nan"), reliable=True, **stats)
     if not fit.scale > 0:
         return DepthFit(**(asdict(fit) | {"reliable": False, "reason": (
@@ -211,8 +213,10 @@ def fit_depth_affine(output: torch.Tensor, frames: torch.Tensor, cameras: Camera
     residual = float(((fit.apply(y) * rho) - 1.0).abs().median())
     constant = float((rho / rho.median() - 1.0).abs().median())
     fit = DepthFit(**(asdict(fit) | {"residual": residual, "constant_residual": constant}))
-    known = output > 0
-    bad = float((fit.apply(output)[known] <= 0).double().mean()) if bool(known.any()) else 1.0
+    # Non-positive depth counts against the fit inside the range of outputs it was fitted on (its inliers'); beyond (a
+    # disparity model's sky, farther than anything triangulated) it is extrapolation and becomes unknown.
+    inside = (output >= y[inliers].min()) & (output <= y[inliers].max()) if bool(inliers.any()) else output > 0
+    bad = float((fit.apply(output)[inside] <= 0).double().mean()) if bool(inside.any()) else 1.0
     if not residual <= settings.max_residual:
         return DepthFit(**(asdict(fit) | {"reliable": False, "reason": (
             f"fitted and triangulated depth disagree: median relative difference {residual:.3f} > "
@@ -223,5 +227,6 @@ def fit_depth_affine(output: torch.Tensor, frames: torch.Tensor, cameras: Camera
             f"difference {residual:.3f}, a constant depth's {constant:.3f}")}))
     if bad > settings.max_nonpositive:
         return DepthFit(**(asdict(fit) | {"reliable": False, "reason": (
-            f"non-positive depth after the fit on {100 * bad:.1f} % of the pixels (> {100 * settings.max_nonpositive:g} %)")}))
+            f"non-positive depth after the fit on {100 * bad:.1f} % of the pixels in the fitted range (> "
+            f"{100 * settings.max_nonpositive:g} %)")}))
     return fit

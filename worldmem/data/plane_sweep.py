@@ -58,7 +58,8 @@ class FitSettings:
     max_residual_ratio: float = 0.5
     """The residual above this fraction of the best constant depth's (median relative difference): unreliable."""
     max_nonpositive: float = 0.01
-    """More than this fraction of the (known) pixels non-positive after the fit: unreliable."""
+    """More than this fraction of the pixels within the fitted range of outputs non-positive after the fit:
+    unreliable (beyond the range non-positive depth is extrapolation, e.g. the sky: unknown)."""
     max_size: int = 128
     """Larger frames are triangulated at this size (longer side; frames by area, the output by nearest pixel):
     the cost stays that of a small clip, the map is the same."""
