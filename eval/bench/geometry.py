@@ -5,9 +5,10 @@ Measures, in one run on the same inputs (medians over ``repeats``):
   and with the splat footprint; pytorch3d's point rasterizer on the same points when it is installed;
 - ``SparseTSDF.integrate`` per 256x256 synthetic frame (ms), with carving (the default) and without (Open3D's
   band-only integration, the like-for-like row), and Open3D's ``ScalableTSDFVolume`` (0.19) on the
-  same frames with the same voxel size and truncation, when installed; ratios are Open3D / ours. The three TSDF
-  rows are timed in interleaved rounds (one of each per round), and ``open3d_over_ours_no_carve_per_round`` is the
-  median of the round-by-round ratios.
+  same frames with the same voxel size and truncation, when installed; ratios are Open3D / ours. Each is timed back
+  to back (warm); ours without carving and Open3D are also timed in interleaved rounds (one of each per round,
+  each starting cold after the other), and ``open3d_over_ours_no_carve_interleaved`` is the median of those
+  round-by-round ratios.
 
 Every timing records its median (``ms``) and all its repeats (``all_ms``); the TSDF section records the voxel
 size and truncation each side ran with (Open3D's read back from its volume).
@@ -111,8 +112,10 @@ def bench_geometry(out: Path, repeats: int = 5, quick: bool = False) -> dict:
     tsdf = ours()
     res = results["tsdf"]
     res.update(frames=n_frames, voxel_size=tsdf.voxel_size, trunc=tsdf.trunc, voxels=tsdf.num_voxels)
-    # Carving off is what Open3D does (it integrates the truncation band only): the like-for-like row. The three
-    # are timed in interleaved rounds, so that a busy spell of the machine weighs on all of them alike.
+    # Carving off is what Open3D does (it integrates the truncation band only): the like-for-like row. Each is
+    # timed back to back (warm: its buffers stay mapped between repeats), and ours without carving and Open3D
+    # once more in interleaved rounds (a busy spell of the machine weighs on both alike, and each starts after the
+    # other has run: cold, as in a rollout where the model runs between two integrations).
     runs = {"ours": ours, "ours_no_carve": lambda: ours(carve=False)}
     o3d_run = _open3d_integrator(frames, depth, cams, tsdf.voxel_size, tsdf.trunc)
     if o3d_run is not None:
@@ -120,23 +123,22 @@ def bench_geometry(out: Path, repeats: int = 5, quick: bool = False) -> dict:
         # Read back from the volume, so the json shows what Open3D actually ran with.
         res["open3d_voxel_size"], res["open3d_trunc"] = vol.voxel_length, vol.sdf_trunc
         runs["open3d"] = o3d_run
-    times = interleaved_seconds(runs, repeats)
-    for name, seconds in times.items():
-        all_ms = [t * 1e3 / n_frames for t in seconds]
+    for name, fn in runs.items():
+        all_ms = [t * 1e3 / n_frames for t in repeat_seconds(fn, repeats)]
         res[f"{name}_ms_per_frame"], res[f"{name}_all_ms_per_frame"] = statistics.median(all_ms), all_ms
-    print(f"TSDF integration, {n_frames} frames of {size}x{size}, voxel {voxel}, trunc {trunc_voxels} voxels "
-          f"(median of {repeats} interleaved rounds)")
+    print(f"TSDF integration, {n_frames} frames of {size}x{size}, voxel {voxel}, trunc {trunc_voxels} voxels")
     print(f"  ours (sparse-voxel torch): {res['ours_ms_per_frame']:.1f} ms/frame with carving, "
           f"{res['ours_no_carve_ms_per_frame']:.1f} ms/frame without")
     if o3d_run is not None:
         res["open3d_over_ours_time"] = res["open3d_ms_per_frame"] / res["ours_ms_per_frame"]
         res["open3d_over_ours_no_carve_time"] = res["open3d_ms_per_frame"] / res["ours_no_carve_ms_per_frame"]
-        # Round by round (the same moment of the machine for both), then the median.
-        res["open3d_over_ours_no_carve_per_round"] = statistics.median(
-            o / n for o, n in zip(times["open3d"], times["ours_no_carve"], strict=True))
+        pair = interleaved_seconds({"ours_no_carve": runs["ours_no_carve"], "open3d": o3d_run}, repeats)
+        res["interleaved_all_ms_per_frame"] = {k: [t * 1e3 / n_frames for t in v] for k, v in pair.items()}
+        res["open3d_over_ours_no_carve_interleaved"] = statistics.median(
+            o / n for o, n in zip(pair["open3d"], pair["ours_no_carve"], strict=True))
         print(f"  open3d ScalableTSDFVolume: {res['open3d_ms_per_frame']:.1f} ms/frame (open3d time / ours = "
               f"{res['open3d_over_ours_time']:.2f} with carving, {res['open3d_over_ours_no_carve_time']:.2f} without; "
-              f"round by round {res['open3d_over_ours_no_carve_per_round']:.2f} without)")
+              f"in interleaved rounds, cold, {res['open3d_over_ours_no_carve_interleaved']:.2f} without)")
     else:
         res["open3d_ms_per_frame"] = None
         print("  open3d: not installed (pip install -e '.[dev]')")
