@@ -216,16 +216,12 @@ class WorldMemPipeline(DiffusionPipeline):
         (``readout.distant``, unknown depth) where it has none, and elsewhere the working window's mean colour
         and unknown depth. None when the memory covers nothing there."""
         ref, sky = readout.reference, readout.distant
-        if (ref is None or not bool(ref.mask.any())) and sky is None:
+        if not bool(ref.mask.any()) and sky is None:
             return None
-        if readout.working is not None:
-            fill = readout.working.frames.mean(dim=(0, 2, 3)).view(1, 3, 1, 1)
-        else:
-            fill = torch.full((1, 3, 1, 1), 0.5)
+        fill = torch.full((1, 3, 1, 1), 0.5) if readout.working is None else \
+            readout.working.frames.mean(dim=(0, 2, 3)).view(1, 3, 1, 1)
         rgb = fill.to(ref.rgb.dtype).expand_as(ref.rgb)
-        if sky is not None:
-            rgb = torch.where(sky.mask, sky.rgb, rgb)
-        rgb = torch.where(ref.mask, ref.rgb, rgb)
+        rgb = torch.where(ref.mask, ref.rgb, rgb if sky is None else torch.where(sky.mask, sky.rgb, rgb))
         depth = torch.where(ref.mask, ref.depth, torch.zeros_like(ref.depth))
         return self.codec.encode(rgb[None], depth[None] if self.codec.has_depth else None)
 
@@ -235,10 +231,8 @@ class WorldMemPipeline(DiffusionPipeline):
         known = self._render_latents(readout)
         if known is None:
             return None
-        ref = readout.reference
-        covered = ref.mask.bool() & (ref.depth > 0)
-        if readout.distant is not None:
-            covered = covered | readout.distant.mask.bool()
+        ref, sky = readout.reference, readout.distant
+        covered = (ref.mask.bool() & (ref.depth > 0)) | (False if sky is None else sky.mask.bool())
         return known, self.codec.encode_mask(covered.to(known.dtype)[None]).to(known.dtype)
 
     def _denoise(self, inputs: ModelInputs, target_cameras: Cameras, num_inference_steps: int, guidance_scale: float,
