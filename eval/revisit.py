@@ -262,13 +262,13 @@ def run(args) -> dict:
     """Runs the benchmark for parsed ``args`` and writes every output; raises :class:`RevisitError`."""
     from eval.lpips import MIN_SIZE, load_lpips
     from eval.report import print_summary_table, save_results, summarize, write_report
-    from worldmem.pipelines.pipeline_worldmem import _check_anchor
+    from worldmem.pipelines.anchoring import check_anchor
     from worldmem.utils.io import atomic_directory
 
     variants, names = _validate(args)
     if args.render_anchor is not None:
         try:
-            _check_anchor(args.render_anchor)
+            check_anchor(args.render_anchor)
         except ValueError as err:
             raise RevisitError(f"--render-anchor: {str(err).split(': ', 1)[1]}") from None
     if args.write_margin is not None and args.write_margin < 0:

@@ -120,11 +120,11 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         parser.error(f"--out {args.out}: {problem}")
     from worldmem.pipelines import load_pipeline
-    from worldmem.pipelines.pipeline_worldmem import _check_anchor
+    from worldmem.pipelines.anchoring import check_anchor
 
     if args.render_anchor is not None:
         try:
-            _check_anchor(args.render_anchor)
+            check_anchor(args.render_anchor)
         except ValueError as err:
             parser.error(f"--render-anchor: {str(err).split(': ', 1)[-1]}")
     try:

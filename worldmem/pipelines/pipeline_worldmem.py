@@ -35,19 +35,13 @@ from worldmem.geometry.cameras import Cameras
 from worldmem.memory import MemoryConfig, WorldMemory
 from worldmem.models.depth import align_depth
 from worldmem.models.text import EMPTY_PROMPT, PromptCache, check_text_encoder
+from worldmem.pipelines.anchoring import anchor_latents, check_anchor, render_latents
 from worldmem.pipelines.model_inputs import ModelInputs, encode_readouts
 from worldmem.pipelines.write_gate import WriteGate
 from worldmem.utils.checks import check_depth, check_images, check_number
 from worldmem.utils.seeding import torch_generator
 
 __all__ = ["WorldMemPipeline", "WorldMemPipelineOutput", "default_scheduler"]
-
-
-def _check_anchor(value) -> float:
-    value = check_number("render_anchor", value, 0, strict=False)
-    if value > 1:
-        raise ValueError(f"render_anchor: expected a fraction of the steps in [0, 1], got {value!r}")
-    return value
 
 
 def default_scheduler() -> DDIMScheduler:
@@ -107,7 +101,7 @@ class WorldMemPipeline(DiffusionPipeline):
         self.set_text_encoder(text_encoder, tokenizer)
         memory_config = MemoryConfig.from_dict(memory_config).to_dict()
         write_gate = WriteGate.from_dict(write_gate).to_dict()
-        render_anchor = _check_anchor(render_anchor)
+        render_anchor = check_anchor(render_anchor)
         self.register_to_config(memory_config=memory_config, chunk_size=chunk_size, working_window=working_window,
                                 write_gate=write_gate, render_anchor=render_anchor)
         self.depth_estimator = None  # set to a DepthEstimator for codecs without a depth channel
@@ -211,30 +205,6 @@ class WorldMemPipeline(DiffusionPipeline):
             return decoded_depth
         return self.depth_estimator(frames).to(frames.dtype)
 
-    def _render_latents(self, readout) -> torch.Tensor | None:
-        """The memory's render at the chunk as latents (1, F, C, h, w): the map's surfaces, the remembered sky
-        (``readout.distant``, unknown depth) where it has none, and elsewhere the working window's mean colour
-        and unknown depth. None when the memory covers nothing there."""
-        ref, sky = readout.reference, readout.distant
-        if not bool(ref.mask.any()) and sky is None:
-            return None
-        fill = torch.full((1, 3, 1, 1), 0.5) if readout.working is None else \
-            readout.working.frames.mean(dim=(0, 2, 3)).view(1, 3, 1, 1)
-        rgb = fill.to(ref.rgb.dtype).expand_as(ref.rgb)
-        rgb = torch.where(ref.mask, ref.rgb, rgb if sky is None else torch.where(sky.mask, sky.rgb, rgb))
-        depth = torch.where(ref.mask, ref.depth, torch.zeros_like(ref.depth))
-        return self.codec.encode(rgb[None], depth[None] if self.codec.has_depth else None)
-
-    def _anchor_latents(self, readout) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """(render latents (1, F, C, h, w), weight (1, F, 1, h, w)) of the pixels the map covers with known depth
-        and those the remembered sky covers, or None when the memory covers nothing there."""
-        known = self._render_latents(readout)
-        if known is None:
-            return None
-        ref, sky = readout.reference, readout.distant
-        covered = (ref.mask.bool() & (ref.depth > 0)) | (False if sky is None else sky.mask.bool())
-        return known, self.codec.encode_mask(covered.to(known.dtype)[None]).to(known.dtype)
-
     def _denoise(self, inputs: ModelInputs, target_cameras: Cameras, num_inference_steps: int, guidance_scale: float,
                  generator: torch.Generator, device, dtype, init: torch.Tensor | None = None,
                  strength: float = 1.0, anchor: tuple[torch.Tensor, torch.Tensor] | None = None,
@@ -335,7 +305,7 @@ class WorldMemPipeline(DiffusionPipeline):
         working_window = self.config.working_window if working_window is None else working_window
         self.check_inputs(frames, depth, cameras, chunk_size, num_inference_steps, guidance_scale, memory,
                           working_window, render_init)
-        render_anchor = _check_anchor(self.config.render_anchor if render_anchor is None else render_anchor)
+        render_anchor = check_anchor(self.config.render_anchor if render_anchor is None else render_anchor)
         self._check_text(prompt, negative_prompt, text_guidance_scale)
         if output_type not in ("pt", "np"):
             raise ValueError(f"output_type: expected 'pt' or 'np', got {output_type!r}")
@@ -369,8 +339,8 @@ class WorldMemPipeline(DiffusionPipeline):
                                   use_episodic=use_episodic)
             inputs = encode_readouts([readout], self.codec, device=device, dtype=dtype).replace(text=text)
             # 3b. Denoise the chunk.
-            init = self._render_latents(readout) if use_spatial and render_init < 1.0 else None
-            anchor = self._anchor_latents(readout) if use_spatial and render_anchor > 0 else None
+            init = render_latents(readout, self.codec) if use_spatial and render_init < 1.0 else None
+            anchor = anchor_latents(readout, self.codec) if use_spatial and render_anchor > 0 else None
             latents = self._denoise(inputs, readout.target_cameras, num_inference_steps, guidance_scale,
                                     torch_generator("chunk_noise", seed, start, device=device), device, dtype,
                                     init=init, strength=render_init, anchor=anchor,
