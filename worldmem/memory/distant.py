@@ -66,18 +66,16 @@ class DistantMemory:
         mask (T, 1, H, W); None while nothing is written."""
         if not bool((self.weight > 0).any()):
             return None
-        s = supersample
+        s, device = supersample, self.weight.device
         t, h, w = len(cameras), cameras.height, cameras.width
-        bins = cube_bins(pixel_directions(cameras.to(device=self.weight.device), s), self.resolution)
-        weight = self.weight[bins].reshape(t, h, s, w, s)
-        colour = self.colour_sum[bins].reshape(t, h, s, w, s, 3)
-        hit = weight > 0
-        count = hit.sum(dim=(2, 4))
-        mean = (colour / weight.clamp_min(1e-12)[..., None] * hit[..., None]).sum(dim=(2, 4))
+        bins = cube_bins(pixel_directions(cameras.to(device=device), s), self.resolution)
+        bin_mean = self.colour_sum / self.weight.clamp_min(1e-12)[:, None]  # 0 in unwritten bins
+        count = (self.weight[bins] > 0).reshape(t, h, s, w, s).sum(dim=(2, 4))
+        total = bin_mean[bins].reshape(t, h, s, w, s, 3).sum(dim=(2, 4))
         mask = count * 2 >= s * s
-        rgb = torch.where(mask[..., None], mean / count.clamp_min(1)[..., None], torch.zeros_like(mean))
-        return SpatialRender(rgb=rgb.permute(0, 3, 1, 2).clamp(0.0, 1.0), depth=torch.zeros(t, 1, h, w),
-                             mask=mask[:, None])
+        rgb = torch.where(mask[..., None], total / count.clamp_min(1)[..., None], torch.zeros_like(total))
+        return SpatialRender(rgb=rgb.permute(0, 3, 1, 2).clamp(0.0, 1.0),
+                             depth=torch.zeros(t, 1, h, w, device=device), mask=mask[:, None])
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return {"colour_sum": self.colour_sum.clone(), "weight": self.weight.clone()}
