@@ -8,11 +8,13 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
 import torch.nn.functional as F
 
+from worldmem.geometry.transforms import pixel_centers
 from worldmem.geometry.tsdf_surface import depth_slant
 
 __all__ = ["band_rays", "carved_voxels"]
@@ -34,26 +36,43 @@ def band_rays(depth: torch.Tensor, valid: torch.Tensor, cam_from_world: torch.Te
     the ray through the pixel centre. Groups come in ascending s; directions are ``R^T (K^-1 [u, v, 1]^T)``,
     one (3, P) product per step so that every row is contiguous.
     """
-    w = depth.shape[1]
-    flat = valid.reshape(-1).nonzero()[:, 0]
-    d = depth.reshape(-1)[flat]
-    rows, cols = (flat // w).to(torch.float32), (flat % w).to(torch.float32)
+    h, w = depth.shape
+    d = depth.reshape(-1)
+    grid = _pixel_grid(h, w, depth.device)  # (3, H * W): u, v, 1 at pixel centres
+    if not bool(valid.all()):  # else every pixel casts rays, in place
+        flat = valid.reshape(-1).nonzero()[:, 0]
+        d, grid = d[flat], grid.index_select(1, flat)
     focal = float(torch.minimum(k[0, 0], k[1, 1]))
-    split = torch.ceil(d / (focal * voxel_size)).clamp_(1, _MAX_SUBRAYS).to(torch.int64)
     k_inv = torch.linalg.inv(k)
-    lo, hi = (int(x) for x in torch.aminmax(split))
+
+    def splits(x):  # sub-rays per axis for depths x
+        return torch.ceil(x / (focal * voxel_size)).clamp_(1, _MAX_SUBRAYS).to(torch.int64)
+
+    # Monotone in depth: the extreme depths give the extreme splits, and one split needs no per-pixel one.
+    lo, hi = (int(splits(x)) for x in torch.aminmax(d))
+    split = None if lo == hi else splits(d)
     for s in range(lo, hi + 1):
-        sel = None if lo == hi else (split == s).nonzero()[:, 0]
+        sel = None if split is None else (split == s).nonzero()[:, 0]
         if sel is not None and sel.numel() == 0:
             continue
-        within = (torch.arange(s, dtype=torch.float32) + 0.5) / s  # sub-pixel centres in [0, 1)
-        c, r = (cols, rows) if sel is None else (cols[sel], rows[sel])
-        u = (c[:, None, None] + within[None, None, :]).expand(-1, s, s).reshape(-1)
-        v = (r[:, None, None] + within[None, :, None]).expand(-1, s, s).reshape(-1)
-        pix = torch.stack([u, v, torch.ones_like(u)])
+        if s == 1:  # the pixel centres themselves
+            pix = grid if sel is None else grid.index_select(1, sel)
+        else:
+            within = (torch.arange(s, dtype=torch.float32) + 0.5) / s  # sub-pixel centres in [0, 1)
+            c, r = (grid[0], grid[1]) if sel is None else (grid[0, sel], grid[1, sel])
+            u = ((c - 0.5)[:, None, None] + within[None, None, :]).expand(-1, s, s).reshape(-1)
+            v = ((r - 0.5)[:, None, None] + within[None, :, None]).expand(-1, s, s).reshape(-1)
+            pix = torch.stack([u, v, torch.ones_like(u)])
         dirs = cam_from_world[:3, :3].T @ (k_inv @ pix)  # camera rays (z = 1), rotated to the world
         ds = d if sel is None else d[sel]
         yield dirs, ds if s == 1 else ds.repeat_interleave(s * s)
+
+
+@functools.lru_cache(maxsize=8)
+def _pixel_grid(h: int, w: int, device: torch.device) -> torch.Tensor:
+    """(3, H * W) float32 rows u, v, 1 at every pixel centre (row-major pixels); shared, never written to."""
+    uv = pixel_centers(h, w, torch.float32, device).reshape(-1, 2).T
+    return torch.cat([uv, torch.ones_like(uv[:1])])
 
 
 def carved_voxels(tsdf, depth: torch.Tensor, rays_cam: torch.Tensor, rays_world: torch.Tensor, center: torch.Tensor,

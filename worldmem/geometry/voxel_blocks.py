@@ -15,14 +15,16 @@ Conventions:
   and voxel ``(i, j, k)`` sits at ``local = (i % 8) * 64 + (j % 8) * 8 + k % 8`` in its block's table.
 - Dense voxel indices are ``0 .. size - 1`` in insertion order; within one :meth:`VoxelBlockIndex.insert` call
   the new keys are numbered in ascending key order (the same numbering as ``VoxelHashTable``).
-- Block ids are the block hash's own dense indices; they are internal and never leave this module's users.
+- Block ids are dense indices in the order blocks were added (ascending key order within one call); they are
+  internal and never leave this module's users. Blocks are few (one per 512 voxels at most), so their keys are
+  kept sorted and found by binary search: a handful of vectorised ops per lookup, however the keys cluster.
 """
 
 from __future__ import annotations
 
 import torch
 
-from worldmem.geometry.voxel_hash import VoxelHashTable, pack_coords
+from worldmem.geometry.voxel_hash import pack_coords
 
 __all__ = ["VoxelBlockIndex", "BLOCK", "block_keys", "local_index"]
 
@@ -30,6 +32,38 @@ BLOCK = 8
 _BLOCK_VOXELS = BLOCK**3
 _FIELD = 21  # bits per packed coordinate (voxel_hash's packing)
 _LOW = (7 << (2 * _FIELD)) | (7 << _FIELD) | 7
+
+
+class _SortedKeys:
+    """Packed key (int64) -> dense id (int64) by binary search over the sorted keys; ids in insertion order."""
+
+    def __init__(self, device: torch.device) -> None:
+        self._sorted = torch.empty(0, dtype=torch.int64, device=device)
+        self._ids = torch.empty(0, dtype=torch.int64, device=device)  # the id of each sorted key
+
+    @property
+    def size(self) -> int:
+        return self._sorted.numel()
+
+    def lookup(self, keys: torch.Tensor) -> torch.Tensor:
+        """Ids (N,) of ``keys`` (N,), -1 for keys not stored."""
+        if self.size == 0:
+            return torch.full_like(keys, -1)
+        pos = torch.searchsorted(self._sorted, keys).clamp_(max=self.size - 1)
+        return torch.where(self._sorted[pos] == keys, self._ids[pos], -1)
+
+    def insert(self, keys: torch.Tensor) -> torch.Tensor:
+        """Ids (N,) of ``keys`` (N,), adding the missing ones as ids ``size ..`` in ascending key order."""
+        uniq, inverse = torch.unique(keys, sorted=True, return_inverse=True)
+        ids = self.lookup(uniq)
+        missing = ids < 0
+        new = uniq[missing]
+        if new.numel():
+            ids[missing] = torch.arange(self.size, self.size + new.numel(), device=keys.device)
+            merged, order = torch.sort(torch.cat([self._sorted, new]))
+            self._ids = torch.cat([self._ids, ids[missing]])[order]
+            self._sorted = merged
+        return ids[inverse]
 
 
 def block_keys(keys: torch.Tensor) -> torch.Tensor:
@@ -53,7 +87,7 @@ class VoxelBlockIndex:
 
     def __init__(self, device: torch.device | str = "cpu") -> None:
         self.device = torch.device(device)
-        self._blocks = VoxelHashTable(device=self.device)
+        self._blocks = _SortedKeys(self.device)
         # (block capacity * 512,) dense voxel index per block slot, -1 where empty; int32 halves its memory.
         self._slots = torch.full((0,), -1, dtype=torch.int32, device=self.device)
         self._keys = torch.empty(1024, dtype=torch.int64, device=self.device)
@@ -109,7 +143,7 @@ class VoxelBlockIndex:
 
     def add_blocks(self, keys: torch.Tensor) -> torch.Tensor:
         """Block ids (N,) of the blocks with packed block ``keys`` (N,), allocating the missing ones."""
-        ids, _ = self._blocks.insert(keys)
+        ids = self._blocks.insert(keys)
         need = self._blocks.size * _BLOCK_VOXELS
         if need > self._slots.numel():
             grown = torch.full((max(need, 2 * self._slots.numel()),), -1, dtype=torch.int32, device=self.device)
