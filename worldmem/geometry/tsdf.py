@@ -94,7 +94,7 @@ class SparseTSDF:
         self._table = VoxelBlockIndex()
         self._tsdf = torch.zeros(0)
         self._weight = torch.zeros(0)
-        self._color = torch.zeros(0, 3)
+        self._color = torch.zeros(3, 0)  # channels first: per-voxel gathers and updates run on whole rows
         self._used = torch.zeros(0, dtype=torch.int64)  # the clock at each voxel's last use
         self._clock = 0  # one tick per integrated frame and per touch
         self._changed: list[torch.Tensor] = []  # voxels fused or carved since the last surface()
@@ -122,7 +122,7 @@ class SparseTSDF:
         """
         n = self._table.size
         return {"keys": self._table.keys.clone(), "tsdf": self._tsdf[:n].clone(),
-                "weight": self._weight[:n].clone(), "color": self._color[:n].clone(),
+                "weight": self._weight[:n].clone(), "color": self._color[:, :n].T.contiguous(),
                 "used": self._used[:n].clone(), "clock": torch.tensor(self._clock, dtype=torch.int64)}
 
     @classmethod
@@ -149,7 +149,7 @@ class SparseTSDF:
         self._table = VoxelBlockIndex.from_keys(keys.clone())
         self._tsdf = state["tsdf"].to(torch.float32).clone()
         self._weight = state["weight"].to(torch.float32).clone()
-        self._color = state["color"].to(torch.float32).clone()
+        self._color = state["color"].to(torch.float32).T.contiguous()
         self._used = state["used"].clone()
         self._clock = int(state["clock"])
         self._changed, self._changed_count, self._all_changed = [], 0, True
@@ -283,12 +283,11 @@ class SparseTSDF:
         upd = (observed & (idx >= 0)).nonzero()[:, 0]
         idx, pix = idx.index_select(0, upd), pix.index_select(0, upd)  # unique voxels: no write conflicts
         tsdf_obs = (sdf.index_select(0, upd) / self.trunc).clamp(max=1.0)
-        color_obs = pad_image(rgb).reshape(3, -1).T.contiguous().index_select(0, pix)
+        color_obs = pad_image(rgb).reshape(3, -1).index_select(1, pix)  # (3, U)
         w_old = self._weight.index_select(0, idx).clamp_min(0.0)  # dead voxels restart from scratch
         w_new = w_old + 1.0
         self._tsdf.index_copy_(0, idx, (self._tsdf.index_select(0, idx) * w_old + tsdf_obs) / w_new)
-        self._color.index_copy_(0, idx, (self._color.index_select(0, idx) * w_old[:, None] + color_obs)
-                                / w_new[:, None])
+        self._color.index_copy_(1, idx, (self._color.index_select(1, idx) * w_old + color_obs) / w_new)
         self._weight.index_copy_(0, idx, w_new.clamp(max=self.max_weight))
         self._used.index_fill_(0, idx, self._clock)
         self._note_changed(idx)
@@ -303,9 +302,9 @@ class SparseTSDF:
         cap = self._tsdf.shape[0]
         if n > cap:
             new_cap = 1 << max(10, math.ceil(math.log2(n)), cap.bit_length())
-            self._tsdf, self._weight, self._color, self._used = (
-                torch.cat([a, a.new_zeros((new_cap - cap, *a.shape[1:]))])
-                for a in (self._tsdf, self._weight, self._color, self._used))
+            self._tsdf, self._weight, self._used = (torch.cat([a, a.new_zeros(new_cap - cap)])
+                                                    for a in (self._tsdf, self._weight, self._used))
+            self._color = torch.cat([self._color, self._color.new_zeros(3, new_cap - cap)], dim=1)
 
     # ------------------------------------------------------------------ bounded storage
     def touch(self, indices: torch.Tensor) -> None:
@@ -326,8 +325,8 @@ class SparseTSDF:
         if freed:
             self._changed, self._changed_count, self._all_changed = [], 0, True  # dense indices move
             self._table = VoxelBlockIndex.from_keys(self._table.keys[alive])
-            self._tsdf, self._weight, self._color, self._used = (
-                a[:n][alive].clone() for a in (self._tsdf, self._weight, self._color, self._used))
+            self._tsdf, self._weight, self._used = (a[:n][alive].clone() for a in (self._tsdf, self._weight, self._used))
+            self._color = self._color[:, :n][:, alive].contiguous()
         return freed
 
     def _bound_storage(self) -> None:
@@ -365,7 +364,7 @@ class SparseTSDF:
         if min_weight <= 0:
             raise ValueError(f"min_weight: expected a value > 0, got {min_weight}")
         n = self._table.size
-        pts, cols, vox, _ = zero_crossings(self._table, self._tsdf[:n], self._weight[:n], self._color[:n],
+        pts, cols, vox, _ = zero_crossings(self._table, self._tsdf[:n], self._weight[:n], self._color[:, :n].T,
                                            self.voxel_size, min_weight)
         return (pts, cols, vox) if return_voxels else (pts, cols)
 
@@ -379,7 +378,7 @@ class SparseTSDF:
         the same order); after a :meth:`prune` or a load, or with no ``previous``, everything is extracted.
         """
         n = self._table.size
-        arrays = (self._table, self._tsdf[:n], self._weight[:n], self._color[:n], self.voxel_size, min_weight)
+        arrays = (self._table, self._tsdf[:n], self._weight[:n], self._color[:, :n].T, self.voxel_size, min_weight)
         if previous is None or self._all_changed:
             out = zero_crossings(*arrays)
         elif self._changed:

@@ -72,22 +72,30 @@ def band_voxels(tsdf, depth: torch.Tensor, valid: torch.Tensor, center: torch.Te
             flat.scatter_(0, torch.addcmul(torch.addcmul(z, y, nz), x, nyz).to(torch.int64), true)
     rel = seen.nonzero()  # (U, 3), row-major order = ascending (i, j, k) = ascending key
     coords = rel + torch.tensor(lo)
-    # Every block of the box is looked up at once; each voxel then takes its block's id from the box grid.
+    # Every block of the box is looked up at once; each voxel then takes its block's id from the box grid. Per
+    # axis, a table gives a coordinate's share of (block in the box) * 512 + (place in the block).
     nb = [-(-n // BLOCK) for n in shape]
     grid = table.box_blocks(torch.tensor(lo) // BLOCK, tuple(nb)).reshape(-1)
-    block = ((rel >> 3) * torch.tensor([nb[1] * nb[2], nb[2], 1])).sum(1)
-    local = ((rel & 7) * torch.tensor([BLOCK * BLOCK, BLOCK, 1])).sum(1)
-    indices = table.voxels_in(grid[block], local)
+    code = None
+    for a, (n, stride) in enumerate(zip(shape, (nb[1] * nb[2], nb[2], 1), strict=True)):
+        axis = torch.arange(n)
+        share = ((axis >> 3) * (stride << 9) + ((axis & 7) << (3 * (2 - a)))).index_select(0, rel[:, a])
+        code = share if code is None else code.add_(share)
+    block, local = code >> 9, code & 511
+    indices = table.voxels_in(grid.index_select(0, block), local)
 
     def allocate(sel: torch.Tensor) -> torch.Tensor:
-        wanted = block[sel]
-        if bool((grid[wanted] < 0).any()):
+        chosen = sel.nonzero()[:, 0]
+        wanted = block.index_select(0, chosen)
+        ids = grid.index_select(0, wanted)
+        if bool((ids < 0).any()):
             mark = torch.zeros(grid.numel(), dtype=torch.bool)
             mark[wanted] = True
             need = (mark.view(nb) & (grid.view(nb) < 0)).nonzero()  # (B, 3) block coordinates in the box
             first = need * BLOCK + torch.tensor(lo)
             grid.view(nb)[need.unbind(1)] = table.add_blocks(pack_coords(first))
-        return table.append(pack_coords(coords[sel]), grid[wanted])
+            ids = grid.index_select(0, wanted)
+        return table.append(pack_coords(coords.index_select(0, chosen)), ids, local.index_select(0, chosen))
 
     return coords, indices, allocate
 
@@ -109,9 +117,13 @@ def project_voxels(coords: torch.Tensor, voxel_size: float, cam_from_world: torc
     hp, wp = depth_padded.shape
     centers = torch.empty(coords.shape[::-1], dtype=torch.float32).copy_(coords.T).add_(0.5).mul_(voxel_size)
     x, y, z = cam_from_world[:3, :3] @ centers + cam_from_world[:3, 3:]  # = centers @ R^T + t, row by row
-    safe_z = torch.where(z.abs() < 1e-12, torch.full_like(z, 1e-12), z)
-    u = (k[0, 0] * x + k[0, 1] * y) / safe_z + k[0, 2]
-    v = k[1, 1] * y / safe_z + k[1, 2]
+    # Voxels at z <= 1e-6 see no depth (D = 0 below), so their pixel only needs to be finite.
+    safe_z = z.clamp(min=1e-6)
+    u = k[0, 0] * x
+    if float(k[0, 1]):  # a zero skew adds +-0: the same u
+        u += k[0, 1] * y
+    u = u.div_(safe_z).add_(k[0, 2])
+    v = (k[1, 1] * y).div_(safe_z).add_(k[1, 2])
     exact = torch.float32 if hp * wp < 1 << 24 else torch.float64  # the flat index is an exact integer
     col = u.floor_().clamp_(-1.0, wp - 2.0).to(exact).add_(1.0)
     row = v.floor_().clamp_(-1.0, hp - 2.0).to(exact)

@@ -30,6 +30,7 @@ __all__ = ["VoxelBlockIndex", "BLOCK", "block_keys", "local_index"]
 
 BLOCK = 8
 _BLOCK_VOXELS = BLOCK**3
+_BLOCK_BITS = 9  # log2(_BLOCK_VOXELS): a voxel's slot is (block + 1) << _BLOCK_BITS | local
 _FIELD = 21  # bits per packed coordinate (voxel_hash's packing)
 _LOW = (7 << (2 * _FIELD)) | (7 << _FIELD) | 7
 
@@ -88,8 +89,10 @@ class VoxelBlockIndex:
     def __init__(self, device: torch.device | str = "cpu") -> None:
         self.device = torch.device(device)
         self._blocks = _SortedKeys(self.device)
-        # (block capacity * 512,) dense voxel index per block slot, -1 where empty; int32 halves its memory.
-        self._slots = torch.full((0,), -1, dtype=torch.int32, device=self.device)
+        # ((block capacity + 1) * 512,) dense voxel index per block slot, -1 where empty; int32 halves its memory.
+        # Block b's table starts at (b + 1) * 512: the first 512 stay -1 and serve every absent block (id -1),
+        # so lookups need no masking.
+        self._slots = torch.full((_BLOCK_VOXELS,), -1, dtype=torch.int32, device=self.device)
         self._keys = torch.empty(1024, dtype=torch.int64, device=self.device)
         self.size = 0
 
@@ -111,10 +114,7 @@ class VoxelBlockIndex:
     def voxels_in(self, block_ids: torch.Tensor, local: torch.Tensor) -> torch.Tensor:
         """Dense indices (N,) int64 of the voxels at ``local`` (N,) in blocks ``block_ids`` (N,) (-1: no block),
         -1 where no voxel is stored."""
-        found = block_ids >= 0
-        slot = torch.where(found, block_ids * _BLOCK_VOXELS + local, 0)
-        out = self._slots[slot].to(torch.int64) if self._slots.numel() else torch.full_like(slot, -1)
-        return out.masked_fill_(~found, -1)
+        return self._slots.take(((block_ids + 1) << _BLOCK_BITS) | local).to(torch.int64)
 
     def box_blocks(self, first: torch.Tensor, shape: tuple[int, int, int]) -> torch.Tensor:
         """Block ids (X, Y, Z) (-1 where absent) of the box of ``shape`` blocks starting at block coordinates
@@ -144,17 +144,18 @@ class VoxelBlockIndex:
     def add_blocks(self, keys: torch.Tensor) -> torch.Tensor:
         """Block ids (N,) of the blocks with packed block ``keys`` (N,), allocating the missing ones."""
         ids = self._blocks.insert(keys)
-        need = self._blocks.size * _BLOCK_VOXELS
+        need = (self._blocks.size + 1) * _BLOCK_VOXELS
         if need > self._slots.numel():
             grown = torch.full((max(need, 2 * self._slots.numel()),), -1, dtype=torch.int32, device=self.device)
             grown[: self._slots.numel()] = self._slots
             self._slots = grown
         return ids
 
-    def append(self, keys: torch.Tensor, block_ids: torch.Tensor | None = None) -> torch.Tensor:
+    def append(self, keys: torch.Tensor, block_ids: torch.Tensor | None = None,
+               local: torch.Tensor | None = None) -> torch.Tensor:
         """Stores ``keys`` (M,), unique and not yet stored, as dense indices ``size .. size + M - 1`` in the
-        given order, and returns those indices. ``block_ids`` (M,): each key's (allocated) block, when the
-        caller knows them."""
+        given order, and returns those indices. ``block_ids`` (M,): each key's (allocated) block, and ``local``
+        (M,) its :func:`local_index`, when the caller knows them."""
         m = keys.numel()
         if block_ids is None:
             bk = block_keys(keys)
@@ -165,7 +166,8 @@ class VoxelBlockIndex:
         if self.size + m >= 1 << 31:
             raise ValueError(f"keys: at most {(1 << 31) - 1} voxels, got {self.size + m}")
         values = torch.arange(self.size, self.size + m, dtype=torch.int64, device=self.device)
-        self._slots[block_ids * _BLOCK_VOXELS + local_index(keys)] = values.to(torch.int32)
+        local = local_index(keys) if local is None else local
+        self._slots[((block_ids + 1) << _BLOCK_BITS) | local] = values.to(torch.int32)
         if self.size + m > self._keys.numel():
             grown = torch.empty(max(self.size + m, 2 * self._keys.numel()), dtype=torch.int64, device=self.device)
             grown[: self.size] = self._keys[: self.size]

@@ -62,14 +62,25 @@ def check_finite(name: str, t: torch.Tensor) -> None:
         raise ValueError(f"{name}: contains NaN or inf values; expected finite values")
 
 
+def _finite_range(name: str, t: torch.Tensor) -> tuple[float, float]:
+    """(min, max) of ``t`` ((0, 0) when empty) in one pass; NaN or inf anywhere shows in them (aminmax propagates
+    NaN), and is reported as :func:`check_finite` does."""
+    if not t.numel():
+        return 0.0, 0.0
+    lo, hi = (float(x) for x in torch.aminmax(t))
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ValueError(f"{name}: contains NaN or inf values; expected finite values")
+    return lo, hi
+
+
 def check_images(name: str, frames, height: int | None = None, width: int | None = None,
                  channels: int = 3) -> torch.Tensor:
     """Checks frames of shape (T, C, H, W), float in [0, 1]; returns them as a float tensor."""
     t = as_float_tensor(name, frames)
     check_shape(name, t, ("T", channels, "H" if height is None else height, "W" if width is None else width))
-    check_finite(name, t)
-    if t.numel() and (float(t.min()) < 0.0 or float(t.max()) > 1.0):
-        raise ValueError(f"{name}: expected values in [0, 1], got range [{float(t.min()):.3g}, {float(t.max()):.3g}]")
+    lo, hi = _finite_range(name, t)
+    if lo < 0.0 or hi > 1.0:
+        raise ValueError(f"{name}: expected values in [0, 1], got range [{lo:.3g}, {hi:.3g}]")
     return t
 
 
@@ -79,9 +90,9 @@ def check_depth(name: str, depth, num_frames: int | None = None, height: int | N
     t = as_float_tensor(name, depth)
     check_shape(name, t, ("T" if num_frames is None else num_frames, 1,
                           "H" if height is None else height, "W" if width is None else width))
-    check_finite(name, t)
-    if t.numel() and float(t.min()) < 0.0:
-        raise ValueError(f"{name}: expected depth >= 0 (0 = unknown), got minimum {float(t.min()):.3g}")
+    lo, _ = _finite_range(name, t)
+    if lo < 0.0:
+        raise ValueError(f"{name}: expected depth >= 0 (0 = unknown), got minimum {lo:.3g}")
     return t
 
 
