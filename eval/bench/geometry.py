@@ -8,7 +8,10 @@ Measures, in one run on the same inputs (medians over ``repeats``):
   same frames with the same voxel size and truncation, when installed; ratios are Open3D / ours. Each is timed back
   to back (warm); ours without carving and Open3D are also timed in interleaved rounds (one of each per round,
   each starting cold after the other), and ``open3d_over_ours_no_carve_interleaved`` is the median of those
-  round-by-round ratios.
+  round-by-round ratios. Both sides run multi-threaded (torch's intra-op threads, Open3D's OpenMP loops), so the
+  TSDF rows are measured twice: at this process's thread settings (``tsdf``), and in a child process with
+  ``OMP_NUM_THREADS=1`` where each side runs on one thread (``tsdf_one_thread``): on a small shared machine a
+  busy second core slows a two-thread run by up to 2x, and not both sides alike.
 
 Every timing records its median (``ms``) and all its repeats (``all_ms``); the TSDF section records the voxel
 size and truncation each side ran with (Open3D's read back from its volume).
@@ -16,9 +19,14 @@ size and truncation each side ran with (Open3D's read back from its volume).
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import platform
 import statistics
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import torch
@@ -30,6 +38,8 @@ from worldmem.geometry.tsdf import SparseTSDF
 from worldmem.synthetic import SyntheticScene
 from worldmem.utils.io import atomic_write_json
 
+_REPO = Path(__file__).resolve().parents[2]
+TSDF_VOXEL, TSDF_TRUNC_VOXELS = 0.05, 4.0
 # Point counts rendered, by ``quick``.
 RENDER_POINTS = {True: (20_000, 200_000), False: (100_000, 1_000_000)}
 
@@ -95,14 +105,30 @@ def bench_geometry(out: Path, repeats: int = 5, quick: bool = False) -> dict:
                          for k, v in row.items() if isinstance(v, dict))
         print(f"  {n:>9,d} points: {line}")
 
+    print(f"TSDF integration, {4 if quick else 8} frames of {size}x{size}, voxel {TSDF_VOXEL}, "
+          f"trunc {TSDF_TRUNC_VOXELS} voxels")
+    print(f"  {torch.get_num_threads()} torch threads, OpenMP (Open3D) as the environment sets it:")
+    results["tsdf"] = tsdf_timings(quick, repeats)
+    # Open3D's integration runs OpenMP loops: with one thread each side, neither gains from the second core
+    # nor loses to whatever else runs on it.
+    print("  one thread each (a child process with OMP_NUM_THREADS=1):", flush=True)
+    results["tsdf_one_thread"] = _one_thread_child(quick, repeats)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out, results)
+    print(f"wrote {out}")
+    return json.loads(json.dumps(results))
+
+
+def tsdf_timings(quick: bool, repeats: int) -> dict:
+    """The TSDF rows in this process, at its thread settings (see the module notes)."""
     scene = SyntheticScene.random(seed=0, dynamic=False, kind="room")
     lo, hi = scene.free_box
     center = ((lo + hi) / 2).tolist()
-    n_frames = 4 if quick else 8
+    size, n_frames = (128, 4) if quick else (256, 8)
     cams = trajectories.look_around(n_frames, position=center, yaw_range_deg=120.0, height=size, width=size,
                                     fov_deg=70.0)
     frames, depth = scene.render(cams)
-    voxel, trunc_voxels = 0.05, 4.0
+    voxel, trunc_voxels = TSDF_VOXEL, TSDF_TRUNC_VOXELS
 
     def ours(carve: bool = True):
         tsdf = SparseTSDF(voxel_size=voxel, trunc_voxels=trunc_voxels, carve=carve)
@@ -110,8 +136,8 @@ def bench_geometry(out: Path, repeats: int = 5, quick: bool = False) -> dict:
         return tsdf
 
     tsdf = ours()
-    res = results["tsdf"]
-    res.update(frames=n_frames, voxel_size=tsdf.voxel_size, trunc=tsdf.trunc, voxels=tsdf.num_voxels)
+    res = {"threads": torch.get_num_threads(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+           "frames": n_frames, "voxel_size": tsdf.voxel_size, "trunc": tsdf.trunc, "voxels": tsdf.num_voxels}
     # Carving off is what Open3D does (it integrates the truncation band only): the like-for-like row. Each is
     # timed back to back (warm: its buffers stay mapped between repeats), and ours without carving and Open3D
     # once more in interleaved rounds (a busy spell of the machine weighs on both alike, and each starts after the
@@ -126,8 +152,7 @@ def bench_geometry(out: Path, repeats: int = 5, quick: bool = False) -> dict:
     for name, fn in runs.items():
         all_ms = [t * 1e3 / n_frames for t in repeat_seconds(fn, repeats)]
         res[f"{name}_ms_per_frame"], res[f"{name}_all_ms_per_frame"] = statistics.median(all_ms), all_ms
-    print(f"TSDF integration, {n_frames} frames of {size}x{size}, voxel {voxel}, trunc {trunc_voxels} voxels")
-    print(f"  ours (sparse-voxel torch): {res['ours_ms_per_frame']:.1f} ms/frame with carving, "
+    print(f"    ours (sparse-voxel torch): {res['ours_ms_per_frame']:.1f} ms/frame with carving, "
           f"{res['ours_no_carve_ms_per_frame']:.1f} ms/frame without")
     if o3d_run is not None:
         res["open3d_over_ours_time"] = res["open3d_ms_per_frame"] / res["ours_ms_per_frame"]
@@ -136,13 +161,36 @@ def bench_geometry(out: Path, repeats: int = 5, quick: bool = False) -> dict:
         res["interleaved_all_ms_per_frame"] = {k: [t * 1e3 / n_frames for t in v] for k, v in pair.items()}
         res["open3d_over_ours_no_carve_interleaved"] = statistics.median(
             o / n for o, n in zip(pair["open3d"], pair["ours_no_carve"], strict=True))
-        print(f"  open3d ScalableTSDFVolume: {res['open3d_ms_per_frame']:.1f} ms/frame (open3d time / ours = "
+        print(f"    open3d ScalableTSDFVolume: {res['open3d_ms_per_frame']:.1f} ms/frame (open3d time / ours = "
               f"{res['open3d_over_ours_time']:.2f} with carving, {res['open3d_over_ours_no_carve_time']:.2f} without; "
-              f"in interleaved rounds, cold, {res['open3d_over_ours_no_carve_interleaved']:.2f} without)")
+              f"in interleaved rounds, cold, {res['open3d_over_ours_no_carve_interleaved']:.2f} without)", flush=True)
     else:
         res["open3d_ms_per_frame"] = None
-        print("  open3d: not installed (pip install -e '.[dev]')")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out, results)
-    print(f"wrote {out}")
-    return json.loads(json.dumps(results))
+        print("    open3d: not installed (pip install -e '.[dev]')")
+    return res
+
+
+def _one_thread_child(quick: bool, repeats: int) -> dict:
+    """:func:`tsdf_timings` in a child process with ``OMP_NUM_THREADS=1`` (OpenMP reads it once, at start-up)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "tsdf.json"
+        cmd = [sys.executable, "-m", "eval.bench.geometry", "--repeats", str(repeats), "--out", str(out)]
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        subprocess.run(cmd + (["--quick"] if quick else []), env=env, check=True, cwd=_REPO)
+        return json.loads(out.read_text())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The child of :func:`_one_thread_child`: the TSDF rows alone, as JSON."""
+    parser = argparse.ArgumentParser(prog="python -m eval.bench.geometry", description=main.__doc__)
+    parser.add_argument("--repeats", type=int, required=True)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    atomic_write_json(args.out, tsdf_timings(args.quick, args.repeats))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

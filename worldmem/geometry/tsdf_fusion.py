@@ -95,7 +95,8 @@ def band_voxels(tsdf, depth: torch.Tensor, valid: torch.Tensor, center: torch.Te
             first = need * BLOCK + torch.tensor(lo)
             grid.view(nb)[need.unbind(1)] = table.add_blocks(pack_coords(first))
             ids = grid.index_select(0, wanted)
-        return table.append(pack_coords(coords.index_select(0, chosen)), ids, local.index_select(0, chosen))
+        # coords is column-major (as nonzero returns it): its columns are gathered, not its rows.
+        return table.append(pack_coords(coords.T.index_select(1, chosen).T), ids, local.index_select(0, chosen))
 
     return coords, indices, allocate
 
@@ -128,5 +129,5 @@ def project_voxels(coords: torch.Tensor, voxel_size: float, cam_from_world: torc
     col = u.floor_().clamp_(-1.0, wp - 2.0).to(exact).add_(1.0)
     row = v.floor_().clamp_(-1.0, hp - 2.0).to(exact)
     pix = torch.addcmul(col, row, torch.tensor(float(wp), dtype=exact)).add_(float(wp)).to(torch.int64)
-    d = torch.where(z > 1e-6, depth_padded.reshape(-1)[pix], 0.0)
+    d = torch.where(z > 1e-6, depth_padded.take(pix), 0.0)
     return pix, z, d
