@@ -174,7 +174,8 @@ def _one_thread_child(quick: bool, repeats: int) -> dict:
     """:func:`tsdf_timings` in a child process with ``OMP_NUM_THREADS=1`` (OpenMP reads it once, at start-up)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "tsdf.json"
-        cmd = [sys.executable, "-m", "eval.bench.geometry", "--repeats", str(repeats), "--out", str(out)]
+        cmd = [sys.executable, "-c", "import sys; from eval.bench.geometry import main; sys.exit(main(sys.argv[1:]))",
+               "--repeats", str(repeats), "--out", str(out)]
         env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         subprocess.run(cmd + (["--quick"] if quick else []), env=env, check=True, cwd=_REPO)
         return json.loads(out.read_text())
@@ -190,7 +191,3 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     atomic_write_json(args.out, tsdf_timings(args.quick, args.repeats))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

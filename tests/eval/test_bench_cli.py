@@ -40,10 +40,20 @@ def test_geometry_bench_quick_run_writes_json(tmp_path, capsys):
         pair = tsdf["interleaved_all_ms_per_frame"]
         rounds = [o / n for o, n in zip(pair["open3d"], pair["ours_no_carve"], strict=True)]
         assert len(rounds) == 3 and tsdf["open3d_over_ours_no_carve_interleaved"] == pytest.approx(statistics.median(rounds))
+    # The same rows once more in a child process where each side runs on one thread (Open3D's OpenMP loops too).
+    one = res["tsdf_one_thread"]
+    assert one["threads"] == 1 and one["omp_num_threads"] == "1"
+    assert (one["frames"], one["voxel_size"], one["trunc"], one["voxels"]) == (
+        tsdf["frames"], tsdf["voxel_size"], tsdf["trunc"], tsdf["voxels"])  # the same scene, the same map
+    timings.append({"ms": one["ours_no_carve_ms_per_frame"], "all_ms": one["ours_no_carve_all_ms_per_frame"]})
+    if importlib.util.find_spec("open3d") is not None:
+        assert one["open3d_over_ours_no_carve_time"] == pytest.approx(
+            one["open3d_ms_per_frame"] / one["ours_no_carve_ms_per_frame"])
     for t in timings:  # every figure is the median of the repeats it records
         assert len(t["all_ms"]) == 3 and min(t["all_ms"]) > 0 and t["ms"] == statistics.median(t["all_ms"])
     text = capsys.readouterr().out
     assert f"ours (sparse-voxel torch): {tsdf['ours_ms_per_frame']:.1f} ms/frame" in text
+    assert "one thread each" in text
 
 
 def test_unknown_benchmark_is_a_one_line_error(capsys):
