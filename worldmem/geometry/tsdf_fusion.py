@@ -40,36 +40,35 @@ def band_voxels(tsdf, depth: torch.Tensor, valid: torch.Tensor, center: torch.Te
     # coordinate floor(base + j * step), base = (centre + dir * d) / voxel_size, step = dir * spacing / voxel_size:
     # one add and one floor per sample and axis.
     spacing = tsdf.trunc / n_side
-    rays = [([(dirs[a] * d).add_(center[a]).div_(vs) for a in range(3)], [dirs[a] * (spacing / vs) for a in range(3)])
+    rays = [((dirs * d).add_(center[:, None]).div_(vs), dirs * (spacing / vs))  # (3, P) rows x, y, z
             for dirs, d in band_rays(depth, valid, cam_from_world, k, vs)]
     js = range(-n_side, n_side + 1)
 
-    def sample_axis(base, step, a, j):  # voxel coordinates as exact floats
-        return torch.add(base[a], step[a], alpha=j).floor_()
+    def sample(base, step, j):  # (3, P) voxel coordinates as exact floats
+        return torch.add(base, step, alpha=j).floor_()
 
     # Along a ray every coordinate is monotone in j (rounding is monotone), so the end samples bound the box.
-    ends = [[b for base, step in rays for j in (js[0], js[-1]) for b in torch.aminmax(sample_axis(base, step, a, j))]
-            for a in range(3)]
-    lo = [math.floor(min(float(b) for b in e) / BLOCK) * BLOCK for e in ends]  # block-aligned corner
-    shape = [int(max(float(b) for b in e)) - f + 1 for e, f in zip(ends, lo, strict=True)]
+    ends = [[torch.aminmax(row) for row in sample(base, step, j)] for base, step in rays for j in (js[0], js[-1])]
+    lo = [math.floor(min(float(e[a][0]) for e in ends) / BLOCK) * BLOCK for a in range(3)]  # block-aligned corner
+    shape = [int(max(float(e[a][1]) for e in ends)) - lo[a] + 1 for a in range(3)]
     cells = shape[0] * shape[1] * shape[2]
-    n_samples = len(js) * sum(base[0].numel() for base, _ in rays)
+    n_samples = len(js) * sum(base.shape[1] for base, _ in rays)
     if cells >= 1 << 24 or cells > _BOX_CELLS_PER_SAMPLE * n_samples:
-        keys = torch.unique(torch.cat([pack_coords(torch.stack([sample_axis(base, step, a, j) for a in range(3)],
-                                                                dim=-1).to(torch.int64))
+        keys = torch.unique(torch.cat([pack_coords(sample(base, step, j).T.to(torch.int64))
                                        for base, step in rays for j in js]))
         return unpack_keys(keys), table.lookup(keys), lambda sel: table.append(keys[sel])
     # Box-relative coordinates and the cell index stay exact integers below 2**24 in float32. One offset at a
     # time keeps every intermediate in cache.
     seen = torch.zeros(shape, dtype=torch.bool)
     flat = seen.view(-1)
-    nz, nyz = torch.tensor(float(shape[2])), torch.tensor(float(shape[1] * shape[2]))
+    # The cell index x * Y * Z + y * Z + z as a (1, 3) x (3, P) product: every product and partial sum is an
+    # integer below 2**24, so exact in any order.
+    strides = torch.tensor([[float(shape[1] * shape[2]), float(shape[2]), 1.0]])
     for base, step in rays:
-        base = [b - lo[a] for a, b in enumerate(base)]
-        true = torch.ones(1, dtype=torch.bool).expand(base[0].numel())
+        base = base - torch.tensor(lo, dtype=base.dtype)[:, None]
+        true = torch.ones(1, dtype=torch.bool).expand(base.shape[1])
         for j in js:
-            x, y, z = (sample_axis(base, step, a, j) for a in range(3))
-            flat.scatter_(0, torch.addcmul(torch.addcmul(z, y, nz), x, nyz).to(torch.int64), true)
+            flat.scatter_(0, (strides @ sample(base, step, j))[0].to(torch.int64), true)
     rel = seen.nonzero()  # (U, 3), row-major order = ascending (i, j, k) = ascending key
     coords = rel + torch.tensor(lo)
     # Every block of the box is looked up at once; each voxel then takes its block's id from the box grid. Per
