@@ -1,9 +1,9 @@
-"""A two-level voxel index: a hash of 8 x 8 x 8 voxel blocks, each with a dense table of its voxels' indices.
+"""A two-level voxel index: an index of 8 x 8 x 8 voxel blocks, each with a dense table of its voxels' indices.
 
 :class:`VoxelBlockIndex` maps packed voxel keys (:mod:`worldmem.geometry.voxel_hash`) to dense indices like
 :class:`~worldmem.geometry.voxel_hash.VoxelHashTable` (same ``lookup`` / ``insert`` / ``keys`` / ``size`` /
-``from_keys`` contract), but only blocks are hashed: a voxel is found by hashing its block and reading the
-block's 512-entry table. Surfaces fill blocks densely, so a frame touches far fewer blocks than voxels; the
+``from_keys`` contract), but only blocks are indexed: a voxel is found by finding its block (a binary search over
+the sorted block keys) and reading the block's 512-entry table. Surfaces fill blocks densely, so a frame touches far fewer blocks than voxels; the
 TSDF's integration looks all the blocks of a box up at once (:meth:`VoxelBlockIndex.box_blocks`) and then finds
 every voxel with two gathers, and new voxels are added without any probing (Open3D's voxel block grid and
 VoxelHashing use the same two levels).
@@ -78,7 +78,7 @@ def local_index(keys: torch.Tensor) -> torch.Tensor:
 
 
 class VoxelBlockIndex:
-    """Packed voxel key (int64) -> dense index (int64) through hashed 8^3 blocks.
+    """Packed voxel key (int64) -> dense index (int64) through indexed 8^3 blocks.
 
     Attributes:
         size: number of stored voxels (dense indices are ``0 .. size - 1``).
