@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from tests.geometry.tsdf_scenes import MOVER, MOVER_CENTER, TRUNC, TRUNC_VOXELS, VOXEL, make_cams, orbit, room_cams
+from worldmem.geometry import tsdf_rays
 from worldmem.geometry.cameras import Cameras
 from worldmem.geometry.tsdf import SparseTSDF
 from worldmem.synthetic import SyntheticScene
@@ -183,6 +184,28 @@ def test_carving_spares_static_surfaces_seen_at_grazing_angles(scene, room16):
             fused.integrate(rgb, depth, low)
         kept[carve] = fused.extract_points()[0].shape[0]
     assert kept[True] > 0.995 * kept[False]
+
+
+def test_carving_bitmap_and_sorting_paths_agree(scene, monkeypatch):
+    """Carving deduplicates the voxels its rays cross in a bitmap over their box, or by sorting keys when the box
+    is too large: the same voxels carved either way, so the same map."""
+    used = []
+    bitmap = tsdf_rays._met_in_box
+
+    def spy(*args):
+        found = bitmap(*args)
+        used.append(found is not None)
+        return found
+
+    states = []
+    for met_in_box in (spy, lambda *args: None):  # the second: every box too large, always sort
+        monkeypatch.setattr(tsdf_rays, "_met_in_box", met_in_box)
+        fraction, _, tsdf = _ghost(scene, carve=True)
+        assert fraction < 0.01  # carving removed the moved object
+        states.append(tsdf.state_dict())
+    assert len(used) == 12 and all(used)  # every frame after the first ran the bitmap
+    for name, value in states[0].items():
+        assert torch.equal(value, states[1][name]), name
 
 
 # -------------------------------------------------------------------------------- incremental cost

@@ -82,3 +82,4 @@ def test_band_voxels_bitmap_and_sorting_paths_agree(scene, monkeypatch):
     assert torch.equal(k1, k2) and torch.equal(i1, i2) and torch.equal(f1, f2)
     for name, value in s1.items():
         assert torch.equal(value, s2[name]), name
+

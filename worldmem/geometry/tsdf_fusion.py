@@ -71,17 +71,9 @@ def band_voxels(tsdf, depth: torch.Tensor, valid: torch.Tensor, center: torch.Te
             flat.scatter_(0, (strides @ sample(base, step, j))[0].to(torch.int64), true)
     rel = seen.nonzero()  # (U, 3), row-major order = ascending (i, j, k) = ascending key
     coords = rel + torch.tensor(lo)
-    # Every block of the box is looked up at once; each voxel then takes its block's id from the box grid. Per
-    # axis, a table gives a coordinate's share of (block in the box) * 512 + (place in the block).
-    nb = [-(-n // BLOCK) for n in shape]
-    grid = table.box_blocks(torch.tensor(lo) // BLOCK, tuple(nb)).reshape(-1)
-    code = None
-    for a, (n, stride) in enumerate(zip(shape, (nb[1] * nb[2], nb[2], 1), strict=True)):
-        axis = torch.arange(n)
-        share = ((axis >> 3) * (stride << 9) + ((axis & 7) << (3 * (2 - a)))).index_select(0, rel[:, a])
-        code = share if code is None else code.add_(share)
-    block, local = code >> 9, code & 511
-    indices = table.voxels_in(grid.index_select(0, block), local)
+    grid, block, local, indices = table.box_voxels(rel, lo, shape)
+    nb = list(grid.shape)
+    grid = grid.reshape(-1)
 
     def allocate(sel: torch.Tensor) -> torch.Tensor:
         chosen = sel.nonzero()[:, 0]

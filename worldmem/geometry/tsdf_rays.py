@@ -16,11 +16,14 @@ import torch.nn.functional as F
 
 from worldmem.geometry.transforms import pixel_centers
 from worldmem.geometry.tsdf_surface import depth_slant
+from worldmem.geometry.voxel_blocks import BLOCK
 
 __all__ = ["band_rays", "carved_voxels"]
 
 # Samples per chunk when marching carving rays: bounds peak memory for far depths and big frames.
 _CARVE_CHUNK = 1 << 21
+# Carving steps deduplicated together in the bitmap (a batch stays within a few MB).
+_STEPS_PER_BATCH = 8
 # Most sub-pixel rays per image axis when a pixel's footprint spans several voxels (bounds the work for far
 # depths; beyond it, distant surfaces may keep small holes).
 _MAX_SUBRAYS = 4
@@ -75,6 +78,32 @@ def _pixel_grid(h: int, w: int, device: torch.device) -> torch.Tensor:
     return torch.cat([uv, torch.ones_like(uv[:1])])
 
 
+def _met_in_box(tsdf, samples: list[torch.Tensor], n_steps: torch.Tensor, dirs: torch.Tensor, center: torch.Tensor):
+    """Sorted dense indices of the stored voxels that carving samples (3, M_k) (world points, step k = 1..; rays
+    ``dirs`` (3, N) from ``center`` (3, 1)) fall in, deduplicated in a bitmap over their bounding box as
+    :func:`~worldmem.geometry.tsdf_fusion.band_voxels` does; None when that box has 2**24 cells or more, or more
+    than 8 per sample."""
+    vs = tsdf.voxel_size
+    # Along a ray every coordinate is monotone in the step, so its first and last samples bound it; the last one
+    # is recomputed here in another rounding, so the box gets a voxel's margin.
+    ends = torch.cat([torch.floor(samples[0] / vs), torch.floor((center + dirs * (n_steps * vs)) / vs)], dim=1)
+    lo = [(int(b) - 1) // BLOCK * BLOCK for b in ends.amin(1)]
+    shape = [int(b) + 2 - f for b, f in zip(ends.amax(1), lo, strict=True)]
+    cells = shape[0] * shape[1] * shape[2]
+    if cells >= 1 << 24 or cells > 8 * int(n_steps.sum()):
+        return None
+    seen = torch.zeros(shape, dtype=torch.bool)
+    flat = seen.view(-1)
+    # Box-relative voxel coordinates and the cell index are integers below 2**24: exact in float32.
+    offset = torch.tensor(lo, dtype=torch.float32)[:, None]
+    strides = torch.tensor([[float(shape[1] * shape[2]), float(shape[2]), 1.0]])
+    for i in range(0, len(samples), _STEPS_PER_BATCH):
+        rel = torch.floor(torch.cat(samples[i:i + _STEPS_PER_BATCH], dim=1) / vs).sub_(offset)  # as point_keys
+        flat.scatter_(0, (strides @ rel)[0].to(torch.int64), torch.ones(1, dtype=torch.bool).expand(rel.shape[1]))
+    _, _, _, indices = tsdf._table.box_voxels(seen.nonzero(), lo, shape)
+    return torch.sort(indices[indices >= 0]).values  # distinct voxels: distinct indices
+
+
 def carved_voxels(tsdf, depth: torch.Tensor, rays_cam: torch.Tensor, rays_world: torch.Tensor, center: torch.Tensor,
                   cam_from_world: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     """Dense indices of the live voxels of ``tsdf`` (a :class:`~worldmem.geometry.tsdf.SparseTSDF`) that this
@@ -102,19 +131,19 @@ def carved_voxels(tsdf, depth: torch.Tensor, rays_cam: torch.Tensor, rays_world:
     d, dirs = d[order], dirs[order]
     max_steps = int(n_steps[0])
     live_rays = torch.bincount(n_steps, minlength=max_steps + 1).flip(0).cumsum(0).flip(0)  # n_steps >= k
-    hits, batch, batch_size = [], [], 0
-    for step in range(1, max_steps + 1):
-        m = int(live_rays[step])
-        batch.append(center + dirs[:m] * (step * tsdf.voxel_size))
-        batch_size += m
-        if batch_size >= _CARVE_CHUNK or step == max_steps:
-            keys = tsdf._keys_of(torch.cat(batch))
+    # (3, M) rows x, y, z per step: the same values as (M, 3) points, with every row contiguous.
+    dirs_t, center_t = dirs.T.contiguous(), center[:, None]
+    samples = [center_t + dirs_t[:, :int(live_rays[step])] * (step * tsdf.voxel_size) for step in range(1, max_steps + 1)]
+    idx = _met_in_box(tsdf, samples, n_steps, dirs_t, center_t)
+    if idx is None:  # a box too large for a bitmap: deduplicate by sorting keys
+        hits = []
+        for i in range(0, len(samples), max(1, _CARVE_CHUNK // len(d))):
+            keys = tsdf._keys_of(torch.cat(samples[i:i + max(1, _CARVE_CHUNK // len(d))], dim=1).T)
             # Neighbouring rays cross the same voxels many times near the camera: deduplicating first
             # is cheaper than looking every sample up.
-            idx = tsdf._table.lookup(torch.unique(keys))
-            hits.append(idx[idx >= 0])
-            batch, batch_size = [], 0
-    idx = torch.unique(torch.cat(hits))
+            found = tsdf._table.lookup(torch.unique(keys))
+            hits.append(found[found >= 0])
+        idx = torch.unique(torch.cat(hits))
     idx = idx[tsdf._weight[idx] > 0]
     if idx.numel() == 0:
         return none

@@ -3,10 +3,10 @@
 :class:`VoxelBlockIndex` maps packed voxel keys (:mod:`worldmem.geometry.voxel_hash`) to dense indices like
 :class:`~worldmem.geometry.voxel_hash.VoxelHashTable` (same ``lookup`` / ``insert`` / ``keys`` / ``size`` /
 ``from_keys`` contract), but only blocks are indexed: a voxel is found by finding its block (a binary search over
-the sorted block keys) and reading the block's 512-entry table. Surfaces fill blocks densely, so a frame touches far fewer blocks than voxels; the
-TSDF's integration looks all the blocks of a box up at once (:meth:`VoxelBlockIndex.box_blocks`) and then finds
-every voxel with two gathers, and new voxels are added without any probing (Open3D's voxel block grid and
-VoxelHashing use the same two levels).
+the sorted block keys) and reading the block's 512-entry table. Surfaces fill blocks densely, so a frame touches
+far fewer blocks than voxels; the TSDF's integration and carving look all the blocks of a box up at once
+(:meth:`VoxelBlockIndex.box_voxels`) and then find every voxel with two gathers, and new voxels are added without
+any probing (Open3D's voxel block grid and VoxelHashing use the same two levels).
 
 Conventions:
 
@@ -123,6 +123,25 @@ class VoxelBlockIndex:
                                                                                                strict=True)]
         grid = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1) * BLOCK
         return self._blocks.lookup(pack_coords(grid).reshape(-1)).view(shape)
+
+    def box_voxels(self, rel: torch.Tensor, lo: list[int], shape: list[int]):
+        """Looks up voxels given by box-relative coordinates ``rel`` (U, 3) int64 (as ``nonzero`` returns them)
+        in a box of ``shape`` voxels whose block-aligned corner is voxel ``lo``.
+
+        Returns ``(grid, block, local, indices)``: the block ids (-1: absent) of the box's blocks (X, Y, Z), each
+        voxel's block as a flat index into ``grid`` and its place in that block (U,), and its dense index (U,)
+        (-1: not stored). Every block of the box is looked up at once; per axis, a table gives a coordinate's
+        share of (block in the box) * 512 + (place in the block), so each voxel costs two gathers.
+        """
+        nb = [-(-n // BLOCK) for n in shape]
+        grid = self.box_blocks(torch.tensor(lo) // BLOCK, tuple(nb))
+        code = None
+        for a, (n, stride) in enumerate(zip(shape, (nb[1] * nb[2], nb[2], 1), strict=True)):
+            axis = torch.arange(n)
+            share = ((axis >> 3) * (stride << 9) + ((axis & 7) << (3 * (2 - a)))).index_select(0, rel[:, a])
+            code = share if code is None else code.add_(share)
+        block, local = code >> 9, code & 511
+        return grid, block, local, self.voxels_in(grid.reshape(-1).index_select(0, block), local)
 
     def insert(self, keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Inserts ``keys`` (N,) (duplicates and already-present keys allowed).
