@@ -47,10 +47,12 @@ def band_voxels(tsdf, depth: torch.Tensor, valid: torch.Tensor, center: torch.Te
     def sample(base, step, j):  # (3, P) voxel coordinates as exact floats
         return torch.add(base, step, alpha=j).floor_()
 
-    # Along a ray every coordinate is monotone in j (rounding is monotone), so the end samples bound the box.
+    # Along a ray every coordinate is monotone in j (rounding is monotone), so the end samples bound the box. It
+    # gets a voxel's margin on each side: the box-relative sums below round at another magnitude, so a sample
+    # within rounding of a voxel boundary may floor one voxel off there.
     ends = [[torch.aminmax(row) for row in sample(base, step, j)] for base, step in rays for j in (js[0], js[-1])]
-    lo = [math.floor(min(float(e[a][0]) for e in ends) / BLOCK) * BLOCK for a in range(3)]  # block-aligned corner
-    shape = [int(max(float(e[a][1]) for e in ends)) - lo[a] + 1 for a in range(3)]
+    lo = [math.floor((min(float(e[a][0]) for e in ends) - 1) / BLOCK) * BLOCK for a in range(3)]  # block-aligned
+    shape = [int(max(float(e[a][1]) for e in ends)) + 2 - lo[a] for a in range(3)]
     cells = shape[0] * shape[1] * shape[2]
     n_samples = len(js) * sum(base.shape[1] for base, _ in rays)
     if cells >= 1 << 24 or cells > _BOX_CELLS_PER_SAMPLE * n_samples:
