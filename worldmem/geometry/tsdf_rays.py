@@ -22,8 +22,8 @@ __all__ = ["band_rays", "carved_voxels"]
 
 # Samples per chunk when marching carving rays: bounds peak memory for far depths and big frames.
 _CARVE_CHUNK = 1 << 21
-# Carving steps deduplicated together in the bitmap (a batch stays within a few MB).
-_STEPS_PER_BATCH = 8
+# Samples per batch when carving rays are deduplicated in a bitmap (a batch stays within a few MB, in cache).
+_CARVE_BATCH = 1 << 17
 # Most sub-pixel rays per image axis when a pixel's footprint spans several voxels (bounds the work for far
 # depths; beyond it, distant surfaces may keep small holes).
 _MAX_SUBRAYS = 4
@@ -78,15 +78,16 @@ def _pixel_grid(h: int, w: int, device: torch.device) -> torch.Tensor:
     return torch.cat([uv, torch.ones_like(uv[:1])])
 
 
-def _met_in_box(tsdf, samples: list[torch.Tensor], n_steps: torch.Tensor, dirs: torch.Tensor, center: torch.Tensor):
-    """Sorted dense indices of the stored voxels that carving samples (3, M_k) (world points, step k = 1..; rays
-    ``dirs`` (3, N) from ``center`` (3, 1)) fall in, deduplicated in a bitmap over their bounding box as
-    :func:`~worldmem.geometry.tsdf_fusion.band_voxels` does; None when that box has 2**24 cells or more, or more
-    than 8 per sample."""
+def _met_in_box(tsdf, points, batches: list[range], n_steps: torch.Tensor, dirs: torch.Tensor, center: torch.Tensor):
+    """Sorted dense indices of the stored voxels that carving's samples fall in, deduplicated in a bitmap over their
+    bounding box as :func:`~worldmem.geometry.tsdf_fusion.band_voxels` does; None when that box has 2**24 cells or
+    more, or more than 8 per sample. ``points(steps)``: the samples (3, M) (world points) of a run of steps, for
+    each of ``batches``; rays ``dirs`` (3, N) from ``center`` (3, 1), ray i taking ``n_steps[i]`` steps."""
     vs = tsdf.voxel_size
     # Along a ray every coordinate is monotone in the step, so its first and last samples bound it; the last one
     # is recomputed here in another rounding, so the box gets a voxel's margin.
-    ends = torch.cat([torch.floor(samples[0] / vs), torch.floor((center + dirs * (n_steps * vs)) / vs)], dim=1)
+    ends = torch.cat([torch.floor(points(range(1, 2)) / vs), torch.floor((center + dirs * (n_steps * vs)) / vs)],
+                     dim=1)
     lo = [(int(b) - 1) // BLOCK * BLOCK for b in ends.amin(1)]
     shape = [int(b) + 2 - f for b, f in zip(ends.amax(1), lo, strict=True)]
     cells = shape[0] * shape[1] * shape[2]
@@ -97,8 +98,8 @@ def _met_in_box(tsdf, samples: list[torch.Tensor], n_steps: torch.Tensor, dirs: 
     # Box-relative voxel coordinates and the cell index are integers below 2**24: exact in float32.
     offset = torch.tensor(lo, dtype=torch.float32)[:, None]
     strides = torch.tensor([[float(shape[1] * shape[2]), float(shape[2]), 1.0]])
-    for i in range(0, len(samples), _STEPS_PER_BATCH):
-        rel = torch.floor(torch.cat(samples[i:i + _STEPS_PER_BATCH], dim=1) / vs).sub_(offset)  # as point_keys
+    for steps in batches:
+        rel = torch.floor(points(steps) / vs).sub_(offset)  # floored as point_keys floors
         flat.scatter_(0, (strides @ rel)[0].to(torch.int64), torch.ones(1, dtype=torch.bool).expand(rel.shape[1]))
     _, _, _, indices = tsdf._table.box_voxels(seen.nonzero(), lo, shape)
     return torch.sort(indices[indices >= 0]).values  # distinct voxels: distinct indices
@@ -131,17 +132,24 @@ def carved_voxels(tsdf, depth: torch.Tensor, rays_cam: torch.Tensor, rays_world:
     d, dirs = d[order], dirs[order]
     max_steps = int(n_steps[0])
     live_rays = torch.bincount(n_steps, minlength=max_steps + 1).flip(0).cumsum(0).flip(0)  # n_steps >= k
-    # (3, M) rows x, y, z per step: the same values as (M, 3) points, with every row contiguous.
-    dirs_t, center_t = dirs.T.contiguous(), center[:, None]
-    samples = [center_t + dirs_t[:, :int(live_rays[step])] * (step * tsdf.voxel_size) for step in range(1, max_steps + 1)]
-    idx = _met_in_box(tsdf, samples, n_steps, dirs_t, center_t)
+    # (3, M) rows x, y, z per step: the same values as (M, 3) points, with every row contiguous. Steps are made
+    # a batch at a time, so memory stays bounded for far depths and big frames.
+    dirs_t, center_t, live = dirs.T.contiguous(), center[:, None], live_rays.tolist()
+
+    def points(steps: range) -> torch.Tensor:  # (3, M) world points of the rays still marching at these steps
+        return torch.cat([center_t + dirs_t[:, :live[k]] * (k * tsdf.voxel_size) for k in steps], dim=1)
+
+    def batches(samples: int) -> list[range]:  # runs of steps with about this many samples each
+        per = max(1, samples // len(d))
+        return [range(k, min(k + per, max_steps + 1)) for k in range(1, max_steps + 1, per)]
+
+    idx = _met_in_box(tsdf, points, batches(_CARVE_BATCH), n_steps, dirs_t, center_t)
     if idx is None:  # a box too large for a bitmap: deduplicate by sorting keys
         hits = []
-        for i in range(0, len(samples), max(1, _CARVE_CHUNK // len(d))):
-            keys = tsdf._keys_of(torch.cat(samples[i:i + max(1, _CARVE_CHUNK // len(d))], dim=1).T)
+        for steps in batches(_CARVE_CHUNK):
             # Neighbouring rays cross the same voxels many times near the camera: deduplicating first
             # is cheaper than looking every sample up.
-            found = tsdf._table.lookup(torch.unique(keys))
+            found = tsdf._table.lookup(torch.unique(tsdf._keys_of(points(steps).T)))
             hits.append(found[found >= 0])
         idx = torch.unique(torch.cat(hits))
     idx = idx[tsdf._weight[idx] > 0]
