@@ -71,11 +71,18 @@ def band_rays(depth: torch.Tensor, valid: torch.Tensor, cam_from_world: torch.Te
         yield dirs, ds if s == 1 else ds.repeat_interleave(s * s)
 
 
-@functools.lru_cache(maxsize=8)
 def _pixel_grid(h: int, w: int, device: torch.device) -> torch.Tensor:
-    """(3, H * W) float32 rows u, v, 1 at every pixel centre (row-major pixels); shared, never written to."""
+    """(3, H * W) float32 rows u, v, 1 at every pixel centre (row-major pixels); never written to. Kept for a
+    few image sizes up to a megapixel (12 MB each), made afresh for larger ones."""
+    return _cached_pixel_grid(h, w, device) if h * w <= 1 << 20 else _make_pixel_grid(h, w, device)
+
+
+def _make_pixel_grid(h: int, w: int, device: torch.device) -> torch.Tensor:
     uv = pixel_centers(h, w, torch.float32, device).reshape(-1, 2).T
     return torch.cat([uv, torch.ones_like(uv[:1])])
+
+
+_cached_pixel_grid = functools.lru_cache(maxsize=4)(_make_pixel_grid)
 
 
 def _met_in_box(tsdf, points, batches: list[range], n_steps: torch.Tensor, dirs: torch.Tensor, center: torch.Tensor):
