@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 
 from worldmem.geometry.cameras import Cameras
-from worldmem.utils.checks import as_float_tensor, check_number, check_shape
+from worldmem.utils.checks import as_float_tensor, check_number, check_shape, finite_range
 
 __all__ = ["RenderedPoints", "render_points", "point_blocks", "cull_points", "downsample_render", "available_backends"]
 
@@ -50,17 +50,6 @@ class RenderedPoints:
     depth: torch.Tensor
     mask: torch.Tensor
     index: torch.Tensor
-
-
-def _check_finite(name: str, t: torch.Tensor) -> float:
-    """``checks.check_finite`` in one read-only pass (min and max are both finite only when every value is: nan
-    propagates), about 3x cheaper than max |t| on a million points. Returns max |t| (0 when empty)."""
-    if not t.numel():
-        return 0.0
-    lo, hi = (float(x) for x in torch.aminmax(t))
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        raise ValueError(f"{name}: contains NaN or inf values; expected finite values")
-    return max(-lo, hi)
 
 
 def available_backends() -> list[str]:
@@ -103,10 +92,10 @@ def render_points(points: torch.Tensor, features: torch.Tensor, cameras: Cameras
         raise ValueError(f"cameras: expected batch shape (T,), got {tuple(cameras.batch_shape)}")
     pts = as_float_tensor("points", points, dtype=cameras.dtype)
     check_shape("points", pts, ("N", 3))
-    extent = _check_finite("points", pts)
+    extent = max(abs(b) for b in finite_range("points", pts))  # max |t| (0 when empty)
     feats = as_float_tensor("features", features)
     check_shape("features", feats, (pts.shape[0], "C"))
-    _check_finite("features", feats)
+    finite_range("features", feats)
     # The z-buffer orders depths by their float bits, valid for positive depths only: near must be >= 0.
     check_number("near", near, 0, strict=False)
     check_number("background", background)

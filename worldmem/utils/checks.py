@@ -11,7 +11,8 @@ from collections.abc import Sequence
 
 import torch
 
-__all__ = ["as_float_tensor", "check_shape", "check_finite", "check_number", "check_images", "check_depth", "check_mask"]
+__all__ = ["as_float_tensor", "check_shape", "check_finite", "finite_range", "check_number", "check_images", "check_depth",
+           "check_mask"]
 
 
 def _fmt_shape(shape: Sequence) -> str:
@@ -56,15 +57,9 @@ def check_shape(name: str, t: torch.Tensor, expected: Sequence) -> None:
         raise ValueError(f"{name}: expected shape {want}, got {_fmt_shape(shape)}")
 
 
-def check_finite(name: str, t: torch.Tensor) -> None:
-    # max |t| is NaN when any value is NaN and inf when any is infinite: two passes instead of isfinite's five.
-    if t.numel() and not math.isfinite(float(t.abs().amax())):
-        raise ValueError(f"{name}: contains NaN or inf values; expected finite values")
-
-
-def _finite_range(name: str, t: torch.Tensor) -> tuple[float, float]:
-    """(min, max) of ``t`` ((0, 0) when empty) in one pass; NaN or inf anywhere shows in them (aminmax propagates
-    NaN), and is reported as :func:`check_finite` does."""
+def finite_range(name: str, t: torch.Tensor) -> tuple[float, float]:
+    """(min, max) of ``t`` ((0, 0) when empty) in one read-only pass; they are both finite only when every value
+    is (aminmax propagates NaN), else ``ValueError("<name>: contains NaN or inf values ...")``."""
     if not t.numel():
         return 0.0, 0.0
     lo, hi = (float(x) for x in torch.aminmax(t))
@@ -73,12 +68,16 @@ def _finite_range(name: str, t: torch.Tensor) -> tuple[float, float]:
     return lo, hi
 
 
+def check_finite(name: str, t: torch.Tensor) -> None:
+    finite_range(name, t)
+
+
 def check_images(name: str, frames, height: int | None = None, width: int | None = None,
                  channels: int = 3) -> torch.Tensor:
     """Checks frames of shape (T, C, H, W), float in [0, 1]; returns them as a float tensor."""
     t = as_float_tensor(name, frames)
     check_shape(name, t, ("T", channels, "H" if height is None else height, "W" if width is None else width))
-    lo, hi = _finite_range(name, t)
+    lo, hi = finite_range(name, t)
     if lo < 0.0 or hi > 1.0:
         raise ValueError(f"{name}: expected values in [0, 1], got range [{lo:.3g}, {hi:.3g}]")
     return t
@@ -90,7 +89,7 @@ def check_depth(name: str, depth, num_frames: int | None = None, height: int | N
     t = as_float_tensor(name, depth)
     check_shape(name, t, ("T" if num_frames is None else num_frames, 1,
                           "H" if height is None else height, "W" if width is None else width))
-    lo, _ = _finite_range(name, t)
+    lo, _ = finite_range(name, t)
     if lo < 0.0:
         raise ValueError(f"{name}: expected depth >= 0 (0 = unknown), got minimum {lo:.3g}")
     return t
