@@ -16,6 +16,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 CHECKPOINT = ROOT / "checkpoints" / "worldmem-tiny"
 SIZE = 32  # the tiny model's image size
+SECRET = "SECRET-7f3a9c-HONEYPOT"
+"""A token in every honeypot text file: printed anywhere by a call, it is an escape (a file's content echoed)."""
 SCENE_PATH = {"trajectory": "loop", "num_frames": 10, "scene": "synthetic:4", "anchor": None, "anchor_index": None}
 
 
@@ -28,6 +30,32 @@ def _scene():
     cams = out_and_back_in_scene(scene, 3, SIZE)
     frames, depth = scene.render(cams)
     return cams, frames, depth
+
+
+def outside(base: Path) -> Path:
+    """The honeypot: a folder outside every case folder that no call may read, list or write.
+
+    Cases point data files' paths here (``../``, absolute paths, links) to check that they are refused; the runner
+    watches every file event while a case runs (:class:`tests.robustness.runner._Watch`). Holds ``secret.png``
+    (RGB, 32x32), ``secret_depth.png`` (16-bit), ``secret.npy`` (32x32 float32), ``secret.txt``, ``secret.yaml``
+    and ``secret.json`` (the last three carry :data:`SECRET`).
+    """
+    folder = base / "outside"
+    if not folder.is_dir():
+        from PIL import Image
+
+        tmp = base / ".outside.building"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        rgb = (np.arange(32 * 32 * 3) % 251).astype(np.uint8).reshape(32, 32, 3)
+        Image.fromarray(rgb).save(tmp / "secret.png")
+        Image.fromarray(np.full((32, 32), 1000, np.uint16)).save(tmp / "secret_depth.png")
+        np.save(tmp / "secret.npy", np.ones((32, 32), np.float32))
+        (tmp / "secret.txt").write_text(f"{SECRET}\n")
+        (tmp / "secret.yaml").write_text(f"{SECRET}: 1\nseed: {SECRET}\n")
+        (tmp / "secret.json").write_text(json.dumps({SECRET: 1}))
+        tmp.rename(folder)
+    return folder
 
 
 def copy_of(original: Path, folder: Path, name: str | None = None) -> Path:

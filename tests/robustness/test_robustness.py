@@ -33,7 +33,7 @@ def test_the_table_covers_every_entry_point():
 @pytest.mark.parametrize("case", CASES, ids=[f"{c.entry}: {c.name}" for c in CASES])
 def test_broken_input_is_refused_in_one_line(case, shared, tmp_path):
     outcome, detail = run_case(case, tmp_path / "case", shared)
-    assert outcome == "one-line", detail
+    assert outcome == "clean", detail
 
 
 def _raise(exc):
@@ -56,9 +56,43 @@ def test_the_runner_tells_every_outcome_apart(shared, tmp_path):
              Case("worldmem generate", "usage accepted", lambda t, b: ["--help"], "x"),
              Case("python -m train", "refused", lambda t, b: ["--config", str(t / "none.yaml")], "none.yaml")]
     got = [outcome for _, outcome, _ in sweep(tmp_path, cases)]
-    assert got == ["one-line", "silent", "traceback", "vague", "vague", "partial", "silent", "one-line"]
-    assert counts(sweep(tmp_path / "again", cases[:2])) == {"tried": 2, "one-line": 1, "vague": 0, "traceback": 0,
-                                                            "silent": 1, "partial": 0}
+    assert got == ["clean", "silent", "traceback", "vague", "vague", "partial", "silent", "clean"]
+    assert counts(sweep(tmp_path / "again", cases[:2])) == {"tried": 2, "clean": 1, "vague": 0, "traceback": 0,
+                                                            "silent": 1, "partial": 0, "hang": 0, "data loss": 0,
+                                                            "escape": 0}
+
+
+def test_the_runner_tells_the_second_sweeps_outcomes_apart(shared, tmp_path):
+    import time
+
+    from tests.robustness.runner import DataLoss
+
+    def mine(tmp, base):
+        fx.write(tmp / "mine" / "notes.txt", "keep me")
+
+    def spin(tmp, base):
+        while True:
+            time.sleep(0.01)
+
+    def read_outside(tmp, base):
+        (fx.outside(base) / "secret.png").read_bytes()
+        raise ValueError("x: bad")
+
+    def echo(tmp, base):
+        raise ValueError(f"x: bad line {(fx.outside(base) / 'secret.txt').read_text().strip()}")
+
+    cases = [Case("api", "spins", spin, "x", group="hangs", timeout=0.5),
+             Case("api", "deletes the user's file", lambda t, b: (t / "mine" / "notes.txt").unlink(), "x",
+                  group="outputs", setup=mine, wants="success"),
+             Case("api", "changes it, allowed", lambda t, b: (t / "mine" / "notes.txt").write_text("v2"), "x",
+                  group="outputs", setup=mine, wants="success", may_change=("mine/notes.txt",)),
+             Case("api", "reads the honeypot", read_outside, "x:", group="paths"),
+             Case("api", "echoes a secret", echo, "x:", group="paths"),
+             Case("api", "says it lost data", _raise(DataLoss("gone")), "x", group="faults"),
+             Case("api", "wanted success, refused", _raise(ValueError("x: no")), "x", group="faults", wants="success"),
+             Case("api", "wanted success", lambda t, b: None, "x", group="faults", wants="success")]
+    got = [outcome for _, outcome, _ in sweep(tmp_path, cases)]
+    assert got == ["hang", "data loss", "clean", "escape", "escape", "data loss", "vague", "clean"]
 
 
 def test_lr_written_1e_minus_4_is_accepted_as_a_float(tmp_path):
