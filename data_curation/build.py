@@ -233,6 +233,16 @@ def finalize(out: Path, plan: dict) -> dict:
     return summary
 
 
+def check_out(out: Path) -> None:
+    """Refuses an ``--out`` that is a non-empty folder but not a build's (no ``plan.json``; a folder holding only
+    ``shards/`` and ``.lock`` is a build that a sibling job of a job array has just started): a build writes into
+    its folder, and must not write (or clean temporaries) among the user's files."""
+    if out.is_dir() and not (out / "plan.json").is_file() and any(p.name not in (SHARD_DIR, ".lock")
+                                                                   for p in out.iterdir()):
+        raise ValueError(f"--out: {out} is a non-empty folder that is not a curation build (no plan.json); choose "
+                         f"a new or empty folder")
+
+
 def _check_plan(out: Path, plan: dict) -> None:
     path = out / "plan.json"
     if path.is_file():
@@ -316,6 +326,7 @@ def run_build(sources: list[str], out: str | os.PathLike, config: CurationConfig
     bar = pool = None
     try:
         out = Path(out)
+        check_out(out)
         folder = out / SHARD_DIR
         folder.mkdir(parents=True, exist_ok=True)
         _check_plan(out, plan)

@@ -63,12 +63,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "build":
-            from data_curation.build import run_build
-            from worldmem.utils.io import unwritable
+            from data_curation.build import check_out, run_build
+            from worldmem.utils.io import overlap_problem, unwritable
 
             problem = unwritable(args.out)
             if problem:
                 raise ValueError(f"--out: {args.out}: {problem}")
+            inputs = {f"--source {src}": src.split(":", 1)[1] for src in args.source
+                      if ":" in src and not src.startswith("synthetic:")}
+            inputs.update({"--config": args.config, "--depth-dir": args.depth_dir, "--captions": args.captions,
+                           "--text-encoder": args.text_encoder,
+                           "--depth-estimator": (args.depth_estimator or "").partition(":")[2] or None})
+            problem = overlap_problem({"--out": args.out}, inputs)
+            if problem:
+                raise ValueError(problem)
+            check_out(args.out)
 
             config = load_curation_config(args.config)
             res = run_build(args.source, args.out, config, num_shards=args.num_shards, shard_id=args.shard_id,

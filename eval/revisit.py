@@ -201,9 +201,11 @@ def _validate(args) -> tuple[list[str], list[str]]:
         args.seed = seed
     if args.lpips_weights is not None and not args.lpips_weights.is_file():
         raise RevisitError(f"--lpips-weights: no such file {args.lpips_weights}")
-    why = check_replaceable(Path(args.out))
+    source_folder = args.source.split(":", 1)[1] if args.source and ":" in args.source else None
+    why = check_replaceable(Path(args.out), {"--checkpoint": args.checkpoint, "--lpips-weights": args.lpips_weights,
+                                             "--source": source_folder, "--depth-dir": args.depth_dir})
     if why is not None:
-        raise RevisitError(f"--out: {why}")
+        raise RevisitError(why if why.startswith("--out") else f"--out: {why}")
     return variants, names
 
 
@@ -262,6 +264,7 @@ def run(args) -> dict:
     """Runs the benchmark for parsed ``args`` and writes every output; raises :class:`RevisitError`."""
     from eval.lpips import MIN_SIZE, load_lpips
     from eval.report import print_summary_table, save_results, summarize, write_report
+    from eval.staging import REPORT_MARKER
     from worldmem.pipelines.anchoring import check_anchor
     from worldmem.utils.io import atomic_directory
 
@@ -345,7 +348,7 @@ def run(args) -> dict:
         write_report(results, stage, before, after)
         made["results"] = results
 
-    atomic_directory(out, fill)
+    atomic_directory(out, fill, marker=REPORT_MARKER)
     results, scenes = made["results"], made["results"]["scenes"]
     print()
     print(format_headline(results))

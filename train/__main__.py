@@ -28,15 +28,19 @@ def main(argv: list[str] | None = None) -> int:
         parser.exit(2, f"python -m train: error: {err}\n")
     from pathlib import Path
 
-    from train.loop import latest_checkpoint, train
-    from worldmem.utils.io import unwritable
+    from train.loop import COMMAND, OUTPUT_MARKERS, latest_checkpoint, train
+    from worldmem.utils.io import overlap_problem, replace_problem
 
     # Checked before the model is built: a run must not fail at its first checkpoint, or start from nothing.
     if args.max_steps is not None and args.max_steps < 1:
         parser.exit(2, f"python -m train: error: --max-steps: expected an int >= 1, got {args.max_steps}\n")
-    problem = unwritable(cfg.output_dir)
+    # output_dir: new, empty, or a training run's own folder; never one holding (or inside) what the run reads.
+    problem = overlap_problem({"output_dir": cfg.output_dir},
+                              {"data.shards": cfg.data.shards or None, "model.init_from": cfg.model.init_from or None,
+                               "model.text_encoder": cfg.model.text_encoder or None})
+    problem = problem or replace_problem(cfg.output_dir, OUTPUT_MARKERS, COMMAND)
     if problem:
-        parser.exit(2, f"python -m train: error: output_dir: {cfg.output_dir}: {problem}\n")
+        parser.exit(2, f"python -m train: error: {problem if problem.startswith('output_dir') else 'output_dir: ' + problem}\n")
     if args.resume and latest_checkpoint(Path(cfg.output_dir)) is None:
         parser.exit(2, f"python -m train: error: --resume: no complete checkpoint under {cfg.output_dir}/checkpoints\n")
     try:

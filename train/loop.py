@@ -20,6 +20,7 @@ atomically, so a crash never leaves a half checkpoint as latest. Noise, dropout 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import shutil
@@ -38,10 +39,15 @@ from train.config import TrainConfig, curation_config, memory_config
 from train.data import make_loader
 from worldmem.models import PixelCodec, VAECodec, WorldMemTransformer
 from worldmem.pipelines import WorldMemPipeline, default_scheduler, encode_readouts
-from worldmem.utils.io import atomic_write
+from worldmem.utils.io import RUN_RECORD, atomic_directory, atomic_write, atomic_write_json, swap_in
 from worldmem.utils.seeding import torch_generator
 
-__all__ = ["build_model", "train", "latest_checkpoint"]
+__all__ = ["build_model", "train", "latest_checkpoint", "COMMAND", "OUTPUT_MARKERS"]
+
+COMMAND = "python -m train"
+OUTPUT_MARKERS = (RUN_RECORD, "checkpoints/latest")
+"""What a training ``output_dir`` holds (``run.json`` naming this command, written at the start; or, for runs of
+older versions, ``checkpoints/latest``): an existing non-empty ``output_dir`` without either is refused."""
 
 
 class TrainState:
@@ -167,10 +173,7 @@ def _save_checkpoint(accelerator: Accelerator, output_dir: Path, state: TrainSta
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         _save_extra(tmp, state, ema)
-        final = ckpt_root / name
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
+        swap_in(tmp, ckpt_root / name)  # never a moment without the step's folder, which "latest" may name
         atomic_write(ckpt_root / "latest", lambda p: Path(p).write_text(name + "\n"))
         done = sorted(p for p in ckpt_root.glob("step_*") if p.is_dir())
         for old in done[:-keep]:
@@ -255,6 +258,7 @@ def train(cfg: TrainConfig, resume: bool = False, max_steps: int | None = None, 
         _load_extra(ckpt, state, ema)
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(output_dir / OUTPUT_MARKERS[0], {"command": COMMAND, "config": dataclasses.asdict(cfg)})
         accelerator.init_trackers("worldmem")
 
     per_step = cfg.optim.batch_size * cfg.optim.grad_accum
@@ -316,11 +320,8 @@ def train(cfg: TrainConfig, resume: bool = False, max_steps: int | None = None, 
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
             pipe = _pipeline(accelerator.unwrap_model(model), codec, cfg, ema, text)
-            tmp = output_dir / ".tmp_pipeline"
-            shutil.rmtree(tmp, ignore_errors=True)
-            pipe.save_pretrained(str(tmp), safe_serialization=True)
-            shutil.rmtree(final, ignore_errors=True)
-            os.replace(tmp, final)
+            atomic_directory(final, lambda tmp: pipe.save_pretrained(str(tmp), safe_serialization=True),
+                             marker="model_index.json")
     accelerator.end_training()
     return final
 

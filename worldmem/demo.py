@@ -14,7 +14,6 @@ prints the same-pose PSNR (way out vs way back) and the PSNR vs ground truth on 
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ from worldmem.geometry.paths import make_path
 from worldmem.geometry.points import write_ply
 from worldmem.memory import WorldMemory
 from worldmem.synthetic import SyntheticScene
+from worldmem.utils.cli_errors import ArgumentParser
 from worldmem.utils.image import masked_psnr
 from worldmem.utils.io import atomic_write_json
 from worldmem.utils.video import mask_to_rgb, side_by_side, write_video
@@ -163,9 +163,14 @@ def run_generation(checkpoint: Path, out: Path, seed: int, num_frames: int, step
             "return_psnr_covered_working_only_db": round(vs_gt["working_only"], 2)}
 
 
+DEMO_MARKER = "summary.json"
+"""The file every demo folder holds: ``--out`` is replaced only when new, empty, or holding it."""
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m worldmem.demo", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=Path("outputs/demo"), help="output folder")
+    parser = ArgumentParser(prog="python -m worldmem.demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=Path("outputs/demo"),
+                        help="output folder: new, empty, or a previous demo's (holding summary.json)")
     parser.add_argument("--seed", type=int, default=1, help="synthetic scene seed (1 is a room)")
     parser.add_argument("--frames", type=int, default=48, help="frames on the out-and-back path")
     parser.add_argument("--size", type=int, default=128, help="frame height and width in pixels")
@@ -178,10 +183,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.frames < 4 or args.size < 16 or args.chunk < 1 or args.generation_frames < 4:
         parser.error("expected --frames >= 4, --size >= 16, --chunk >= 1, --generation-frames >= 4")
+    from worldmem.utils.io import atomic_directory, overlap_problem, replace_problem
+
+    problem = overlap_problem({"--out": args.out}, {"--checkpoint": args.checkpoint})
+    problem = problem or replace_problem(args.out, DEMO_MARKER)
+    if problem:
+        parser.error(problem if problem.startswith("--out") else f"--out: {problem}")
     trained = (args.checkpoint / "model_index.json").is_file()
     if not trained:
         print(f"worldmem: no trained generator in {args.checkpoint}; running the memory demo only.")
-    summary = run(args.out, args.seed, args.frames, args.size, args.chunk)
+    atomic_directory(args.out, lambda stage: _demo(args, stage, trained), marker=DEMO_MARKER)
+    return 0
+
+
+def _demo(args, out: Path, trained: bool) -> None:
+    """Runs the demos into the staging folder ``out`` (renamed to ``--out`` once complete)."""
+    summary = run(out, args.seed, args.frames, args.size, args.chunk)
     print(f"memory render at the {summary['returning_frames']} returning views: "
           f"PSNR {summary['render_psnr_covered_db']:.2f} dB on covered pixels, coverage {summary['coverage']:.1%} "
           f"({summary['surface_coverage']:.1%} of pixels that show a surface)")
@@ -191,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         from worldmem.data.readers.synthetic import EVAL_SEEDS
 
         seed = EVAL_SEEDS.start if args.generation_seed is None else args.generation_seed
-        gen = run_generation(args.checkpoint, args.out, seed, args.generation_frames, args.steps)
+        gen = run_generation(args.checkpoint, out, seed, args.generation_frames, args.steps)
         print(f"view recall on held-out scene {seed} ({gen['scene_kind']}, {gen['num_frames']} frames out and back, "
               f"{gen['given_frames']} given, the rest generated): same-pose PSNR (way out vs way back, "
               f"{gen['same_pose_pairs']} pairs >= {gen['min_gap']} frames apart) "
@@ -202,8 +219,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{gen['return_psnr_covered_working_only_db']:.2f} dB with the working window only; "
               f"wrote {args.out}/generation.mp4")
         summary["generation"] = gen
-        atomic_write_json(args.out / "summary.json", summary)
-    return 0
+        atomic_write_json(out / DEMO_MARKER, summary)
 
 
 if __name__ == "__main__":

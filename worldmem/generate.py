@@ -8,8 +8,11 @@
 
 Writes to ``--out``: ``video.mp4`` (the frames), ``depth.mp4`` (colourised depth), ``cameras.json`` (every
 frame's camera: ``{"convention": "opencv_cam_from_world", "height", "width", "cam_from_world": [N x 4 x 4],
-"K": [N x 3 x 3]}``, see docs/conventions.md), ``memory.ply`` (the map's surface points) and ``memory/`` (the
-saved memory, which ``--resume-memory`` continues from).
+"K": [N x 3 x 3]}``, see docs/conventions.md), ``memory.ply`` (the map's surface points), ``memory/`` (the
+saved memory, which ``--resume-memory`` continues from) and ``run.json`` (this command and its arguments). An
+existing ``--out`` is replaced only when it is empty or holds ``run.json`` (a previous run's folder), and the
+swap never leaves it missing; ``--out`` and ``--save-memory`` may not be, hold or lie inside each other or an
+input (docs/outputs.md).
 
 ``--trajectory`` names a path of the registry :mod:`worldmem.geometry.paths` (docs/paths.md; the canonical
 parameters). With ``--scene synthetic:SEED`` the path is fitted to the procedural scene's free box (the same
@@ -200,6 +203,29 @@ def _resume(args, parser, memory, explicit: dict, size: int):
     return _path_cameras(parser, record, size), record
 
 
+COMMAND = "worldmem generate"
+RUN_MARKER = "run.json"
+"""The file every ``--out`` folder of this command holds (the command and its arguments): a folder with it may be
+replaced by a new run; any other non-empty folder is refused (docs/outputs.md)."""
+
+
+def _check_outputs(parser, args) -> None:
+    """Refuses, before any work, outputs that would replace a folder this command did not write, or that are, hold
+    or lie inside one another or an input (``--out`` equal to ``--resume-memory`` would destroy the state it
+    resumes; ``--save-memory`` equal to ``--out`` would replace the video just written)."""
+    from worldmem.utils.io import overlap_problem, replace_problem
+
+    inputs = {"--checkpoint": args.checkpoint, "--resume-memory": args.resume_memory, "--frames": args.frames,
+              "--depth": args.depth, "--cameras": args.cameras, "--text-encoder": args.text_encoder}
+    problem = overlap_problem({"--out": args.out, "--save-memory": args.save_memory}, inputs)
+    if problem:
+        _fail(parser, problem)
+    for flag, folder, marker in (("--out", args.out, RUN_MARKER), ("--save-memory", args.save_memory, "memory.json")):
+        problem = None if folder is None else replace_problem(folder, marker, COMMAND)
+        if problem:
+            _fail(parser, f"{flag}: {problem}")
+
+
 def random_tiny_pipeline(seed: int = 0, size: int = 32):
     """The tiny configuration with random weights (``size`` x ``size`` frames); its zero-initialised memory paths
     get small random weights too, so that every path influences the output."""
@@ -265,12 +291,13 @@ def main(argv: list[str] | None = None) -> int:
                              "memory records the path, and --resume-memory continues it exactly")
     parser.add_argument("--context-frames", type=int, default=None,
                         help="given frames for --scene (default: the working window)")
-    parser.add_argument("--out", required=True, type=Path, help="output folder")
+    parser.add_argument("--out", required=True, type=Path,
+                        help="output folder: new, empty, or a previous run's (holding run.json), which is replaced")
     parser.add_argument("--steps", type=int, default=8, help="denoising steps per chunk")
     parser.add_argument("--seed", type=int, default=0, help="noise seed")
     parser.add_argument("--no-spatial", action="store_true", help="switch the spatial memory off")
     parser.add_argument("--no-episodic", action="store_true", help="switch the episodic memory off")
-    parser.add_argument("--save-memory", type=Path, help="also save the final memory here")
+    parser.add_argument("--save-memory", type=Path, help="also save the final memory here (new, empty, or a saved memory)")
     parser.add_argument("--resume-memory", type=Path,
                         help="continue from a saved memory: along its unfinished path (see --stop-after), else a new "
                              "--trajectory path from its last camera (--num-frames new frames)")
@@ -280,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--guidance-scale", type=float, default=1.0, help="guidance on the long-term memory (default 1)")
     parser.add_argument("--text-encoder", type=Path, default=None,
                         help="a local folder with text_encoder/ and tokenizer/ (e.g. a CogVideoX pipeline folder)")
+    argv_used = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     explicit = {"num_frames": args.num_frames is not None, "trajectory": args.trajectory is not None,
                 "scene": args.scene is not None}
@@ -326,12 +354,9 @@ def main(argv: list[str] | None = None) -> int:
         _fail(parser, f"--text-encoder: no such folder {args.text_encoder} (expected text_encoder/ and tokenizer/)")
     if args.checkpoint is not None and not (args.checkpoint / "model_index.json").is_file():
         _fail(parser, f"--checkpoint: no model_index.json in {args.checkpoint} (expected a saved WorldMemPipeline)")
-    from worldmem.utils.io import atomic_directory, atomic_write_json, unwritable
+    from worldmem.utils.io import atomic_directory, atomic_write_json
 
-    for flag, folder in (("--out", args.out), ("--save-memory", args.save_memory)):
-        problem = None if folder is None else unwritable(folder)
-        if problem:
-            _fail(parser, f"{flag}: {folder}: {problem}")
+    _check_outputs(parser, args)
 
     from worldmem.geometry.points import write_ply
     from worldmem.memory import WorldMemory
@@ -388,8 +413,9 @@ def main(argv: list[str] | None = None) -> int:
         pts, cols = out.memory.surface_points()
         write_ply(folder / "memory.ply", pts, cols)
         out.memory.save(folder / "memory")
+        atomic_write_json(folder / RUN_MARKER, {"command": COMMAND, "argv": list(argv_used)})
 
-    atomic_directory(args.out, fill)
+    atomic_directory(args.out, fill, marker=RUN_MARKER, command=COMMAND)
     if args.save_memory is not None:
         out.memory.save(args.save_memory)
     print(f"wrote {out.frames.shape[0]} frames to {args.out}/video.mp4, depth.mp4, cameras.json, memory.ply, memory/")

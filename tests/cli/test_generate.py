@@ -93,7 +93,8 @@ def test_unwritable_outputs_are_refused_before_any_work(tmp_path):
     run = subprocess.run([*base, "--out", "o"], cwd=tmp_path, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-500:]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "locked", "o"]
-    assert {"video.mp4", "depth.mp4", "cameras.json", "memory.ply", "memory"} == {p.name for p in (tmp_path / "o").iterdir()}
+    assert {"video.mp4", "depth.mp4", "cameras.json", "memory.ply", "memory", "run.json"} == {
+        p.name for p in (tmp_path / "o").iterdir()}
 
 
 def _capture_videos(monkeypatch) -> list:

@@ -66,9 +66,9 @@ def _curation_main(argv):
 
 
 def _demo_main(argv):
-    from worldmem import cli
+    from worldmem import demo
 
-    return cli.main(["demo", *argv])
+    return demo.main(argv)
 
 
 SUBCOMMANDS = ("python -m eval", "python -m data_curation")
@@ -76,7 +76,7 @@ SUBCOMMANDS = ("python -m eval", "python -m data_curation")
 COMMANDS: dict[str, tuple[Callable, str]] = {
     # entry -> (main(argv), the program its error line starts with)
     "worldmem generate": (_generate_main, "worldmem generate"),
-    "worldmem demo": (_demo_main, "worldmem demo"),
+    "python -m worldmem.demo": (_demo_main, "python -m worldmem.demo"),
     "python -m eval": (_eval_main, "python -m eval"),
     "python -m train": (_train_main, "python -m train"),
     "python -m data_curation": (_curation_main, "python -m data_curation"),

@@ -231,7 +231,11 @@ class WorldMemory:
         return state
 
     def save(self, path: str | os.PathLike) -> None:
-        """Saves the state to folder ``path`` (``memory.safetensors`` + ``memory.json``), atomically."""
+        """Saves the state to folder ``path`` (``memory.safetensors`` + ``memory.json``), atomically.
+
+        ``path`` may be new, an empty folder or a saved memory (which is replaced); any other folder is a
+        ``ValueError`` (nothing of the user's is deleted; :func:`worldmem.utils.io.atomic_directory`).
+        """
         state = self.state_dict()
         meta = {
             "format_version": FORMAT_VERSION,
@@ -248,7 +252,7 @@ class WorldMemory:
                 json.dump(meta, f, indent=2)
                 f.write("\n")
 
-        atomic_directory(path, fill)
+        atomic_directory(path, fill, marker="memory.json")
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> WorldMemory:
