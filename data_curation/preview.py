@@ -2,17 +2,22 @@
 
 Columns, one row per target frame: target | memory render | coverage | keyframes (up to K, best first, held
 still; black when fewer). ``ID`` is a sample key from manifest.jsonl or its 0-based row number.
+
+The manifest's rows must be JSON objects with a ``key`` and a ``shard`` (strings); a row's ``shard`` is a path
+inside the dataset folder (worldmem.utils.paths: absolute paths, ``../`` and links out are refused), and the
+default output name is the sample key, which must be a plain file name.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 
+from data_curation.stats import TEXT, read_rows
 from worldmem.data.sample import TrainingSample
 from worldmem.data.shards import iter_shard
+from worldmem.utils.paths import inside, plain_name
 from worldmem.utils.video import mask_to_rgb, side_by_side, write_video
 
 __all__ = ["find_sample", "preview_grid", "write_preview"]
@@ -22,28 +27,30 @@ def _manifest(root: Path) -> list[dict]:
     path = root / "manifest.jsonl"
     if not path.is_file():
         raise ValueError(f"{root}: no manifest.jsonl (not a curated dataset folder, or nothing built yet)")
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return read_rows(path, {"key": TEXT, "shard": TEXT})
 
 
 def find_sample(root: str | Path, sample: str) -> TrainingSample:
-    """The sample with key (or manifest row number) ``sample``; ``ValueError`` when there is none."""
+    """The sample with key (or manifest row number) ``sample``; ``ValueError`` when there is none, or when the
+    manifest row, its shard or the sample is broken (naming the file, the row or the sample key)."""
     root = Path(root)
     rows = _manifest(root)
-    if sample.isdigit() and not any(r["key"] == sample for r in rows):
+    keys = [r["key"] for r in rows]
+    if sample.isdigit() and sample not in keys:
         i = int(sample)
         if i >= len(rows):
             raise ValueError(f"--sample {sample}: the manifest has {len(rows)} samples (0..{len(rows) - 1})")
-        row = rows[i]
+    elif sample in keys:
+        i = keys.index(sample)
     else:
-        matches = [r for r in rows if r["key"] == sample]
-        if not matches:
-            hint = f"; e.g. {rows[0]['key']}" if rows else ""
-            raise ValueError(f"--sample {sample!r}: no such key in manifest.jsonl{hint}")
-        row = matches[0]
-    for key, files in iter_shard(root / row["shard"]):
+        hint = f"; e.g. {keys[0]}" if rows else ""
+        raise ValueError(f"--sample {sample!r}: no such key in manifest.jsonl{hint}")
+    row = rows[i]
+    shard = inside(root, row["shard"], f"manifest.jsonl: row {i}: shard")
+    for key, files in iter_shard(shard):
         if key == row["key"]:
-            return TrainingSample.from_bytes(files)
-    raise ValueError(f"sample {row['key']}: listed in the manifest but missing from {row['shard']}")
+            return TrainingSample.from_bytes(files, name=f"{shard}: sample {key}", key=key)
+    raise ValueError(f"{shard}: sample {row['key']}: listed in manifest.jsonl (row {i}) but not in the shard")
 
 
 def preview_grid(sample: TrainingSample) -> torch.Tensor:
@@ -62,11 +69,12 @@ def preview_grid(sample: TrainingSample) -> torch.Tensor:
 
 def write_preview(root: str | Path, sample: str, out: str | Path | None = None, fps: int = 4) -> Path:
     s = find_sample(root, sample)
-    out = Path(out) if out is not None else Path(root) / "previews" / f"{s.key}.mp4"
+    if out is None:
+        out = Path(root) / "previews" / f"{plain_name(s.key, 'sample key')}.mp4"
     grid = preview_grid(s)
     # Small frames are scaled up (nearest) so players show them at a viewable size.
     scale = max(1, 256 // grid.shape[-2])
     if scale > 1:
         grid = grid.repeat_interleave(scale, dim=-2).repeat_interleave(scale, dim=-1)
-    write_video(out, grid, fps=fps)
-    return out
+    write_video(Path(out), grid, fps=fps)
+    return Path(out)

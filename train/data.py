@@ -52,8 +52,8 @@ def make_loader(cfg, rank: int, world_size: int, samples_seen: int, curation_con
         ds = SyntheticStream(cfg.seed, samples_seen, rank, world_size, curation_config)
         # Worker w yields positions start + w, start + w + n, ...; DataLoader interleaves workers in order,
         # so the stream is the same for any worker count.
-        return DataLoader(ds, batch_size=cfg.optim.batch_size, num_workers=d.num_workers, collate_fn=collate,
-                          persistent_workers=False)
+        return _Skipped(DataLoader(ds, batch_size=cfg.optim.batch_size, num_workers=d.num_workers, collate_fn=collate,
+                                   persistent_workers=False), 0)
     ds = ShardDataset(d.shards, shuffle=True, seed=cfg.seed, rank=rank, world_size=world_size, repeat=True)
     loader = DataLoader(ds, batch_size=cfg.optim.batch_size, num_workers=d.num_workers, collate_fn=collate)
     skip = samples_seen // cfg.optim.batch_size
@@ -61,10 +61,23 @@ def make_loader(cfg, rank: int, world_size: int, samples_seen: int, curation_con
 
 
 class _Skipped:
-    """Iterates ``loader`` after dropping its first ``skip`` batches (the data position of a resumed run)."""
+    """Iterates ``loader`` after dropping its first ``skip`` batches (the data position of a resumed run); a data
+    error raised in a loader worker comes out as the worker's own one-line ``ValueError``."""
 
     def __init__(self, loader, skip: int):
         self.loader, self.skip = loader, skip
 
     def __iter__(self):
-        return itertools.islice(iter(self.loader), self.skip, None)
+        return _worker_errors(itertools.islice(iter(self.loader), self.skip, None))
+
+
+def _worker_errors(batches):
+    """``batches``, with a worker's ``ValueError`` (which torch re-raises with the worker's traceback in its
+    message) re-raised as the worker's message alone: a bad shard stops training with one line either way."""
+    try:
+        yield from batches
+    except ValueError as err:
+        lines = str(err).strip().splitlines()
+        if len(lines) < 2 or not any(line.startswith("Original Traceback") for line in lines):
+            raise
+        raise ValueError(lines[-1].removeprefix("ValueError: ")) from None

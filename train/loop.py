@@ -21,6 +21,7 @@ atomically, so a crash never leaves a half checkpoint as latest. Noise, dropout 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import os
 import shutil
@@ -266,6 +267,10 @@ def train(cfg: TrainConfig, resume: bool = False, max_steps: int | None = None, 
     loader = make_loader(cfg, accelerator.process_index, accelerator.num_processes, state.step * per_step, curation)
     batches = iter(loader)
     stop = cfg.optim.steps if max_steps is None else min(cfg.optim.steps, state.step + max_steps)
+    if state.step < stop:
+        # The first batch is read before the progress bar is drawn: unreadable data stops the run with its one
+        # error line (a pass that yields no sample is an error, see ShardDataset), not under a bar at step 0.
+        batches = itertools.chain([next(batches)], batches)
     bar = tqdm(total=cfg.optim.steps, initial=state.step, desc="train", unit="step",
                disable=quiet or not accelerator.is_local_main_process)
     t_last, samples_done = time.perf_counter(), 0

@@ -130,3 +130,54 @@ def test_bad_roots(tmp_path):
         ShardDataset(tmp_path, rank=2, world_size=2)
     assert keys(ShardDataset(tmp_path / "shards" / shard_name(0))) == [0]
     assert keys(ShardDataset([tmp_path / "shards" / shard_name(0)])) == [0]
+
+
+def test_an_empty_shard_beside_others_is_read_as_no_samples(tmp_path):
+    # Curation writes an empty shard when every clip of it failed: that is valid data, not an error.
+    make_shards(tmp_path, [0, 2])
+    assert sorted(keys(ShardDataset(tmp_path, seed=0))) == [0, 1]
+    it = iter(ShardDataset(tmp_path, seed=0, repeat=True))
+    assert sorted(next(it).meta["i"] for _ in range(4)) == [0, 0, 1, 1]
+
+
+def test_a_pass_that_yields_nothing(tmp_path):
+    # A whole dataset without samples is an error, in one pass or repeating (which would spin forever).
+    make_shards(tmp_path / "empty", [0, 0])
+    for repeat in (False, True):
+        with pytest.raises(ValueError, match="no sample in a full pass over 2 shards"):
+            next(iter(ShardDataset(tmp_path / "empty", repeat=repeat)))
+    # A rank whose share is empty: one pass is simply empty (other ranks hold the samples), repeating is an error.
+    make_shards(tmp_path / "one", [1])
+    assert keys(ShardDataset(tmp_path / "one", rank=1, world_size=2)) == []
+    with pytest.raises(ValueError, match="no sample for rank 1 of 2 in a full pass"):
+        next(iter(ShardDataset(tmp_path / "one", rank=1, world_size=2, repeat=True)))
+
+
+def test_folder_members_are_skipped_and_a_cut_shard_is_refused(tmp_path):
+    import io
+    import tarfile
+
+    s = fake_sample(0)
+    with tarfile.open(tmp_path / "a.tar", "w") as tar:
+        folder = tarfile.TarInfo("sub")
+        folder.type = tarfile.DIRTYPE
+        tar.addfile(folder)
+        for name, data in sorted(s.to_bytes().items()):
+            info = tarfile.TarInfo(f"sub/{s.key}.{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    assert [k for k, _ in iter_shard(tmp_path / "a.tar")] == [s.key]
+    write_shard(tmp_path / "b.tar", [(x.key, x.to_bytes()) for x in (fake_sample(1), fake_sample(2))])
+    data = (tmp_path / "b.tar").read_bytes()
+    with tarfile.open(tmp_path / "b.tar") as tar:
+        second = tar.getmembers()[2].offset
+    (tmp_path / "b.tar").write_bytes(data[:second])  # cut exactly between the two samples
+    with pytest.raises(ValueError, match=r"b\.tar: the tar does not end after member 's0001.sample.safetensors'"):
+        list(iter_shard(tmp_path / "b.tar"))
+
+
+def test_from_bytes_names_the_sample_and_checks_its_key():
+    s = fake_sample(3)
+    assert TrainingSample.from_bytes(s.to_bytes(), name="x.tar: sample s0003", key="s0003").equals(s)
+    with pytest.raises(ValueError, match="^x.tar: sample s0004: meta.json: key 's0003' is not the key"):
+        TrainingSample.from_bytes(s.to_bytes(), name="x.tar: sample s0004", key="s0004")

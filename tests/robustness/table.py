@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.robustness import cases_api, cases_cli
+from tests.robustness import cases_api, cases_cli, cases_data
 from tests.robustness.runner import OUTCOMES, Case, run_case
 
 __all__ = ["CASES", "OUTCOMES", "sweep", "counts"]
 
-CASES: list[Case] = cases_cli.CASES + cases_api.CASES
+CASES: list[Case] = cases_cli.CASES + cases_api.CASES + cases_data.CASES
 
 
 def sweep(base: Path, cases: list[Case] | None = None) -> list[tuple[Case, str, str]]:

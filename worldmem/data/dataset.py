@@ -42,6 +42,11 @@ class ShardDataset(IterableDataset):
         rank, world_size: this process's share in distributed training.
         repeat: loop forever (the epoch advances at every pass).
         buffer_size: samples held for shuffling (their bytes, decoded when yielded).
+
+    Iterating raises ``ValueError`` naming the shard file and the sample key for broken data (a truncated or
+    non-tar shard, a missing member or tensor, a safetensors header that disagrees with its data, NaN or
+    negative depth; see :func:`~worldmem.data.shards.iter_shard` and :meth:`TrainingSample.from_bytes`), and
+    when a full pass yields no sample (see ``__iter__``), so a loop over the data never spins on nothing.
     """
 
     def __init__(self, root: str | os.PathLike | Sequence[str | os.PathLike], shuffle: bool = True, seed: int = 0,
@@ -76,22 +81,26 @@ class ShardDataset(IterableDataset):
         workers, worker = (1, 0) if info is None else (info.num_workers, info.id)
         return self.rank * workers + worker, self.world_size * workers
 
-    def _epoch_stream(self, epoch: int) -> Iterator[tuple[str, dict[str, bytes]]]:
+    def _epoch_stream(self, epoch: int, counts: dict) -> Iterator[tuple[Path, str, dict[str, bytes]]]:
+        """(shard, key, files) of this reader's samples in ``epoch``; ``counts["read"]`` counts every sample read
+        (also those dealt to other readers) and ``counts["all"]`` says whether this reader walked every shard."""
         shards = list(self.shards)
         if self.shuffle:
             g = torch_generator("shard_shuffle", self.seed, epoch)
             shards = [shards[i] for i in torch.randperm(len(shards), generator=g).tolist()]
         reader, readers = self._reader()
+        counts["all"] = len(shards) < readers or readers == 1
         if len(shards) >= readers:
             for path in shards[reader::readers]:
-                yield from iter_shard(path)
+                for key, files in iter_shard(path):
+                    counts["read"] += 1
+                    yield path, key, files
         else:
-            count = 0
             for path in shards:
-                for item in iter_shard(path):
-                    if count % readers == reader:
-                        yield item
-                    count += 1
+                for key, files in iter_shard(path):
+                    if counts["read"] % readers == reader:
+                        yield path, key, files
+                    counts["read"] += 1
 
     def _shuffled(self, stream: Iterator, epoch: int) -> Iterator:
         if not self.shuffle:
@@ -111,13 +120,38 @@ class ShardDataset(IterableDataset):
         yield from buffer
 
     def __iter__(self) -> Iterator[TrainingSample]:
+        """The samples of this reader, one pass (or endless passes with ``repeat``).
+
+        A pass that yields no sample is an error (``ValueError``) rather than an empty result or an endless
+        loop: when no shard holds a sample, or, with ``repeat``, when this rank's (and worker's) share is empty.
+        """
         epoch = self.epoch
         while True:
-            for _key, files in self._shuffled(self._epoch_stream(epoch), epoch):
-                yield TrainingSample.from_bytes(files)
+            counts, yielded = {"read": 0, "all": True}, 0
+            for path, key, files in self._shuffled(self._epoch_stream(epoch, counts), epoch):
+                yield TrainingSample.from_bytes(files, name=f"{path}: sample {key}", key=key)
+                yielded += 1
+            if yielded == 0:
+                self._no_sample(counts)
             if not self.repeat:
                 return
             epoch += 1
+
+    def _no_sample(self, counts: dict) -> None:
+        """Raises for a pass that yielded nothing, unless other readers of a single pass may have had samples."""
+        n = len(self.shards)
+        where = self.shards[0].parent if len({p.parent for p in self.shards}) == 1 else f"{n} shards"
+        if counts["read"] == 0 and counts["all"]:
+            raise ValueError(f"{where}: no sample in a full pass over {n} shard{'s' * (n != 1)} (each is empty or "
+                             "holds only folders); expected at least one KEY.sample.safetensors + KEY.meta.json")
+        if self.repeat:
+            info = get_worker_info()
+            who = f"rank {self.rank} of {self.world_size}" + (
+                "" if info is None or info.num_workers == 1 else f", worker {info.id} of {info.num_workers}")
+            _, readers = self._reader()
+            raise ValueError(f"{where}: no sample for {who} in a full pass ({counts['read']} read over {n} "
+                             f"shard{'s' * (n != 1)}, dealt to {readers} readers): repeating would wait forever; "
+                             "use fewer ranks or workers, or more samples")
 
 
 def collate_samples(batch: list[TrainingSample]) -> list[TrainingSample]:

@@ -82,21 +82,70 @@ def write_shard(path: str | os.PathLike, samples: Sequence[tuple[str, dict[str, 
 
 
 def iter_shard(path: str | os.PathLike) -> Iterator[tuple[str, dict[str, bytes]]]:
-    """Yields (key, {file name: bytes}) in shard order, streaming (one pass over the file)."""
-    key, files = None, {}
-    with tarfile.open(path, mode="r|") as tar:
-        for member in tar:
-            if not member.isfile():
-                continue
-            base = member.name.rsplit("/", 1)[-1]
-            k, dot, name = base.partition(".")
-            if not dot:
-                continue
-            if key is not None and k != key:
-                yield key, files
-                files = {}
-            key = k
-            handle = tar.extractfile(member)
-            files[name] = handle.read() if handle is not None else b""
+    """Yields (key, {file name: bytes}) in shard order, streaming (one pass over the file).
+
+    Raises ``ValueError`` naming the shard (and the member or sample key) when the file is not a complete tar
+    (truncated, not a tar, empty), a member is a link or device, claims more bytes than the file holds, has no
+    ``KEY.NAME`` name, appears twice in a sample, or a sample's members are not consecutive. Folder members are
+    skipped. A shard with no member yields nothing (curation writes such a shard when all its clips failed).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: not a file; expected a .tar shard")
+    file_size = path.stat().st_size
+    key, files, done = None, {}, set()
+    end, last = 0, "the start"
+    try:
+        with tarfile.open(path, mode="r|") as tar:
+            for member in tar:
+                end, last = member.offset_data + -(-member.size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE, member.name
+                if member.isdir():
+                    continue
+                if not member.isfile():
+                    raise ValueError(f"{path}: member {member.name!r} is a {_KINDS.get(member.type, 'special file')}; "
+                                     "expected regular files only")
+                if member.size > file_size:
+                    raise ValueError(f"{path}: member {member.name!r} claims {member.size} bytes, more than the whole "
+                                     f"file ({file_size} bytes): the shard is corrupt")
+                base = member.name.rsplit("/", 1)[-1]
+                k, dot, name = base.partition(".")
+                if not (k and dot and name):
+                    raise ValueError(f"{path}: member {member.name!r}: expected a name KEY.NAME (the sample key, a "
+                                     "dot, the file's name within the sample)")
+                if k != key:
+                    if key is not None:
+                        yield key, files
+                        done.add(key)
+                        files = {}
+                    if k in done:
+                        raise ValueError(f"{path}: sample {k}: its members are not consecutive (the key appears "
+                                         "again after other samples)")
+                    key = k
+                if name in files:
+                    raise ValueError(f"{path}: sample {k}: member {name!r} appears twice")
+                handle = tar.extractfile(member)
+                files[name] = handle.read() if handle is not None else b""
+        _check_end(path, end, last)
+    except tarfile.TarError as err:
+        raise ValueError(f"{path}: not a complete tar file ({err}); expected an uncompressed tar of samples "
+                         "(truncated or corrupt?)") from None
+    except OSError as err:
+        raise ValueError(f"{path}: cannot read the shard ({err.strerror or err})") from None
     if key is not None:
         yield key, files
+
+
+def _check_end(path: Path, end: int, last: str) -> None:
+    """A complete tar ends with a zero block after its last member; a file cut between two members has none
+    (``tarfile`` stops there without an error)."""
+    with open(path, "rb") as f:
+        f.seek(end)
+        block = f.read(tarfile.BLOCKSIZE)
+    if len(block) < tarfile.BLOCKSIZE or any(block):
+        where = "the start" if last == "the start" else f"member {last!r}"
+        raise ValueError(f"{path}: the tar does not end after {where} (no end-of-archive block): the shard is "
+                         "truncated or corrupt")
+
+
+_KINDS = {tarfile.SYMTYPE: "symbolic link", tarfile.LNKTYPE: "hard link", tarfile.CHRTYPE: "character device",
+          tarfile.BLKTYPE: "block device", tarfile.FIFOTYPE: "named pipe"}
