@@ -104,7 +104,9 @@ class Case:
     the call itself. ``setup(tmp, base)``, when given, runs first and makes the user's files that must survive
     the call (for a command, everything ``build`` makes must survive too). ``names`` is text the error must
     contain (the input it names); ``outputs`` are paths under ``tmp`` that must not exist afterwards.
-    ``wants`` is ``"refusal"`` (the default) or ``"success"``; ``group`` is one of :data:`GROUPS`.
+    ``wants`` is ``"refusal"`` (the default) or ``"success"``; ``group`` is one of :data:`GROUPS`;
+    ``may_change`` lists the files (or ``"folder/"`` prefixes) that the call may change or delete (a previous
+    run's output that a new run replaces).
     """
 
     entry: str
@@ -129,21 +131,28 @@ class Case:
 
 
 def _leftovers(tmp: Path, outputs: tuple[str, ...]) -> list[str]:
+    """``outputs`` that exist, and every hidden temporary (``.NAME...tmp...``, ``.NAME...old``) anywhere under
+    ``tmp`` (shards, checkpoints and pipelines inside output folders included)."""
     left = [o for o in outputs if (tmp / o).exists()]
-    for parent in {(tmp / o).parent for o in outputs} | {tmp}:
-        if parent.is_dir():
-            left += [str(p.relative_to(tmp)) for p in parent.iterdir()
-                     if p.name.startswith(".") and (".tmp" in p.name or p.name.endswith(".old"))]
+    left += [str(p.relative_to(tmp)) for p in tmp.rglob(".*")
+             if ".tmp" in p.name or p.name.endswith(".old")]
     return left
 
 
+def _temporary(relative: Path) -> bool:
+    """A writer's own temporary (``.NAME....tmp``, ``.NAME....old``, ``.tmp_NAME``), or a file inside one."""
+    return any(part.startswith(".") and (".tmp" in part or part.endswith(".old")) for part in relative.parts)
+
+
 def snapshot(folder: Path) -> dict[str, str]:
-    """{path relative to ``folder``: sha1 of its bytes} of every file under ``folder`` (links not followed)."""
+    """{path relative to ``folder``: sha1 of its bytes} of every file under ``folder`` (links not followed), the
+    writers' temporaries left out (a killed run's temporaries are for the next run to clean)."""
     out = {}
     if folder.is_dir():
         for path in sorted(folder.rglob("*")):
-            if path.is_file() and not path.is_symlink():
-                out[str(path.relative_to(folder))] = hashlib.sha1(path.read_bytes()).hexdigest()
+            relative = path.relative_to(folder)
+            if path.is_file() and not path.is_symlink() and not _temporary(relative):
+                out[str(relative)] = hashlib.sha1(path.read_bytes()).hexdigest()
     return out
 
 
@@ -285,7 +294,7 @@ def run_case(case: Case, tmp: Path, base: Path) -> tuple[str, str]:
         os.chdir(cwd)
     printed = err.getvalue() + out.getvalue() + message
     after = snapshot(tmp)
-    lost = [p for p, digest in before.items() if after.get(p) != digest and p not in case.may_change]
+    lost = [p for p, digest in before.items() if after.get(p) != digest and not _may_change(case, p)]
     if touched or snapshot(honeypot) != honeypot_before or fx.SECRET in printed:
         what = touched[:2] or ["the secret token printed" if fx.SECRET in printed else "files changed"]
         return "escape", f"honeypot: {what} ({outcome}: {message[:200]})"
@@ -297,6 +306,11 @@ def run_case(case: Case, tmp: Path, base: Path) -> tuple[str, str]:
     if left:
         return "partial", f"left {left}"
     return outcome, message
+
+
+def _may_change(case: Case, path: str) -> bool:
+    """``Case.may_change`` lists files, or folders as ``"name/"`` (everything under them)."""
+    return any(path == m or (m.endswith("/") and path.startswith(m)) for m in case.may_change)
 
 
 def _with_build(case: Case, build) -> Case:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.robustness import cases_api, cases_cli, cases_data
+from tests.robustness import cases_api, cases_cli, cases_data, cases_outputs, cases_paths, cases_sizes
 from tests.robustness.runner import OUTCOMES, Case, run_case
 
 __all__ = ["CASES", "OUTCOMES", "sweep", "counts"]
 
-CASES: list[Case] = cases_cli.CASES + cases_api.CASES + cases_data.CASES
+CASES: list[Case] = (cases_cli.CASES + cases_api.CASES + cases_outputs.CASES + cases_paths.CASES
+                     + cases_sizes.CASES + cases_data.CASES)
 
 
 def sweep(base: Path, cases: list[Case] | None = None) -> list[tuple[Case, str, str]]:
