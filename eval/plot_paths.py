@@ -133,6 +133,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args, parser: argparse.ArgumentParser) -> int:
+    from worldmem.utils.io import output_file_problem
+
+    problem = output_file_problem(args.out, ".png")
+    if problem:
+        parser.exit(2, f"{PROG}: error: --out: {problem}\n")
     if args.seed < 0 or args.num_frames < 4 or args.draws < 0:
         parser.exit(2, f"{PROG}: error: expected --seed >= 0, --num-frames >= 4, --draws >= 0\n")
     try:

@@ -17,6 +17,7 @@ next to it with the suffix ``.json``, every fit and a summary per noise level. m
 from __future__ import annotations
 
 import argparse
+import json
 import math
 from pathlib import Path
 
@@ -148,7 +149,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frames", type=int, default=24, help="frames per clip (from its start)")
 
 
+def _is_ours(path: Path) -> bool:
+    """Whether the JSON file ``path`` is a previous scale-fit result (its ``command`` names this command)."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(record, dict) and str(record.get("command", "")).startswith(PROG)
+
+
 def main(args, parser: argparse.ArgumentParser) -> int:
+    from worldmem.utils.io import output_file_problem
+
+    beside = args.out.with_suffix(".json")
+    problem = output_file_problem(args.out, ".png") or output_file_problem(beside, ".json")
+    if problem is None and beside.exists() and not _is_ours(beside):
+        problem = f"{beside} (written beside the figure) exists and is not a {PROG} result; choose another name"
+    if problem:
+        parser.exit(2, f"{PROG}: error: --out: {problem}\n")
     if args.start not in EVAL_SEEDS or args.clips < 1 or args.start + args.clips > EVAL_SEEDS.stop:
         parser.exit(2, f"{PROG}: error: --start/--clips: expected held-out seeds in [{EVAL_SEEDS.start}, "
                        f"{EVAL_SEEDS.stop})\n")

@@ -257,11 +257,6 @@ def train(cfg: TrainConfig, resume: bool = False, max_steps: int | None = None, 
             raise FileNotFoundError(f"--resume: no complete checkpoint under {output_dir}/checkpoints")
         accelerator.load_state(str(ckpt))
         _load_extra(ckpt, state, ema)
-    if accelerator.is_main_process:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(output_dir / OUTPUT_MARKERS[0], {"command": COMMAND, "config": dataclasses.asdict(cfg)})
-        accelerator.init_trackers("worldmem")
-
     per_step = cfg.optim.batch_size * cfg.optim.grad_accum
     curation = curation_config(cfg) if cfg.data.source == "synthetic" else None
     loader = make_loader(cfg, accelerator.process_index, accelerator.num_processes, state.step * per_step, curation)
@@ -271,6 +266,10 @@ def train(cfg: TrainConfig, resume: bool = False, max_steps: int | None = None, 
         # The first batch is read before the progress bar is drawn: unreadable data stops the run with its one
         # error line (a pass that yields no sample is an error, see ShardDataset), not under a bar at step 0.
         batches = itertools.chain([next(batches)], batches)
+    if accelerator.is_main_process:  # only now: a run refused for its data leaves no output_dir behind
+        output_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(output_dir / OUTPUT_MARKERS[0], {"command": COMMAND, "config": dataclasses.asdict(cfg)})
+        accelerator.init_trackers("worldmem")
     bar = tqdm(total=cfg.optim.steps, initial=state.step, desc="train", unit="step",
                disable=quiet or not accelerator.is_local_main_process)
     t_last, samples_done = time.perf_counter(), 0

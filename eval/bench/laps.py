@@ -26,7 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 from worldmem.utils.cli_errors import ArgumentParser
-from worldmem.utils.io import atomic_write_json, unwritable
+from worldmem.utils.io import atomic_write_json, output_file_problem
 
 __all__ = ["run_laps", "main"]
 
@@ -116,9 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.sky_resolution is not None and args.sky_resolution < 0:
         parser.error(f"--sky-resolution: expected an integer >= 0 (bins per cube face side; 0 = off), got "
                      f"{args.sky_resolution}")
-    problem = unwritable(args.out, folder=False)
+    problem = output_file_problem(args.out, ".json")
     if problem:
-        parser.error(f"--out {args.out}: {problem}")
+        parser.error(f"--out: {problem}")
     from worldmem.pipelines import load_pipeline
     from worldmem.pipelines.anchoring import check_anchor
 

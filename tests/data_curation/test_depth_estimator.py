@@ -209,7 +209,7 @@ def test_bad_estimator_arguments_are_one_line_errors_before_any_work(tmp_path, t
         ([f"transformers:{empty}"], "no config.json"),
         ([f"transformers:{broken}"], "not a loadable transformers depth-estimation checkpoint"),
         ([f"onnx:{tiny_model}"], "expected KIND:PATH with KIND one of transformers"),
-        ([f"transformers:{tiny_model}", "--depth-dir", str(tmp_path)], "expected one of them, not both"),
+        ([f"transformers:{tiny_model}", "--depth-dir", str(empty)], "expected one of them, not both"),
         ([f"transformers:{tiny_model}", "--depth-batch-size", "0"], "--depth-batch-size: expected an int >= 1"),
     ]
     for extra, message in cases:

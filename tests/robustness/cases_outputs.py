@@ -101,6 +101,12 @@ def _out_is(folder: str):
     return lambda tmp, base: f"output_dir={tmp / folder}"
 
 
+def _link(tmp: Path, name: str) -> str:
+    """``tmp/name``: a link to the user's ``mine/notes.txt``."""
+    os.symlink(tmp / "mine" / "notes.txt", tmp / name)
+    return str(tmp / name)
+
+
 def _nerfstudio(tmp: Path) -> Path:
     """A one-clip nerfstudio folder (made by the case; the build is refused before it is read)."""
     folder = tmp / "ns" / "clip"
@@ -198,6 +204,21 @@ OUTPUTS = [
          "model.init_from", group="outputs"),
     Case(TRAIN, "output_dir is generate's folder", _train(_out_is("out")), "worldmem generate", group="outputs",
          setup=_run_record("worldmem generate")),
+    # output files: written only under their format's extension
+    Case(EVAL, "bench --out is the user's text file", lambda t, b: ["bench", "geometry", "--quick", "--out",
+                                                                   str(t / "mine" / "notes.txt")], "--out",
+         group="outputs", setup=_mine),
+    Case(EVAL, "bench --out is a link to the user's file", lambda t, b: ["bench", "geometry", "--quick", "--out",
+                                                                        _link(t, "b.json")], "--out",
+         group="outputs", setup=_mine),
+    Case(EVAL, "plot-paths --out is the user's text file",
+         lambda t, b: ["plot-paths", "--out", str(t / "mine" / "notes.txt")], "--out", group="outputs", setup=_mine),
+    Case(EVAL, "scale-fit --out beside the user's json",
+         lambda t, b: ["scale-fit", "--out", str(t / "mine" / "table.png"), "--clips", "1"], "--out",
+         group="outputs", setup=lambda t, b: (_users_folder(t), fx.write(t / "mine" / "table.json", "{}"))),
+    Case(CUR, "preview --out is the user's text file",
+         lambda t, b: ["preview", str(t / "mine"), "--sample", "0", "--out", str(t / "mine" / "notes.txt")],
+         "--out", group="outputs", setup=_mine),
     # the API
     Case("WorldMemory.save", "into a folder of the user's", _save_memory_into("mine"), "did not write",
          group="outputs", setup=_mine),

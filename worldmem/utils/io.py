@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 __all__ = ["RUN_RECORD", "atomic_write", "atomic_write_json", "atomic_directory", "usual_mode", "unwritable", "replace_problem",
-           "overlap_problem", "recover", "swap_in", "read_json"]
+           "overlap_problem", "output_file_problem", "recover", "swap_in", "read_json"]
 
 
 def usual_mode(path: str | os.PathLike) -> None:
@@ -238,6 +238,23 @@ def overlap_problem(outputs: dict[str, str | os.PathLike | None],
                 how = "is" if out == path else ("is inside" if _inside(out, path) else "contains")
                 return f"{flag}: {out} {how} {other} {path}; writing it would replace what {other} names"
     return None
+
+
+def output_file_problem(path: str | os.PathLike, suffixes: str | Iterable[str]) -> str | None:
+    """Why the output file ``path`` may not be written (one line starting with the path), or None.
+
+    An output file is written only under its format's extension (``suffixes``, e.g. ``".png"``), so that a
+    mistyped ``--out`` never replaces a document of the user's (``notes.txt``, ``thesis.tex``); it must not be a
+    folder or a link, and its folder must be writable."""
+    path = Path(path)
+    allowed = (suffixes,) if isinstance(suffixes, str) else tuple(suffixes)
+    if path.suffix.lower() not in allowed:
+        return (f"{path}: expected a {' or '.join(allowed)} file name (an output file is written only under its "
+                f"format's extension)")
+    if path.is_symlink():
+        return f"{path}: is a link; expected a file name to write"
+    problem = unwritable(path, folder=False)
+    return f"{path}: {problem}" if problem else None
 
 
 def unwritable(path: str | os.PathLike, folder: bool = True) -> str | None:
