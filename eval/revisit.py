@@ -166,6 +166,13 @@ def _validate(args) -> tuple[list[str], list[str]]:
         args.num_frames = DEFAULT_NUM_FRAMES[protocol]
     if args.num_frames < 4:
         raise RevisitError(f"--num-frames: expected >= 4, got {args.num_frames}")
+    from worldmem.pipelines.cost import MAX_RUN_FRAMES, MAX_SCENES, MAX_STEPS
+
+    for flag, value, most, name in (("--scenes", args.scenes, MAX_SCENES, "MAX_SCENES"),
+                                    ("--num-frames", args.num_frames, MAX_RUN_FRAMES, "MAX_RUN_FRAMES"),
+                                    ("--steps", args.steps, MAX_STEPS, "MAX_STEPS")):
+        if value is not None and value > most:
+            raise RevisitError(f"{flag}: expected at most {most} ({name}; docs/evaluation.md), got {value}")
     if protocol == "cycle" and args.num_frames < MIN_CYCLE_FRAMES:
         raise RevisitError(f"--num-frames: a cycle has >= {MIN_CYCLE_FRAMES} frames, got {args.num_frames}")
     for name in names:
@@ -207,6 +214,16 @@ def _validate(args) -> tuple[list[str], list[str]]:
     if why is not None:
         raise RevisitError(why if why.startswith("--out") else f"--out: {why}")
     return variants, names
+
+
+def _announce(pipe, args, rollouts: int, variants: int) -> None:
+    """Prints what the benchmark will cost (:mod:`worldmem.pipelines.cost`) before the first rollout."""
+    from worldmem.pipelines.cost import duration, pipeline_estimate
+
+    given = args.context_frames if args.context_frames is not None else args.num_frames // 2
+    cost = pipeline_estimate(pipe, args.num_frames - given, args.steps, given_frames=given)
+    print(f"{PROG}: {rollouts} paths x {variants} variants; each {cost.line()}; in all roughly "
+          f"{duration(rollouts * variants * cost.seconds)}", flush=True)
 
 
 def _min_gap(args, window: int, chunk: int) -> int:
@@ -311,6 +328,7 @@ def run(args) -> dict:
                                               args.depth_dir, args.context_frames, PROG)
         total = len(scene_ids)
 
+    _announce(pipe, args, total, len(variants))
     out, made = Path(args.out), {}
 
     def fill(stage: Path) -> None:  # the whole report folder, renamed to --out only once complete

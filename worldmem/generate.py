@@ -80,11 +80,15 @@ def _anchor_record(trajectory: str, anchor, anchor_index: int, num_frames: int) 
 
 def _check_record(record, num_frames: int) -> str | None:
     """What is wrong with the path ``record`` a saved memory of ``num_frames`` frames holds, or None."""
+    from worldmem.geometry.trajectories import MAX_PATH_FRAMES
+
     if not isinstance(record, dict) or set(record) != {"trajectory", "num_frames", "scene", "anchor", "anchor_index"}:
         return f"expected an object with trajectory, num_frames, scene, anchor, anchor_index, got {record!r}"[:200]
     n, i = record["num_frames"], record["anchor_index"]
     if isinstance(n, bool) or not isinstance(n, int) or n < num_frames:
         return f"num_frames: expected an int >= the memory's {num_frames} frames, got {n!r}"
+    if n > MAX_PATH_FRAMES:
+        return f"num_frames: expected at most {MAX_PATH_FRAMES} (MAX_PATH_FRAMES), got {n!r}"
     if not isinstance(record["trajectory"], str):
         return f"trajectory: expected a path name, got {record['trajectory']!r}"
     if (record["scene"] is None) == (record["anchor"] is None):
@@ -115,6 +119,18 @@ def _path_cameras(parser, record: dict, size: int):
         _fail(parser, f"--trajectory: {err}")
     before = Cameras(path.cam_from_world[:1].expand(i, 4, 4), path.K[:1].expand(i, 3, 3), path.height, path.width)
     return Cameras.cat([before, path])
+
+
+def _announce(parser, pipe, args, new_frames: int, given: int) -> None:
+    """Prints what the run will cost (:mod:`worldmem.pipelines.cost`) before it starts; more new frames than a run
+    may make (e.g. the rest of a resumed path) is an error naming --num-frames."""
+    from worldmem.pipelines.cost import MAX_RUN_FRAMES, pipeline_estimate
+
+    if new_frames > MAX_RUN_FRAMES:
+        _fail(parser, f"--num-frames: expected at most {MAX_RUN_FRAMES} new frames per run (MAX_RUN_FRAMES), this run "
+                      f"would make {new_frames} (give --num-frames to resume a part of the path)")
+    cost = pipeline_estimate(pipe, new_frames, args.steps, args.guidance_scale, args.text_guidance_scale or 1.0, given)
+    print(f"worldmem generate: {cost.line()}", flush=True)
 
 
 def _check_stop(parser, flag: str, stop: int, first: int, chunk: int, total: int) -> None:
@@ -335,6 +351,13 @@ def main(argv: list[str] | None = None) -> int:
                       f"(which counts new frames with --num-frames), got {args.stop_after}")
     if args.steps < 1:
         _fail(parser, f"--steps: expected an int >= 1, got {args.steps}")
+    from worldmem.pipelines.cost import MAX_RUN_FRAMES, MAX_STEPS
+
+    if args.steps > MAX_STEPS:
+        _fail(parser, f"--steps: expected at most {MAX_STEPS} (MAX_STEPS), got {args.steps}")
+    if args.num_frames > MAX_RUN_FRAMES:
+        _fail(parser, f"--num-frames: expected at most {MAX_RUN_FRAMES} frames per run (MAX_RUN_FRAMES, docs: a "
+                      f"longer video is --stop-after / --resume-memory runs), got {args.num_frames}")
     if args.context_frames is not None and args.context_frames < 1:
         _fail(parser, f"--context-frames: expected an int >= 1, got {args.context_frames}")
     if args.scene is not None:
@@ -389,6 +412,7 @@ def main(argv: list[str] | None = None) -> int:
             done = memory.num_frames
             cams, record = _resume(args, parser, memory, explicit, size)
             _check_stop(parser, "--num-frames", len(cams), done, chunk, record["num_frames"])
+            _announce(parser, pipe, args, len(cams) - done, done)
             out = pipe(cameras=cams, memory=memory, **flags)
             cams = cams[done:]  # the new frames only
         else:
@@ -400,6 +424,7 @@ def main(argv: list[str] | None = None) -> int:
             stop = args.num_frames if args.stop_after is None else args.stop_after
             _check_stop(parser, "--stop-after", stop, frames.shape[0], chunk, args.num_frames)
             cams = cams[:stop]
+            _announce(parser, pipe, args, len(cams) - frames.shape[0], frames.shape[0])
             out = pipe(frames=frames, depth=depth, cameras=cams, **flags)
     except ValueError as err:
         _fail(parser, " ".join(str(err).split()))

@@ -148,3 +148,13 @@ def test_resuming_along_a_named_path_gives_the_frames_of_one_run(tmp_path, monke
         err = capsys.readouterr().err
         assert exit_info.value.code == 2 and message in err and err.count("\n") == 1, err
     assert not (tmp_path / "no").exists()
+
+
+def test_generate_prints_its_cost_before_the_work(tmp_path, capsys):
+    from worldmem import generate
+
+    assert generate.main(["--random-init", "--scene", "synthetic:1", "--num-frames", "4", "--steps", "1",
+                          "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    estimate, wrote = out.index("worldmem generate: 2 new frames in 1 chunks"), out.index("wrote 4 frames")
+    assert estimate < wrote and "roughly" in out and "map at most" in out

@@ -241,7 +241,7 @@ def _nan_frames(state):
     (_broken_tensors(lambda s: s.pop("episodic.keys")), "episodic: expected tensors"),
     (_broken_tensors(lambda s: s.update({"spatial.tsdf": s["spatial.tsdf"][:-1]})), r"state\['tsdf'\]: expected shape"),
     (_broken_tensors(lambda s: s.update({"extra.x": torch.zeros(1)})), "unexpected tensors"),
-    (_broken_json("num_frames", 1), "indices: expected int64 frame indices in"),
+    (_broken_json("num_frames", 1), "working.frames: expected at most 1 frames"),
 ])
 def test_broken_memory_folders_are_one_line_errors(scene, tmp_path, change, match):
     cams = _walk(scene)

@@ -34,9 +34,15 @@ from worldmem.geometry.transforms import (
 )
 from worldmem.utils.checks import as_float_tensor, check_finite, check_shape
 
-__all__ = ["Cameras", "intrinsics_from_fov", "invert_rigid", "OPENGL_FROM_OPENCV"]
+__all__ = ["Cameras", "intrinsics_from_fov", "invert_rigid", "OPENGL_FROM_OPENCV", "MAX_IMAGE_SIDE", "FOCAL_RANGE"]
 
 _ROTATION_TOL = 1e-3
+MAX_IMAGE_SIDE = 16384
+"""The largest image height or width a camera may have (a render allocates (T, C, H, W) buffers)."""
+FOCAL_RANGE = (1e-4, 1e4)
+"""Focal lengths (and the principal point's and skew's magnitude, upper bound only) relative to the image's longer
+side: fields of view between about 0.006 and 179.99 degrees. Outside it projections collapse onto one pixel or
+overflow float32 (a focal length of 1e-30 or 1e30 pixels)."""
 
 
 @dataclass(frozen=True)
@@ -72,8 +78,8 @@ class Cameras:
                     f"{tuple(m.shape)}, got {tuple(k.shape)}"
                 )
         for name, value in (("height", self.height), ("width", self.width)):
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name}: expected a positive int, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_IMAGE_SIDE:
+                raise ValueError(f"{name}: expected a positive int <= {MAX_IMAGE_SIDE} (MAX_IMAGE_SIDE), got {value!r}")
         check_finite("cam_from_world", m)
         check_finite("K", k)
         if m.numel():
@@ -92,6 +98,16 @@ class Cameras:
                 )
             if bool((k[..., 0, 0] <= 0).any()) or bool((k[..., 1, 1] <= 0).any()):
                 raise ValueError("K: expected positive focal lengths fx = K[0, 0] and fy = K[1, 1]")
+            side = max(self.height, self.width)
+            lo, hi = FOCAL_RANGE[0] * side, FOCAL_RANGE[1] * side
+            focal = torch.stack([k[..., 0, 0], k[..., 1, 1]])
+            if float(focal.amin()) < lo or float(focal.amax()) > hi:
+                raise ValueError(f"K: expected focal lengths in [{lo:.3g}, {hi:.3g}] pixels ({FOCAL_RANGE[0]:g} to "
+                                 f"{FOCAL_RANGE[1]:g} x the image's longer side {side}), got "
+                                 f"[{float(focal.amin()):.3g}, {float(focal.amax()):.3g}]")
+            if float(k[..., :2, 1:].abs().amax()) > hi:  # skew and principal point
+                raise ValueError(f"K: expected a principal point and skew within +-{hi:.3g} pixels, got "
+                                 f"{float(k[..., :2, 1:].abs().amax()):.3g}")
             if bool((k[..., 2, :] - torch.tensor([0.0, 0.0, 1.0], dtype=k.dtype, device=k.device)).abs().amax() > 1e-6):
                 raise ValueError("K: expected last row (0, 0, 1)")
             if bool((k[..., 1, 0] != 0).any()):

@@ -347,8 +347,9 @@ def make_path(name: str, box, num_frames: int, height: int, width: int, *, rng: 
     if unknown:
         raise ValueError(f"trajectory {name!r}: unknown parameter(s) {', '.join(unknown)}; expected some of "
                          f"{', '.join(spec.params + _COMMON)}")
-    if isinstance(num_frames, bool) or not isinstance(num_frames, int) or num_frames < 2:
-        raise ValueError(f"num_frames: expected an int >= 2, got {num_frames!r}")
+    most = trajectories.MAX_PATH_FRAMES
+    if isinstance(num_frames, bool) or not isinstance(num_frames, int) or not 2 <= num_frames <= most:
+        raise ValueError(f"num_frames: expected an int in [2, {most}] (MAX_PATH_FRAMES), got {num_frames!r}")
     lo, hi = _as_box(box)
     drawn = _draw(name, spec, lo, hi, num_frames, rng) if rng is not None else {}
     return spec.build(lo, hi, num_frames, height, width, **{**drawn, **named, **params})

@@ -25,7 +25,8 @@ import torch
 from worldmem.geometry.cameras import Cameras
 from worldmem.utils.checks import as_float_tensor, check_number, check_shape, finite_range
 
-__all__ = ["RenderedPoints", "render_points", "point_blocks", "cull_points", "downsample_render", "available_backends"]
+__all__ = ["RenderedPoints", "render_points", "MAX_SPLAT_PX", "point_blocks", "cull_points", "downsample_render",
+           "available_backends"]
 
 _IDX_BITS = 31
 _IDX_MASK = (1 << _IDX_BITS) - 1
@@ -33,6 +34,9 @@ _EMPTY = torch.iinfo(torch.int64).max
 _INF_BITS = 0x7FF0000000000000  # float64 +inf as int64: above every key of a finite positive float32 depth
 # Points per chunk (times cameras) of the plain z-buffer: small enough for its intermediates to stay in cache.
 _CHUNK = 1 << 16
+MAX_SPLAT_PX = 64
+"""The largest ``max_splat_px``: the splat loop visits every ring of offsets up to it ((2r + 1)**2 scatters for a
+point near the camera), so 10**6 would run for days."""
 
 
 @dataclass
@@ -71,7 +75,7 @@ def render_points(points: torch.Tensor, features: torch.Tensor, cameras: Cameras
     Args:
         points: (N, 3) world points.
         features: (N, C) per-point features (e.g. RGB in [0, 1]).
-        cameras: :class:`Cameras` with batch shape (T,) (or () for one camera).
+        cameras: :class:`Cameras` with batch shape (T,) (or () for one camera); T = 0 gives empty (0, ...) results.
         radius: None (each point covers only the pixel it falls in), a float, or an (N,) tensor: the world
             radius of each point's disc.
         max_splat_px: the largest splat radius in pixels (bounds the work for points very close to a camera).
@@ -107,14 +111,21 @@ def render_points(points: torch.Tensor, features: torch.Tensor, cameras: Cameras
         check_shape("radius", rad, (pts.shape[0],))
         if bool((rad < 0).any()) or not bool(torch.isfinite(rad).all()):
             raise ValueError("radius: expected finite values >= 0")
-    if not isinstance(max_splat_px, int) or max_splat_px < 0:
-        raise ValueError(f"max_splat_px: expected an int >= 0, got {max_splat_px!r}")
+    if isinstance(max_splat_px, bool) or not isinstance(max_splat_px, int) or not 0 <= max_splat_px <= MAX_SPLAT_PX:
+        raise ValueError(f"max_splat_px: expected an int in [0, {MAX_SPLAT_PX}] (MAX_SPLAT_PX), got {max_splat_px!r}")
     if pts.shape[0] >= _IDX_MASK:
         raise ValueError(f"points: at most {_IDX_MASK - 1} points per call, got {pts.shape[0]}")
 
-    if backend == "pytorch3d":
+    if backend not in ("torch", "pytorch3d"):
+        raise ValueError(f"backend: expected one of {available_backends()}, got {backend!r}")
+    if len(cameras) == 0:  # no views: empty (0, ...) results, as for any T
+        h, w, dev = cameras.height, cameras.width, pts.device
+        out = RenderedPoints(feats.new_full((0, feats.shape[1], h, w), float(background)),
+                             torch.zeros(0, 1, h, w, device=dev), torch.zeros(0, 1, h, w, dtype=torch.bool, device=dev),
+                             torch.full((0, 1, h, w), -1, dtype=torch.int64, device=dev))
+    elif backend == "pytorch3d":
         out = _render_pytorch3d(pts, feats, cameras, rad, max_splat_px, near, background)
-    elif backend == "torch":
+    else:
         outs = []
         per = max(1, max_batch_points // max(pts.shape[0], 1))
         for start in range(0, len(cameras), per):
@@ -122,8 +133,6 @@ def render_points(points: torch.Tensor, features: torch.Tensor, cameras: Cameras
                                      extent))
         fields = zip(*((o.features, o.depth, o.mask, o.index) for o in outs), strict=True)
         out = RenderedPoints(*(torch.cat(parts) for parts in fields))
-    else:
-        raise ValueError(f"backend: expected one of {available_backends()}, got {backend!r}")
     if single:
         out = RenderedPoints(out.features[0], out.depth[0], out.mask[0], out.index[0])
     return out

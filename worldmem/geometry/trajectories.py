@@ -32,6 +32,7 @@ __all__ = [
     "through_keyframes",
     "from_keys",
     "KEY_BINDINGS",
+    "MAX_PATH_FRAMES",
 ]
 
 KEY_BINDINGS = {
@@ -47,6 +48,11 @@ KEY_BINDINGS = {
 }
 
 
+MAX_PATH_FRAMES = 2_000_000
+"""The most cameras one path may have (about 200 MB of matrices): a memory's :data:`~worldmem.memory.world.MAX_FRAMES`
+plus one run's; more would allocate until memory runs out."""
+
+
 def _vec3(name: str, value) -> torch.Tensor:
     t = torch.as_tensor(value, dtype=torch.float32)
     if t.shape != (3,):
@@ -56,9 +62,18 @@ def _vec3(name: str, value) -> torch.Tensor:
     return t
 
 
+def _up(up) -> torch.Tensor:
+    """``up`` as a (3,) direction; a zero (or denormal) vector has none (a silent NaN camera otherwise)."""
+    u = _vec3("up", up)
+    if not float(u.norm()) > 1e-6:
+        raise ValueError(f"up: expected a nonzero direction (length > 1e-6), got {tuple(u.tolist())}")
+    return u
+
+
 def _check_count(num_frames: int, minimum: int = 1) -> None:
-    if isinstance(num_frames, bool) or not isinstance(num_frames, int) or num_frames < minimum:
-        raise ValueError(f"num_frames: expected an int >= {minimum}, got {num_frames!r}")
+    if isinstance(num_frames, bool) or not isinstance(num_frames, int) or not minimum <= num_frames <= MAX_PATH_FRAMES:
+        raise ValueError(f"num_frames: expected an int in [{minimum}, {MAX_PATH_FRAMES}] (MAX_PATH_FRAMES), got "
+                         f"{num_frames!r}")
 
 
 def _intrinsics(fov_deg: float, height: int, width: int) -> torch.Tensor:
@@ -89,7 +104,7 @@ def cameras_from_headings(positions, yaw_deg, pitch_deg, height: int = 64, width
     pitch = torch.deg2rad(torch.as_tensor(pitch_deg, dtype=torch.float32).expand(n))
     if bool((pitch.abs() >= math.pi / 2 - 1e-4).any()):
         raise ValueError("pitch_deg: expected values strictly between -90 and 90")
-    e1, e2, u = _rotation_basis(_vec3("up", up))
+    e1, e2, u = _rotation_basis(_up(up))
     horiz = torch.cos(yaw)[:, None] * e1 + torch.sin(yaw)[:, None] * e2
     forward = torch.cos(pitch)[:, None] * horiz + torch.sin(pitch)[:, None] * u
     right = torch.linalg.cross(forward, u.expand_as(forward))
@@ -115,9 +130,12 @@ def look_at(eye, target, height: int = 64, width: int = 64, fov_deg: float = 60.
     d = target - eye
     if bool((d.norm(dim=-1) < 1e-8).any()):
         raise ValueError("target: expected every target to differ from its eye position")
-    e1, e2, u = _rotation_basis(_vec3("up", up))
+    e1, e2, u = _rotation_basis(_up(up))
     d = d / d.norm(dim=-1, keepdim=True)
     pitch = torch.rad2deg(torch.asin((d @ u).clamp(-1, 1)))
+    if bool((torch.deg2rad(pitch).abs() >= math.pi / 2 - 1e-4).any()):  # cameras_from_headings' pitch limit
+        raise ValueError("target: expected every target off the line through its eye along up (a camera looking "
+                         "straight up or down has no defined roll); move it sideways or pass another up")
     yaw = torch.rad2deg(torch.atan2(d @ e2, d @ e1))
     return cameras_from_headings(eye, yaw, pitch, height, width, fov_deg, up)
 
@@ -137,7 +155,7 @@ def out_and_back(num_frames: int, start=(0.0, 0.0, 1.5), heading_deg: float = 0.
     check_number("yaw_sweep_deg", yaw_sweep_deg)
     half = (num_frames + 1) // 2
     s = torch.linspace(0.0, 1.0, half)
-    e1, e2, _ = _rotation_basis(_vec3("up", up))
+    e1, e2, _ = _rotation_basis(_up(up))
     h = math.radians(heading_deg)
     direction = math.cos(h) * e1 + math.sin(h) * e2
     pos_out = _vec3("start", start) + s[:, None] * distance * direction
@@ -160,7 +178,7 @@ def loop(num_frames: int, center=(0.0, 0.0, 1.5), radius: float = 1.5, look: str
     if look not in ("forward", "outward", "inward"):
         raise ValueError(f"look: expected 'forward', 'outward' or 'inward', got {look!r}")
     theta = torch.arange(num_frames, dtype=torch.float32) * (2 * math.pi / num_frames)
-    e1, e2, _ = _rotation_basis(_vec3("up", up))
+    e1, e2, _ = _rotation_basis(_up(up))
     pos = _vec3("center", center) + radius * (torch.cos(theta)[:, None] * e1 + torch.sin(theta)[:, None] * e2)
     offset = {"forward": 90.0, "outward": 0.0, "inward": 180.0}[look]
     yaw = torch.rad2deg(theta) + offset
@@ -174,7 +192,7 @@ def orbit(num_frames: int, center=(0.0, 0.0, 0.5), radius: float = 2.0, elevatio
     check_number("radius", radius, 0)
     check_number("elevation_deg", elevation_deg, -90, 90)
     c = _vec3("center", center)
-    e1, e2, u = _rotation_basis(_vec3("up", up))
+    e1, e2, u = _rotation_basis(_up(up))
     theta = torch.arange(num_frames, dtype=torch.float32) * (2 * math.pi / num_frames)
     el = math.radians(elevation_deg)
     ring = torch.cos(theta)[:, None] * e1 + torch.sin(theta)[:, None] * e2
@@ -232,10 +250,12 @@ def from_keys(keys: str, start=(0.0, 0.0, 1.5), start_yaw_deg: float = 0.0, star
     """
     if not isinstance(keys, str):
         raise ValueError(f"keys: expected a string of {''.join(KEY_BINDINGS)}, got {type(keys).__name__}")
+    if len(keys) >= MAX_PATH_FRAMES:
+        raise ValueError(f"keys: expected fewer than {MAX_PATH_FRAMES} keys (MAX_PATH_FRAMES), got {len(keys)}")
     bad = sorted({k for k in keys.upper() if k not in KEY_BINDINGS})
     if bad:
         raise ValueError(f"keys: unknown key(s) {''.join(bad)!r}; expected letters from {''.join(KEY_BINDINGS)!r}")
-    e1, e2, _ = _rotation_basis(_vec3("up", up))
+    e1, e2, _ = _rotation_basis(_up(up))
     pos = _vec3("start", start).clone()
     yaw, pitch = float(start_yaw_deg), float(start_pitch_deg)
     positions, yaws, pitches = [pos.clone()], [yaw], [pitch]

@@ -231,6 +231,10 @@ class SparseTSDF:
         # over the image, so the longest ray is a corner's.
         longest = (pix[[0, 0, -1, -1], [0, -1, 0, -1]] @ k_inv.transpose(1, 2)).norm(dim=-1).amax(-1)
         reach = cams.centers.abs().amax(-1) + (depth.amax((1, 2, 3)) + self.trunc) * longest
+        if t and float(cams.centers.abs().amax()) * 1.01 / self.voxel_size >= COORD_LIMIT:
+            raise ValueError("cameras: centres beyond the volume's range "
+                             f"+-{COORD_LIMIT * self.voxel_size:.4g} (scene units), got one at "
+                             f"{float(cams.centers.abs().amax()):.3g}")
         if t and float(reach.max()) * 1.01 / self.voxel_size >= COORD_LIMIT:
             raise ValueError("depth: reaches points beyond the volume's range "
                              f"+-{COORD_LIMIT * self.voxel_size:.4g} (scene units)")

@@ -6,9 +6,31 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from worldmem.utils.config import from_dict, require
+from worldmem.utils.config import check, from_dict, require
 
-__all__ = ["SpatialConfig", "WorkingConfig", "EpisodicConfig", "MemoryConfig"]
+__all__ = ["SpatialConfig", "WorkingConfig", "EpisodicConfig", "MemoryConfig", "DEFAULT_MAX_VOXELS", "MAX_FRAMES_KEPT",
+           "MAX_SKY_RESOLUTION", "MAX_SUPERSAMPLE", "MAX_SPLAT_PX"]
+
+DEFAULT_MAX_VOXELS = 2_000_000
+"""The map's default voxel budget: about 8 times the largest map a shipped configuration reaches (the tiny model's
+loop, 246-259 k voxels by lap 10-20, docs/memory.md), so none of them ever evicts; about 44 bytes a voxel (arrays
+and index), so at most ~90 MB of map (~180 MB while the arrays double). A noisy write-back (a random model) would
+otherwise grow the map with every chunk."""
+MAX_FRAMES_KEPT = 1024
+"""Upper bound of ``working.window`` and ``episodic.max_keyframes`` (frames held in memory at full size)."""
+MAX_SKY_RESOLUTION = 1024
+"""Upper bound of ``spatial.sky_resolution`` (6 x 1024**2 bins, 96 MB)."""
+MAX_SUPERSAMPLE = 8
+"""Upper bound of ``spatial.render_supersample`` (the map is splatted at 64 samples per pixel at most)."""
+MAX_SPLAT_PX = 64
+"""Upper bound of ``spatial.max_splat_px`` times ``render_supersample`` (the splat loop visits (2r + 1)**2
+offsets; :func:`~worldmem.geometry.render.render_points` has the same bound)."""
+
+
+def _at_most(obj, bound: int, *names: str) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        check(value <= bound, name, f"a value <= {bound}", value)
 
 
 @dataclass(frozen=True)
@@ -31,9 +53,10 @@ class SpatialConfig:
     """Largest splat radius in pixels."""
     depth_max: float = 0.0
     """Depth beyond this is not fused (0 = no limit)."""
-    max_voxels: int = 0
-    """Budget of live map voxels (0 = unbounded); over it the least recently used (fused or rendered) are
-    evicted (:class:`~worldmem.geometry.tsdf.SparseTSDF`)."""
+    max_voxels: int = DEFAULT_MAX_VOXELS
+    """Budget of live map voxels (default :data:`DEFAULT_MAX_VOXELS`; 0 = unbounded, an explicit opt-out); over
+    it the least recently used (fused or rendered) are evicted down to 90 % of it
+    (:class:`~worldmem.geometry.tsdf.SparseTSDF`)."""
     render_supersample: int = 1
     """Anti-aliasing: the map is splatted at this many times the image size per side and box-filtered down
     (1 = one sample per pixel, as the first shipped models were trained)."""
@@ -46,6 +69,10 @@ class SpatialConfig:
         require(self, "> 0", "voxel_size", "trunc_voxels", "max_weight", "carve_weight", "splat_radius")
         require(self, ">= 0", "min_weight", "depth_max", "max_voxels", "sky_resolution")
         require(self, ">= 1", "max_splat_px", "render_supersample")
+        _at_most(self, MAX_SKY_RESOLUTION, "sky_resolution")
+        _at_most(self, MAX_SUPERSAMPLE, "render_supersample")
+        check(self.max_splat_px * self.render_supersample <= MAX_SPLAT_PX, "max_splat_px",
+              f"a value <= {MAX_SPLAT_PX} // render_supersample ({self.render_supersample})", self.max_splat_px)
 
 
 @dataclass(frozen=True)
@@ -55,6 +82,7 @@ class WorkingConfig:
 
     def __post_init__(self) -> None:
         require(self, ">= 1", "window")
+        _at_most(self, MAX_FRAMES_KEPT, "window")
 
 
 @dataclass(frozen=True)
@@ -74,6 +102,7 @@ class EpisodicConfig:
 
     def __post_init__(self) -> None:
         require(self, ">= 1", "max_keyframes", "num_retrieved", "pixel_stride")
+        _at_most(self, MAX_FRAMES_KEPT, "max_keyframes")
         require(self, "> 0", "visibility_voxel_size")
         require(self, "in [0, 1]", "novelty_threshold", "min_overlap")
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from worldmem.geometry.cameras import Cameras
+from worldmem.geometry.cameras import MAX_IMAGE_SIDE, Cameras
 from worldmem.memory.config import MemoryConfig
 from worldmem.memory.episodic import EpisodicMemory
 from worldmem.memory.readout import MemoryReadout, SpatialRender
@@ -37,6 +37,19 @@ from worldmem.utils.io import atomic_directory
 __all__ = ["WorldMemory"]
 
 FORMAT_VERSION = 1
+MAX_FRAMES = 1_000_000
+"""The most frames a memory may hold (``num_frames``, by writes or in memory.json): a resumed path builds one camera
+per frame, so a claim of 10**9 frames would allocate tens of GB before any work (``worldmem generate`` writes at
+most :data:`~worldmem.pipelines.cost.MAX_RUN_FRAMES` per run)."""
+MAX_VOXELS = 50_000_000
+"""The most map voxels :meth:`WorldMemory.load` reads (about 2.2 GB; the default budget keeps maps at 2 M)."""
+MAX_HEADER_BYTES = 1 << 20
+"""The largest memory.safetensors header read (a memory's has about 20 tensors: under 2 kB)."""
+MAX_JSON_BYTES = 16 << 20
+"""The largest memory.json read (its camera path record and prompt: a few kB)."""
+MIN_SCENE_SCALE, MAX_SCENE_SCALE = 1e-9, 1e9
+"""The scene scale's range (scene units per normalised unit: the median known depth of the first write, or given).
+Outside it the normalised cameras and depth lose float32 precision or overflow (depth 1e30 everywhere, 1e-40)."""
 
 
 class WorldMemory:
@@ -59,7 +72,11 @@ class WorldMemory:
         self.episodic = EpisodicMemory(self.config.episodic)
         self.num_frames = 0
         self.image_size: tuple[int, int] | None = None
-        self._units = None if scene_scale is None else SceneUnits(scene_scale)
+        units = None if scene_scale is None else SceneUnits(scene_scale)  # finite and > 0
+        if units is not None and not MIN_SCENE_SCALE <= units.scale <= MAX_SCENE_SCALE:
+            raise ValueError(f"scene_scale: expected None or a number in [{MIN_SCENE_SCALE:g}, {MAX_SCENE_SCALE:g}] "
+                             f"(scene units per normalised unit), got {scene_scale!r}")
+        self._units = units
         self.metadata: dict = {}  # json-able notes saved with the state (e.g. the camera path that wrote it)
 
     def __repr__(self) -> str:
@@ -102,7 +119,11 @@ class WorldMemory:
 
     def _units_for(self, depth: torch.Tensor) -> SceneUnits:
         if self._units is None:
-            self._units = SceneUnits.from_depth(depth)
+            units = SceneUnits.from_depth(depth)
+            if not MIN_SCENE_SCALE <= units.scale <= MAX_SCENE_SCALE:
+                raise ValueError(f"depth: its median known value {units.scale:.3g} would set the scene scale; expected "
+                                 f"one in [{MIN_SCENE_SCALE:g}, {MAX_SCENE_SCALE:g}] scene units (or give scene_scale)")
+            self._units = units
         return self._units
 
     def _require_units(self, what: str) -> SceneUnits:
@@ -158,6 +179,9 @@ class WorldMemory:
 
     def _write_normalised(self, frames, depth, cameras, mask) -> None:
         t = frames.shape[0]
+        if self.num_frames + t > MAX_FRAMES:
+            raise ValueError(f"frames: a memory holds at most {MAX_FRAMES} frames (MAX_FRAMES), it has "
+                             f"{self.num_frames} and got {t} more")
         self.image_size = tuple(frames.shape[-2:])
         indices = torch.arange(self.num_frames, self.num_frames + t, dtype=torch.int64)
         self.spatial.write(frames, depth, cameras, mask)
@@ -269,6 +293,9 @@ class WorldMemory:
     @classmethod
     def _load(cls, path: Path, meta_file: Path, tensor_file: Path) -> WorldMemory:
         try:
+            if meta_file.stat().st_size > MAX_JSON_BYTES:
+                raise _BadMemory(f"memory.json: larger than {MAX_JSON_BYTES // 2**20} MB (MAX_JSON_BYTES), got "
+                                 f"{meta_file.stat().st_size} bytes")
             with open(meta_file) as f:
                 meta = json.load(f)
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
@@ -287,12 +314,20 @@ class WorldMemory:
         num_frames, size, scale = meta["num_frames"], meta["image_size"], meta["scene_scale"]
         if isinstance(num_frames, bool) or not isinstance(num_frames, int) or num_frames < 0:
             raise _BadMemory(f"memory.json: num_frames: expected an int >= 0, got {num_frames!r}")
+        if num_frames > MAX_FRAMES:
+            raise _BadMemory(f"memory.json: num_frames: expected at most {MAX_FRAMES} frames (MAX_FRAMES), got "
+                             f"{num_frames!r}"[:200])
         if size is not None and not (isinstance(size, list) and len(size) == 2 and all(
-                isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)):
-            raise _BadMemory(f"memory.json: image_size: expected null or [height, width] (positive ints), got {size!r}")
+                isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_IMAGE_SIDE for v in size)):
+            raise _BadMemory(f"memory.json: image_size: expected null or [height, width] (ints in [1, "
+                             f"{MAX_IMAGE_SIDE}]), got {size!r}"[:200])
         if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float))
                                   or not math.isfinite(scale) or scale <= 0):
             raise _BadMemory(f"memory.json: scene_scale: expected null or a finite number > 0, got {scale!r}")
+        if scale is not None and not MIN_SCENE_SCALE <= scale <= MAX_SCENE_SCALE:
+            raise _BadMemory(f"memory.json: scene_scale: expected null or a number in [{MIN_SCENE_SCALE:g}, "
+                             f"{MAX_SCENE_SCALE:g}] (MIN_SCENE_SCALE, MAX_SCENE_SCALE), got {scale!r}")
+        _check_header(tensor_file, config, None if size is None else tuple(size), num_frames)
         try:
             state = load_file(str(tensor_file))
         except Exception as err:  # safetensors raises its own error types for truncated or corrupted files
@@ -335,6 +370,67 @@ class WorldMemory:
 
 class _BadMemory(Exception):
     """Why a folder is not a valid saved memory (reported by :meth:`WorldMemory.load` as one line)."""
+
+
+_DTYPE_BYTES = {"F64": 8, "I64": 8, "F32": 4, "I32": 4, "F16": 2, "BF16": 2, "I16": 2, "U8": 1, "I8": 1, "BOOL": 1}
+
+
+def _check_header(tensor_file: Path, config: MemoryConfig, size: tuple[int, int] | None, num_frames: int) -> None:
+    """The safetensors header's tensor names and shapes against memory.json's claims, before any tensor is read:
+    a header of at most :data:`MAX_HEADER_BYTES`, tensors that fit in the file, at most :data:`MAX_VOXELS` map
+    voxels, working frames / keyframes within the config's window / capacity and the claimed ``num_frames``,
+    frames of the claimed image size, a sky layer of the config's resolution."""
+    from worldmem.geometry.cubemap import num_bins
+
+    where = "memory.safetensors: header"
+    try:
+        file_size = tensor_file.stat().st_size
+        with open(tensor_file, "rb") as f:
+            length = int.from_bytes(f.read(8), "little")
+            if not 2 <= length <= min(MAX_HEADER_BYTES, file_size - 8):
+                raise _BadMemory(f"memory.safetensors: not a readable safetensors file (header length {length}: "
+                                 f"expected 2 .. {MAX_HEADER_BYTES} bytes within the file)")
+            header = json.loads(f.read(length))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        raise _BadMemory("memory.safetensors: not a readable safetensors file (its header is not JSON)") from None
+    if not isinstance(header, dict):
+        raise _BadMemory(f"{where}: expected an object")
+    shapes, total = {}, 0
+    for key, entry in header.items():
+        if key == "__metadata__":
+            continue
+        shape = entry.get("shape") if isinstance(entry, dict) else None
+        if not (isinstance(shape, list) and len(shape) <= 4 and all(type(v) is int and v >= 0 for v in shape)
+                and entry.get("dtype") in _DTYPE_BYTES):
+            raise _BadMemory(f"{where}: {key}: expected a dtype and a shape of at most 4 sizes")
+        shapes[key] = tuple(shape)
+        total += math.prod(shape) * _DTYPE_BYTES[entry["dtype"]]
+    if total > file_size:
+        raise _BadMemory(f"{where}: its tensors claim {total} bytes, more than the file's {file_size}")
+    voxels = shapes.get("spatial.keys", (0,))
+    if voxels[:1] and voxels[0] > MAX_VOXELS:
+        raise _BadMemory(f"{where}: spatial.keys: expected at most {MAX_VOXELS} map voxels (MAX_VOXELS), got "
+                         f"{voxels[0]}")
+    capacity = {"working": config.working.window, "episodic": config.episodic.max_keyframes}
+    for name, most in capacity.items():
+        frames = shapes.get(f"{name}.frames")
+        if frames is None:
+            continue
+        count = frames[0] if frames else -1
+        if len(frames) != 4 or count > min(most, num_frames):
+            raise _BadMemory(f"{where}: {name}.frames: expected at most {min(most, num_frames)} frames (the config's "
+                             f"{'window' if name == 'working' else 'max_keyframes'} and memory.json's num_frames), "
+                             f"got shape {frames}")
+        if size is not None and frames[1:] != (3, *size):
+            raise _BadMemory(f"memory.safetensors: {name}.frames: expected shape (n, 3, {size[0]}, {size[1]}) "
+                             f"(memory.json's image_size), got {frames}")
+    sky = [k for k in shapes if k.startswith("spatial.sky.")]
+    if sky and config.spatial.sky_resolution:
+        n = num_bins(config.spatial.sky_resolution)
+        for key in sky:
+            if shapes[key][:1] != (n,):
+                raise _BadMemory(f"{where}: {key}: expected {n} bins (memory.json's sky_resolution "
+                                 f"{config.spatial.sky_resolution}), got shape {shapes[key]}")
 
 
 def _check_frames_state(name: str, state: dict[str, torch.Tensor], height: int, width: int, num_frames: int) -> None:

@@ -36,12 +36,19 @@ from worldmem.memory import MemoryConfig, WorldMemory
 from worldmem.models.depth import align_depth
 from worldmem.models.text import EMPTY_PROMPT, PromptCache, check_text_encoder
 from worldmem.pipelines.anchoring import anchor_latents, check_anchor, render_latents
+from worldmem.pipelines.cost import MAX_GUIDANCE, MAX_RUN_FRAMES, MAX_STEPS
 from worldmem.pipelines.model_inputs import ModelInputs, encode_readouts
 from worldmem.pipelines.write_gate import WriteGate
 from worldmem.utils.checks import check_depth, check_images, check_number
 from worldmem.utils.seeding import torch_generator
 
 __all__ = ["WorldMemPipeline", "WorldMemPipelineOutput", "default_scheduler"]
+
+
+def _check_run(new_frames: int) -> None:
+    if new_frames > MAX_RUN_FRAMES:
+        raise ValueError(f"cameras: expected at most {MAX_RUN_FRAMES} new frames per call (MAX_RUN_FRAMES; resume from "
+                         f"the returned memory for more), got {new_frames}")
 
 
 def default_scheduler() -> DDIMScheduler:
@@ -135,7 +142,9 @@ class WorldMemPipeline(DiffusionPipeline):
         return self._prompts(prompt)[None].to(self.transformer.device, self.transformer.dtype)
 
     def _check_text(self, prompt, negative_prompt, text_guidance_scale) -> None:
-        check_number("text_guidance_scale", text_guidance_scale, 1, strict=False)  # 1 = no text guidance
+        if check_number("text_guidance_scale", text_guidance_scale, 1, strict=False) > MAX_GUIDANCE:  # 1 = none
+            raise ValueError(f"text_guidance_scale: expected a number in [1, {MAX_GUIDANCE:g}] (MAX_GUIDANCE), got "
+                             f"{text_guidance_scale!r}")
         if self._prompts is None:
             for name, value, default in (("prompt", prompt, None), ("negative_prompt", negative_prompt, EMPTY_PROMPT),
                                          ("text_guidance_scale", text_guidance_scale, 1.0)):
@@ -160,9 +169,13 @@ class WorldMemPipeline(DiffusionPipeline):
         problem = self.codec.chunk_size_error(chunk_size)
         if problem:
             raise ValueError(f"chunk_size: {problem}")
-        if not isinstance(num_inference_steps, int) or num_inference_steps < 1:
-            raise ValueError(f"num_inference_steps: expected a positive int, got {num_inference_steps!r}")
-        check_number("guidance_scale", guidance_scale, 1, strict=False)  # 1 = no guidance
+        if isinstance(num_inference_steps, bool) or not isinstance(num_inference_steps, int) \
+                or not 1 <= num_inference_steps <= MAX_STEPS:
+            raise ValueError(f"num_inference_steps: expected a positive int <= {MAX_STEPS} (MAX_STEPS), got "
+                             f"{num_inference_steps!r}")
+        if check_number("guidance_scale", guidance_scale, 1, strict=False) > MAX_GUIDANCE:  # 1 = no guidance
+            raise ValueError(f"guidance_scale: expected a number in [1, {MAX_GUIDANCE:g}] (MAX_GUIDANCE), got "
+                             f"{guidance_scale!r}")
         if check_number("render_init", render_init, 0, strict=False) > 1:
             raise ValueError(f"render_init: expected a fraction of the schedule in [0, 1], got {render_init!r}")
         capacity = MemoryConfig.from_dict(self.config.memory_config).working.window
@@ -185,12 +198,14 @@ class WorldMemPipeline(DiffusionPipeline):
                 raise ValueError("memory: expected a memory with at least one written frame")
             if memory.num_frames >= len(cameras):
                 raise ValueError(f"cameras: expected more than the memory's {memory.num_frames} frames, got {len(cameras)}")
+            _check_run(len(cameras) - memory.num_frames)
             return
         if frames is None:
             raise ValueError("frames: expected (N0, 3, H, W) first frames, or pass memory= to resume")
         frames = check_images("frames", frames, cameras.height, cameras.width)
         if frames.shape[0] >= len(cameras):
             raise ValueError(f"cameras: expected more cameras than the {frames.shape[0]} given frames, got {len(cameras)}")
+        _check_run(len(cameras) - frames.shape[0])
         if depth is None and self.depth_estimator is None:
             raise ValueError("depth: expected (N0, 1, H, W) for the given frames (or set pipe.depth_estimator)")
         if depth is not None:
