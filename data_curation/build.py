@@ -32,7 +32,7 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -42,7 +42,7 @@ from worldmem.data.builder import build_clip_samples, sample_key, single_thread
 from worldmem.data.clip import ClipError, ClipRef
 from worldmem.data.config import CurationConfig
 from worldmem.data.media import DEPTH_TO_ESTIMATE
-from worldmem.data.readers import READERS, parse_source
+from worldmem.data.readers import READERS, OutsidePathError, parse_source
 from worldmem.data.shards import SHARD_DIR, shard_index_name, shard_name, write_shard
 from worldmem.utils.io import atomic_write, atomic_write_json
 
@@ -65,6 +65,9 @@ class BuildResult:
     samples: int
     seconds: float
     summary: dict
+    outside: list[str] = field(default_factory=list)
+    """``"SOURCE:CLIP_ID: reason"`` of each clip of this run that names files outside its dataset folder (not
+    read; recorded in failures.jsonl like any failed clip). ``python -m data_curation build`` exits 2 on them."""
 
 
 MAX_SYNTHETIC_CLIPS = 100_000
@@ -98,11 +101,13 @@ def _normalise_source(spec: str) -> str:
 
 
 def make_plan(sources: list[str], config: CurationConfig, depth_dir: str | None, captions: dict | None = None,
-              text: dict | None = None, depth_estimator: dict | None = None) -> dict:
+              text: dict | None = None, depth_estimator: dict | None = None, allow_outside_paths: bool = False) -> dict:
     """The clip list and everything that determines the output; ``ValueError`` for a bad source.
 
     ``captions``: ``{clip_id: caption}`` (data_curation.captions); ``text``: ``{"encoder", "max_length"}``;
-    ``depth_estimator``: the estimator's entry (data_curation.depth).
+    ``depth_estimator``: the estimator's entry (data_curation.depth); ``allow_outside_paths``: the user's opt-in
+    to read files that a dataset names outside its folder (recorded only when set, so plans without it keep
+    their hash).
     """
     if not sources:
         raise ValueError("expected at least one --source KIND:PATH")
@@ -128,6 +133,8 @@ def make_plan(sources: list[str], config: CurationConfig, depth_dir: str | None,
         plan["text"] = text
     if depth_estimator is not None:
         plan["depth_estimator"] = depth_estimator
+    if allow_outside_paths:
+        plan["allow_outside_paths"] = True
     plan["plan_hash"] = hashlib.sha256(json.dumps(plan, sort_keys=True).encode()).hexdigest()[:16]
     return plan
 
@@ -152,16 +159,18 @@ def _one_line(err: BaseException) -> str:
 
 
 def curate_clip(ref: dict, config: CurationConfig, depth_dir: str | None, caption: str | None = None,
-                depth_estimator: dict | None = None) -> dict:
+                depth_estimator: dict | None = None, allow_outside: bool = False) -> dict:
     """Loads and curates one clip on one torch thread; never raises for bad data (returns the reason instead).
     ``caption`` (from a captions file) replaces the one the source's metadata may give; ``depth_estimator`` (a
-    plan entry, data_curation.depth) gives depth to clips whose reader has none."""
+    plan entry, data_curation.depth) gives depth to clips whose reader has none; ``allow_outside``: the reader
+    may follow paths out of the clip's folder (else such a clip fails unread, with ``out["outside"]`` set)."""
     clip_ref = ClipRef(**ref)
-    out = {"ref": ref, "reason": None, "samples": [], "failures": []}
+    out = {"ref": ref, "reason": None, "samples": [], "failures": [], "outside": False}
     try:
         with single_thread():
             clip = READERS[clip_ref.source].load_clip(
-                clip_ref, config, DEPTH_TO_ESTIMATE if depth_estimator is not None else depth_dir)
+                clip_ref, config, DEPTH_TO_ESTIMATE if depth_estimator is not None else depth_dir,
+                allow_outside=allow_outside)
             if depth_estimator is not None and not bool((clip.depth > 0).any()):  # the reader had no depth
                 from data_curation.depth import estimate_clip_depth
 
@@ -172,7 +181,7 @@ def curate_clip(ref: dict, config: CurationConfig, depth_dir: str | None, captio
     except (MemoryError, KeyboardInterrupt):
         raise
     except Exception as err:  # any defect of one clip is recorded, never fatal for the run
-        out["reason"] = _one_line(err)
+        out["reason"], out["outside"] = _one_line(err), isinstance(err, OutsidePathError)
         return out
     for s in samples:
         out["samples"].append((s.key, s.to_bytes(), {k: s.meta[k] for k in _MANIFEST_FIELDS} | {
@@ -193,8 +202,8 @@ def _curate_indexed(item: tuple[int, tuple]) -> tuple[int, tuple[int, dict]]:
 
 
 def _curate_task(task: tuple) -> tuple[int, dict]:
-    shard, ref, config, depth_dir, caption, depth_estimator = task
-    return shard, curate_clip(ref, config, depth_dir, caption, depth_estimator)
+    shard, ref, config, depth_dir, caption, depth_estimator, allow_outside = task
+    return shard, curate_clip(ref, config, depth_dir, caption, depth_estimator, allow_outside)
 
 
 def _write_shard(folder: Path, shard: int, results: list[dict], plan_hash: str) -> None:
@@ -306,7 +315,7 @@ def run_build(sources: list[str], out: str | os.PathLike, config: CurationConfig
               progress: bool = True, env: dict | None = None, captions: str | os.PathLike | None = None,
               text_encoder: str | os.PathLike | None = None, text_max_length: int = 226, engine: str = "local",
               address: str | None = None, depth_estimator: str | None = None, depth_batch_size: int = 8,
-              depth_output: str = "auto") -> BuildResult:
+              depth_output: str = "auto", allow_outside_paths: bool = False) -> BuildResult:
     """Builds (or resumes) this process's share of the shards and refreshes the summary files.
 
     ``engine``: ``local`` (``workers`` processes here) or ``ray`` (``workers`` Ray tasks in flight on the cluster
@@ -318,6 +327,9 @@ def run_build(sources: list[str], out: str | os.PathLike, config: CurationConfig
     ``depth_estimator``: ``KIND:PATH`` of a monocular depth model for clips without depth, run ``depth_batch_size``
     frames at a time, its output (``depth_output``: auto, depth or disparity) fitted to each clip's cameras
     (data_curation.depth); not together with ``depth_dir``.
+
+    ``allow_outside_paths``: read files that a dataset names outside its folder (absolute paths, ``../``, links
+    to elsewhere); by default such a clip fails unread and is listed in ``BuildResult.outside``.
     """
     t_start = time.perf_counter()
     config = config or CurationConfig()
@@ -349,7 +361,7 @@ def run_build(sources: list[str], out: str | os.PathLike, config: CurationConfig
 
         estimator = estimator_entry(depth_estimator, depth_output, depth_batch_size)
     plan = make_plan(sources, config, depth_dir, None if captions is None else read_captions(captions), text,
-                     estimator)
+                     estimator, allow_outside_paths)
     cluster = None
     if engine == "ray":  # connected before any output: a wrong --address leaves nothing behind
         from data_curation.ray_engine import RayRunner
@@ -366,12 +378,14 @@ def run_build(sources: list[str], out: str | os.PathLike, config: CurationConfig
         todo = _pending(folder, mine, plan["plan_hash"])
         cps = config.clips_per_shard
         caption_of = plan.get("captions", {})
-        tasks = [(s, ref, config, plan["depth_dir"], caption_of.get(ref["clip_id"]), plan.get("depth_estimator"))
+        tasks = [(s, ref, config, plan["depth_dir"], caption_of.get(ref["clip_id"]), plan.get("depth_estimator"),
+                  plan.get("allow_outside_paths", False))
                  for s in todo
                  for ref in plan["clips"][s * cps:(s + 1) * cps]]
         expected = {s: len(plan["clips"][s * cps:(s + 1) * cps]) for s in todo}
         results: dict[int, dict[int, dict]] = {s: {} for s in todo}  # shard -> {task index: result}
         ok = failed = samples = 0
+        outside = []
         bar = tqdm(total=len(tasks), unit="clip", desc=f"curate {out.name} [{part}/{parts}]", disable=not progress)
         if cluster is not None:  # results as they complete (both engines), each put back at its index
             stream = cluster.imap_unordered(_curate_task, tasks)
@@ -384,6 +398,8 @@ def run_build(sources: list[str], out: str | os.PathLike, config: CurationConfig
             results[shard][i] = result if embedder is None else embedder(result)
             ok, failed = ok + (result["reason"] is None), failed + (result["reason"] is not None)
             samples += len(result["samples"])
+            if result.get("outside"):
+                outside.append(f"{result['ref']['source']}:{result['ref']['clip_id']}: {result['reason']}")
             bar.update(1)
             bar.set_postfix(ok=ok, failed=failed, samples=samples)
             if len(results[shard]) == expected[shard]:  # in plan order, whatever order they came back in
@@ -401,4 +417,5 @@ def run_build(sources: list[str], out: str | os.PathLike, config: CurationConfig
         _write_shard(folder, shard, [], plan["plan_hash"])
     summary = finalize(out, plan)
     return BuildResult(shards_written=len(todo), shards_skipped=len(mine) - len(todo), clips_ok=ok,
-                       clips_failed=failed, samples=samples, seconds=time.perf_counter() - t_start, summary=summary)
+                       clips_failed=failed, samples=samples, seconds=time.perf_counter() - t_start, summary=summary,
+                       outside=outside)

@@ -44,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="also store each caption's T5 embedding (a local folder with text_encoder/ and tokenizer/)")
     b.add_argument("--text-max-length", type=int, default=226,
                    help="tokens per caption embedding: the model's max_text_seq_length (default 226, CogVideoX)")
+    b.add_argument("--allow-outside-paths", action="store_true",
+                   help="read files that a dataset names outside its folder (absolute paths, '../', links to "
+                        "elsewhere); by default such a clip is not read, is recorded as failed and the command exits 2")
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     p = sub.add_parser("preview", help="write one sample as an mp4 grid (target | memory | coverage | keyframes)")
@@ -85,13 +88,17 @@ def main(argv: list[str] | None = None) -> int:
                             captions=args.captions, text_encoder=args.text_encoder,
                             text_max_length=args.text_max_length, engine=args.engine, address=args.address,
                             depth_estimator=args.depth_estimator, depth_batch_size=args.depth_batch_size,
-                            depth_output=args.depth_output)
+                            depth_output=args.depth_output, allow_outside_paths=args.allow_outside_paths)
             s = res.summary
             print(f"this run: {res.shards_written} shards written, {res.shards_skipped} already done; clips "
                   f"{res.clips_ok} ok, {res.clips_failed} failed; {res.samples} samples in {res.seconds:.1f} s")
             print(f"{args.out}: {s['shards']['complete']}/{s['shards']['total']} shards; clips {s['clips']['ok']} ok, "
                   f"{s['clips']['failed']} failed; samples {s['samples']['ok']} ok, {s['samples']['failed']} failed"
                   + ("" if s["complete"] else " (other shards pending)"))
+            if res.outside:  # refused unread: a clear failure, not one more failed clip
+                raise ValueError(f"{len(res.outside)} clip(s) name files outside their dataset folder and were not "
+                                 f"read (recorded in {args.out / 'failures.jsonl'}); first: {res.outside[0]}; "
+                                 "to read them, rerun with --allow-outside-paths and a new --out")
         elif args.command == "preview":
             from data_curation.preview import write_preview
 

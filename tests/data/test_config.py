@@ -50,7 +50,7 @@ def test_exponent_floats_and_ints_for_floats(tmp_path):
     ("voxel_size: -0.1\n", "voxel_size: expected a finite value > 0, got -0.1"),
     ("voxel_size: .nan\n", "voxel_size: expected a finite value > 0, got nan"),
     ("keyframe_min_overlap: 1.5\n", "keyframe_min_overlap: expected a finite value in [0, 1], got 1.5"),
-    ("- a\n- b\n", "(top level): expected a mapping, got ['a', 'b']"),
+    ("- a\n- b\n", "(top level): expected a mapping, got a list of 2 items"),  # content never quoted
     ("a: [\n", "line 1: expected valid YAML (expected the node content, but found '<stream end>'), got 'a: ['"),
     ("voxel_size: !!python/object/apply:os.system [echo hi]\n", "line 1: expected plain YAML data"),
 ])

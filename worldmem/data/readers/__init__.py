@@ -1,9 +1,14 @@
 """Readers of posed-video formats, by name. Each turns one clip of its format into a :class:`Clip`.
 
 A reader is two functions: ``list_clips(path) -> list[ClipRef]`` (deterministic order; a bad ``path`` is a
-``ValueError`` for the whole source) and ``load_clip(ref, config, depth_dir) -> Clip`` (anything wrong with
-one clip is a :class:`ClipError` with a one-line reason). The on-disk layouts are in each module's docstring
-and in docs/data.md.
+``ValueError`` for the whole source) and ``load_clip(ref, config, depth_dir, allow_outside=False) -> Clip``
+(anything wrong with one clip is a :class:`ClipError` with a one-line reason). The on-disk layouts are in each
+module's docstring and in docs/data.md.
+
+Paths read from a dataset file (a ``file_path``, a TUM list's file names, a linked ``.npz`` or frames folder)
+stay inside the clip's folder, links followed: anything else is an :class:`OutsidePathError` (a
+:class:`ClipError`) raised before the file is opened, unless ``allow_outside`` (the user's opt-in,
+``data_curation build --allow-outside-paths``). See :mod:`worldmem.utils.paths`.
 """
 
 from __future__ import annotations
@@ -12,8 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from worldmem.data.readers import megasam, nerfstudio, realestate10k, synthetic, tum
+from worldmem.data.readers._paths import OutsidePathError
 
-__all__ = ["READERS", "ReaderSpec", "parse_source"]
+__all__ = ["READERS", "ReaderSpec", "parse_source", "OutsidePathError"]
 
 
 @dataclass(frozen=True)

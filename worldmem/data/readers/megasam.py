@@ -9,6 +9,8 @@ Each ``.npz`` (read with ``allow_pickle=False``) holds::
     cam_c2w    (N, 4, 4) world_from_cam in OpenCV axes
 
 which is what MegaSaM's ``sgd_cvd_hr.npz`` contains (the tool the paper used to annotate its web videos).
+A ``.npz`` that is a link must point inside its folder unless ``allow_outside``
+(``data_curation build --allow-outside-paths``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import torch
 from worldmem.data.clip import Clip, ClipError, ClipRef, fit_cameras, fit_depth, fit_frames
 from worldmem.data.config import CurationConfig
 from worldmem.data.media import frame_indices
+from worldmem.data.readers._paths import data_path
 from worldmem.geometry.cameras import Cameras, invert_rigid
 
 __all__ = ["list_clips", "load_clip", "KEYS"]
@@ -47,8 +50,11 @@ def list_clips(path: str) -> list[ClipRef]:
     return [ClipRef("megasam", _clip_id(f), str(f)) for f in files]
 
 
-def load_clip(ref: ClipRef, config: CurationConfig, depth_dir: str | None = None) -> Clip:
-    path = Path(ref.path)
+def load_clip(ref: ClipRef, config: CurationConfig, depth_dir: str | None = None,
+              allow_outside: bool = False) -> Clip:
+    """``allow_outside``: read a ``.npz`` that links to outside its folder (refused by default)."""
+    name = Path(ref.path).name
+    path = data_path(Path(ref.path).parent, name, name, allow_outside)
     if not path.is_file():
         raise ClipError(f"{path.name}: file not found")
     if path.stat().st_size == 0:

@@ -16,6 +16,10 @@ name)::
 Frames are taken in natural order of ``file_path`` (the video order for frames extracted from a video).
 Nerfstudio puts pixel centres at +0.5, like us, so intrinsics are taken as they are. A clip with no
 ``depth_file_path`` reads ``<depth-dir>/<clip_id>.npy`` (N, H, W) or is reported as missing depth.
+
+``file_path`` and ``depth_file_path`` are relative to the folder of ``transforms.json`` and must stay inside it
+(links followed), like ``transforms.json`` itself: an absolute path, a ``../`` that climbs out or a link to
+elsewhere fails the clip unread unless ``allow_outside`` (``data_curation build --allow-outside-paths``).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import torch
 from worldmem.data.clip import Clip, ClipError, ClipRef, fit_cameras
 from worldmem.data.config import CurationConfig
 from worldmem.data.media import frame_indices, read_depth_array, read_depth_image, read_images
+from worldmem.data.readers._paths import data_path
 from worldmem.geometry.cameras import Cameras
 
 __all__ = ["list_clips", "load_clip"]
@@ -71,9 +76,11 @@ def _matrix(value) -> torch.Tensor:
         return torch.zeros(0)
 
 
-def load_clip(ref: ClipRef, config: CurationConfig, depth_dir: str | None = None) -> Clip:
-    path = Path(ref.path)
-    root = path.parent
+def load_clip(ref: ClipRef, config: CurationConfig, depth_dir: str | None = None,
+              allow_outside: bool = False) -> Clip:
+    """``allow_outside``: read files that ``transforms.json`` names outside its folder (refused by default)."""
+    root = Path(ref.path).parent
+    path = data_path(root, Path(ref.path).name, "transforms.json", allow_outside)
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as err:
@@ -90,9 +97,17 @@ def load_clip(ref: ClipRef, config: CurationConfig, depth_dir: str | None = None
     if model not in _SUPPORTED_MODELS:
         raise ClipError(f"transforms.json: camera_model {model!r} is not supported (expected {_SUPPORTED_MODELS})")
     frames_json = data["frames"]
+    files = {}  # id(frame) -> (image path, depth path or None), checked before any is opened
     for i, f in enumerate(frames_json):
         if not isinstance(f, dict) or not isinstance(f.get("file_path"), str):
             raise ClipError(f"transforms.json: frame {i}: expected an object with a 'file_path' string")
+        depth_path = f.get("depth_file_path")
+        if depth_path and not isinstance(depth_path, str):
+            raise ClipError(f"transforms.json: frame {i}: depth_file_path: expected a string")
+        files[id(f)] = (
+            data_path(root, f["file_path"], f"transforms.json: frame {i}: file_path", allow_outside),
+            data_path(root, depth_path, f"transforms.json: frame {i}: depth_file_path", allow_outside)
+            if depth_path else None)
     frames_json = sorted(frames_json, key=lambda f: _natural_key(f["file_path"]))
     n = len(frames_json)
     keep = frame_indices(n, config.frame_stride, config.max_clip_frames)
@@ -117,7 +132,7 @@ def load_clip(ref: ClipRef, config: CurationConfig, depth_dir: str | None = None
             raise ClipError(f"transforms.json: {where}: expected a 4x4 transform_matrix, got shape {tuple(m.shape)}")
         ks.append([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
         mats.append(m)
-    frames, native = read_images([root / f["file_path"] for f in chosen], config.image_size)
+    frames, native = read_images([files[id(f)][0] for f in chosen], config.image_size)
     if tuple(native) != size:
         raise ClipError(f"image size {native[0]}x{native[1]} differs from transforms.json's h x w = {size[0]}x{size[1]}")
 
@@ -128,7 +143,7 @@ def load_clip(ref: ClipRef, config: CurationConfig, depth_dir: str | None = None
     if with_depth:
         factor = float(data.get("depth_unit_scale_factor", 1e-3))
         depth = torch.stack([
-            read_depth_image(root / f["depth_file_path"], factor if not f["depth_file_path"].endswith(".npy") else 1.0,
+            read_depth_image(files[id(f)][1], factor if not f["depth_file_path"].endswith(".npy") else 1.0,
                              native, config.image_size) for f in chosen])
     else:
         depth = read_depth_array(depth_dir, ref.clip_id, keep, native, config.image_size, n)

@@ -12,7 +12,9 @@ Layout (PATH is the folder, or one ``.txt`` file in it)::
     DEPTH_DIR/<clip_id>.npy   float32 (rows, H, W) z-depth in the camera files' units (0 = unknown)
 
 Cameras are converted with :meth:`Cameras.from_realestate10k` at the frames' native size, then fitted to the
-curation size. Timestamps (microseconds) are kept as the clip's ``times``.
+curation size. Timestamps (microseconds) are kept as the clip's ``times``. The camera file, the frames folder,
+its images and the video must stay inside PATH (links followed) unless ``allow_outside``
+(``data_curation build --allow-outside-paths``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import torch
 from worldmem.data.clip import Clip, ClipError, ClipRef, fit_cameras
 from worldmem.data.config import CurationConfig
 from worldmem.data.media import frame_indices, read_depth_array, read_images, read_video, sorted_images
+from worldmem.data.readers._paths import data_path
 from worldmem.geometry.cameras import Cameras
 
 __all__ = ["list_clips", "load_clip", "read_camera_file"]
@@ -81,19 +84,26 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def load_clip(ref: ClipRef, config: CurationConfig, depth_dir: str | None = None) -> Clip:
+def load_clip(ref: ClipRef, config: CurationConfig, depth_dir: str | None = None,
+              allow_outside: bool = False) -> Clip:
+    """``allow_outside``: read a camera file, frames or video that link to outside PATH (refused by default)."""
+    root, name = Path(ref.path).parent, Path(ref.path).name
     cam_file = Path(ref.path)
+    data_path(root, name, f"camera file {name}", allow_outside)
     rows = read_camera_file(cam_file)
     n = rows.shape[0]
     keep = frame_indices(n, config.frame_stride, config.max_clip_frames)
     folder = cam_file.with_suffix("")
     videos = [cam_file.with_suffix(s) for s in VIDEO_SUFFIXES if cam_file.with_suffix(s).is_file()]
     if folder.is_dir():
-        images = sorted_images(folder)
+        data_path(root, folder.name, f"frames folder {folder.name}/", allow_outside)  # before listing it
+        images = [data_path(root, f"{folder.name}/{p.name}", f"frame {folder.name}/{p.name}", allow_outside)
+                  for p in sorted_images(folder)]
         if len(images) != n:
             raise ClipError(f"frame/camera count mismatch: {len(images)} images in {folder.name}/, {n} camera rows")
         frames, native = read_images([images[i] for i in keep], config.image_size)
     elif videos:
+        data_path(root, videos[0].name, f"video {videos[0].name}", allow_outside)
         frames, native, count = read_video(videos[0], keep, config.image_size)
         if count != n:
             raise ClipError(f"frame/camera count mismatch: {count} frames in {videos[0].name}, {n} camera rows")

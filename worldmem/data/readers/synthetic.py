@@ -123,5 +123,7 @@ def synthetic_clip(seed: int, config: CurationConfig, frames: slice | None = Non
                 times=times, meta=meta)
 
 
-def load_clip(ref: ClipRef, config: CurationConfig, depth_dir: str | None = None) -> Clip:
+def load_clip(ref: ClipRef, config: CurationConfig, depth_dir: str | None = None,
+              allow_outside: bool = False) -> Clip:
+    """``allow_outside`` is accepted like the other readers' (a synthetic clip reads no file)."""
     return synthetic_clip(int(ref.path), config)

@@ -12,6 +12,10 @@ Layout (as downloaded, e.g. ``rgbd_dataset_freiburg1_xyz/``)::
                      integers; without it: TUM's published values for freiburg1/2/3 (from the folder name),
                      else the ROS default 525 525 319.5 239.5. Lens distortion is ignored.
 
+The lists' file names are relative to the sequence folder and must stay inside it (links followed), like the
+lists themselves: an absolute path, a ``../`` that climbs out or a link to elsewhere fails the clip unread
+unless ``allow_outside`` (``data_curation build --allow-outside-paths``).
+
 Each colour frame is associated with the depth frame and the ground-truth pose nearest in time; frames with no
 depth or pose within 0.02 s are dropped. We put pixel centres at +0.5, so ``cx`` and ``cy`` get +0.5.
 """
@@ -26,6 +30,7 @@ import torch
 from worldmem.data.clip import Clip, ClipError, ClipRef, fit_cameras
 from worldmem.data.config import CurationConfig
 from worldmem.data.media import frame_indices, read_depth_image, read_images
+from worldmem.data.readers._paths import data_path
 from worldmem.geometry.cameras import Cameras, invert_rigid
 
 __all__ = ["list_clips", "load_clip", "DEPTH_SCALE", "MAX_TIME_DIFFERENCE", "quaternion_to_matrix"]
@@ -105,8 +110,8 @@ def _nearest(times: torch.Tensor, query: torch.Tensor) -> tuple[torch.Tensor, to
     return pick, (times[pick] - query).abs()
 
 
-def _intrinsics(folder: Path) -> tuple[float, float, float, float]:
-    f = folder / "intrinsics.txt"
+def _intrinsics(folder: Path, f: Path) -> tuple[float, float, float, float]:
+    """From ``f`` (the folder's checked ``intrinsics.txt``) when it exists, else by the folder's name."""
     if f.is_file():
         rows = _read_table(f, 4, "fx fy cx cy")
         if len(rows) != 1:
@@ -121,11 +126,16 @@ def _intrinsics(folder: Path) -> tuple[float, float, float, float]:
     return _ROS_DEFAULT
 
 
-def load_clip(ref: ClipRef, config: CurationConfig, depth_dir: str | None = None) -> Clip:
+def load_clip(ref: ClipRef, config: CurationConfig, depth_dir: str | None = None,
+              allow_outside: bool = False) -> Clip:
+    """``allow_outside``: read files that the lists name outside the sequence folder (refused by default)."""
     folder = Path(ref.path)
-    rgb = _read_table(folder / "rgb.txt", 2, "timestamp filename")
-    dep = _read_table(folder / "depth.txt", 2, "timestamp filename")
-    gt = _read_table(folder / "groundtruth.txt", 8, "timestamp tx ty tz qx qy qz qw")
+    lists = {name: data_path(folder, name, name, allow_outside) for name in (*_FILES, "intrinsics.txt")}
+    rgb = _read_table(lists["rgb.txt"], 2, "timestamp filename")
+    dep = _read_table(lists["depth.txt"], 2, "timestamp filename")
+    rgb_files = [data_path(folder, r[1], f"rgb.txt: row {i}: file name", allow_outside) for i, r in enumerate(rgb)]
+    dep_files = [data_path(folder, r[1], f"depth.txt: row {i}: file name", allow_outside) for i, r in enumerate(dep)]
+    gt = _read_table(lists["groundtruth.txt"], 8, "timestamp tx ty tz qx qy qz qw")
     rgb_t = torch.tensor([_float(r[0], "rgb.txt", i) for i, r in enumerate(rgb)], dtype=torch.float64)
     dep_t = torch.tensor([_float(r[0], "depth.txt", i) for i, r in enumerate(dep)], dtype=torch.float64)
     gt_v = torch.tensor([[_float(v, "groundtruth.txt", i) for v in r] for i, r in enumerate(gt)], dtype=torch.float64)
@@ -138,8 +148,8 @@ def load_clip(ref: ClipRef, config: CurationConfig, depth_dir: str | None = None
     if not ok:
         raise ClipError(f"no colour frame has a depth frame and a pose within {MAX_TIME_DIFFERENCE} s")
     keep = [ok[i] for i in frame_indices(len(ok), config.frame_stride, config.max_clip_frames)]
-    frames, native = read_images([folder / rgb[i][1] for i in keep], config.image_size)
-    depth = torch.stack([read_depth_image(folder / dep[int(dep_order[d_idx[i]])][1], DEPTH_SCALE, native,
+    frames, native = read_images([rgb_files[i] for i in keep], config.image_size)
+    depth = torch.stack([read_depth_image(dep_files[int(dep_order[d_idx[i]])], DEPTH_SCALE, native,
                                           config.image_size) for i in keep])
     poses = gt_v[g_idx[keep]]
     q = poses[:, 4:8]
@@ -149,7 +159,7 @@ def load_clip(ref: ClipRef, config: CurationConfig, depth_dir: str | None = None
     world_from_cam = torch.eye(4, dtype=torch.float64).repeat(len(keep), 1, 1)
     world_from_cam[:, :3, :3] = quaternion_to_matrix(q / norm)
     world_from_cam[:, :3, 3] = poses[:, 1:4]
-    fx, fy, cx, cy = _intrinsics(folder)
+    fx, fy, cx, cy = _intrinsics(folder, lists["intrinsics.txt"])
     k = torch.tensor([[fx, 0.0, cx + 0.5], [0.0, fy, cy + 0.5], [0.0, 0.0, 1.0]])
     try:
         cams = Cameras(invert_rigid(world_from_cam).float(), k.expand(len(keep), 3, 3).clone(), *native)
