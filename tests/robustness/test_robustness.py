@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from tests.robustness import fixtures as fx
-from tests.robustness.runner import COMMANDS, Case, run_case
+from tests.robustness.runner import COMMANDS, GROUPS, Case, run_case
 from tests.robustness.table import CASES, counts, sweep
 
 
@@ -26,8 +26,11 @@ def test_the_table_covers_every_entry_point():
     assert set(COMMANDS) <= entries
     assert {"load_pipeline", "WorldMemory.load", "Cameras.from_dict", "cameras.json", "render_points", "trajectories",
             "paths", "SparseTSDF", "WorldMemPipeline", "train config"} <= entries
-    assert {c.name.split()[0] for c in CASES if c.entry == "python -m eval"} == {"revisit", "bench"}
+    assert {c.name.split()[0] for c in CASES if c.entry == "python -m eval"} == {"revisit", "bench", "plot-paths",
+                                                                                "scale-fit"}
     assert len({(c.entry, c.name) for c in CASES}) == len(CASES)  # each case is named once
+    second = [c for c in CASES if c.group != "values"]  # the second sweep: structure, paths, faults, sizes, ...
+    assert len(second) >= 100 and {c.group for c in second} == set(GROUPS) - {"values"}
 
 
 @pytest.mark.parametrize("case", CASES, ids=[f"{c.entry}: {c.name}" for c in CASES])
