@@ -101,6 +101,11 @@ def main(argv: list[str] | None = None) -> int:
                                  "to read them, rerun with --allow-outside-paths and a new --out")
         elif args.command == "preview":
             from data_curation.preview import write_preview
+            from worldmem.utils.io import output_file_problem
+
+            problem = None if args.out is None else output_file_problem(args.out, ".mp4")
+            if problem:
+                raise ValueError(f"--out: {problem}")
 
             print(write_preview(args.dir, args.sample, args.out, fps=args.fps))
         else:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from eval.bench import BENCHMARKS, CHECKPOINT_BENCHMARKS, CONFIG_BENCHMARKS, DEVICE_BENCHMARKS
 from worldmem.utils.cli_errors import ArgumentParser
-from worldmem.utils.io import unwritable
+from worldmem.utils.io import output_file_problem
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,9 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     elif args.device is not None or args.tiny:
         bench.error(f"--device/--tiny: only for {', '.join(sorted(DEVICE_BENCHMARKS))}")
     out = args.out or Path("outputs/bench") / ("bench.json" if args.name == "all" else f"{args.name}.json")
-    problem = unwritable(out, folder=False)
+    problem = output_file_problem(out, ".json")
     if problem:
-        bench.error(f"--out: {out}: {problem}")
+        bench.error(f"--out: {problem}")
     if args.checkpoint is not None:  # checked now, not after the benchmarks before it (load_pipeline, one line)
         from worldmem.pipelines import load_pipeline
 
