@@ -70,9 +70,6 @@ class BuildResult:
     read; recorded in failures.jsonl like any failed clip). ``python -m data_curation build`` exits 2 on them."""
 
 
-MAX_SYNTHETIC_CLIPS = 100_000
-"""The most scenes one ``--source synthetic:N`` (or ``START+N``) lists (a clip list of ~30 MB in plan.json); a
-bigger dataset is several sources (``synthetic:100000+100000``, ...)."""
 MAX_RAY_WORKERS = 1024
 """The most Ray tasks in flight with ``--engine ray`` (``--workers``); with ``--engine local`` the bound is the number
 of CPUs this process may use (:func:`usable_cpus`): more processes than cores only contend."""
@@ -84,15 +81,6 @@ def usable_cpus() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # macOS and Windows have no affinity masks
         return os.cpu_count() or 1
-
-
-def _check_synthetic_count(path: str) -> None:
-    """``synthetic:N`` / ``synthetic:START+N`` lists N clips: refused above :data:`MAX_SYNTHETIC_CLIPS` before any
-    is listed (a malformed count is left to the reader's own error)."""
-    count = str(path).strip().rpartition("+")[2]
-    if count.isdigit() and (len(count) > 12 or int(count) > MAX_SYNTHETIC_CLIPS):
-        raise ValueError(f"--source synthetic:{str(path)[:40]}: expected at most {MAX_SYNTHETIC_CLIPS} scenes per "
-                         f"source (MAX_SYNTHETIC_CLIPS; give several sources for more), got {count[:40]}")
 
 
 def _normalise_source(spec: str) -> str:
@@ -115,8 +103,6 @@ def make_plan(sources: list[str], config: CurationConfig, depth_dir: str | None,
     clips, seen = [], {}
     for spec in specs:
         kind, path = parse_source(spec)
-        if kind == "synthetic":
-            _check_synthetic_count(path)
         for ref in READERS[kind].list_clips(path):
             key = sample_key(ref.source, ref.clip_id, 0)
             if key in seen:

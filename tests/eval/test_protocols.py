@@ -164,7 +164,7 @@ def test_bad_protocol_arguments_are_one_line_errors(checkpoint, tmp_path, capsys
     assert "no same-pose pair" in _error(capsys, base + ["--num-frames", "12"])
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep")
-    assert "not a report folder" in _error(capsys, base[:3] + ["--scenes", "1", "--out", str(tmp_path / "mine")])
+    assert "did not write (no results.json)" in _error(capsys, base[:3] + ["--scenes", "1", "--out", str(tmp_path / "mine")])
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
 
 

@@ -182,7 +182,9 @@ def _error(capsys, argv) -> str:
 def test_bad_inputs_are_one_line_errors(checkpoint, tmp_path, capsys):
     base = ["revisit", "--protocol", "given-half", "--out", str(tmp_path / "o"), "--scenes", "1", "--num-frames", "8"]
     assert "no such folder" in _error(capsys, base + ["--checkpoint", str(tmp_path / "missing")])
-    assert "model_index.json" in _error(capsys, base + ["--checkpoint", str(tmp_path)])
+    (tmp_path / "not_a_pipeline").mkdir()
+    assert "model_index.json" in _error(capsys, base + ["--checkpoint", str(tmp_path / "not_a_pipeline")])
+    assert "is inside --checkpoint" in _error(capsys, base + ["--checkpoint", str(tmp_path)])  # --out in it
     good = base + ["--checkpoint", str(checkpoint)]
     assert "unknown trajectory 'zigzag'" in _error(capsys, good + ["--trajectories", "loop,zigzag"])
     assert "--source" in _error(capsys, good + ["--source", f"realestate10k:{tmp_path / 'nowhere'}"])

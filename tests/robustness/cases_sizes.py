@@ -262,6 +262,9 @@ COMMANDS = [
          group=S, timeout=60),
     Case(CUR, "build --source synthetic:5+10**6", _build("--source", f"synthetic:5+{10**6}"), "synthetic", ("out",),
          group=S, timeout=60),
+    Case(EVAL, "revisit --source synthetic:10**10", _revisit("--protocol", "given-half", "--source",
+                                                             f"synthetic:{10**10}"), "synthetic", ("out",), group=S,
+         timeout=60),
 ]
 
 API_SIZES = [

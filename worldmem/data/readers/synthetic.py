@@ -48,12 +48,21 @@ def clip_id_of(seed: int) -> str:
     return f"scene-{seed:07d}"
 
 
+MAX_SYNTHETIC_CLIPS = 100_000
+"""The most scenes one ``synthetic:N`` (or ``START+N``) lists (a clip list of ~30 MB in a build's plan.json); a
+bigger dataset is several sources (``synthetic:100000+100000``, ...). Checked before anything is listed."""
+
+
 def list_clips(path: str) -> list[ClipRef]:
-    """``"N"`` (the first N training seeds) or ``"START+N"``."""
+    """``"N"`` (the first N training seeds) or ``"START+N"``; N at most :data:`MAX_SYNTHETIC_CLIPS`."""
     text = str(path).strip()
     start_text, plus, count_text = text.partition("+")
     if not plus:
         start_text, count_text = str(TRAIN_SEEDS.start), text
+    count_text = count_text.strip()
+    if count_text.isdigit() and (len(count_text) > 12 or int(count_text) > MAX_SYNTHETIC_CLIPS):
+        raise ValueError(f"synthetic:{text[:40]}: expected at most {MAX_SYNTHETIC_CLIPS} scenes per source "
+                         f"(MAX_SYNTHETIC_CLIPS; give several sources for more), got {count_text[:40]}")
     try:
         start, count = int(start_text), int(count_text)
     except ValueError:
