@@ -125,6 +125,13 @@ class WorldMemPipeline(DiffusionPipeline):
 
         return load_pipeline(pretrained_model_name_or_path)
 
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        """(height, width) in pixels of the frames this pipeline takes and makes: the transformer's sample size
+        times the codec's spatial factor (the one place that computes it)."""
+        base, factor = self.transformer.base.config, self.codec.spatial_factor
+        return base.sample_height * factor, base.sample_width * factor
+
     def set_text_encoder(self, text_encoder, tokenizer) -> None:
         """Sets (or, with None and None, removes) the text encoder and tokenizer; clears the prompt cache."""
         if text_encoder is not None or tokenizer is not None:
@@ -182,8 +189,7 @@ class WorldMemPipeline(DiffusionPipeline):
         if isinstance(working_window, bool) or not isinstance(working_window, int) or not 0 <= working_window <= capacity:
             raise ValueError(f"working_window: expected an int in [0, {capacity}] (the memory's window), "
                              f"got {working_window!r}")
-        base, factor = self.transformer.base.config, self.codec.spatial_factor
-        size = (base.sample_height * factor, base.sample_width * factor)
+        size = self.frame_size
         if memory is None and frames is not None:  # the model's image size, named on the input that has it
             check_images("frames", frames, *size)
         if (cameras.height, cameras.width) != size:
