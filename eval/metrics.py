@@ -10,8 +10,8 @@ Conventions (as everywhere in worldmem, see docs/conventions.md):
 - a frame with no pixel to score (empty mask, no valid depth) gets NaN, never a made-up number; aggregate
   with ``torch.nanmean``.
 
-PSNR uses ``data_range = 1`` and is capped at :data:`PSNR_MAX_DB` (identical frames would otherwise give
-``inf``, which json cannot store). SSIM is torchmetrics' SSIM map (gaussian window 11, sigma 1.5,
+PSNR is the library's (:func:`worldmem.metrics.psnr`, re-exported here with :data:`PSNR_MAX_DB`): per
+frame, data range 1, capped at 100 dB. SSIM is torchmetrics' SSIM map (gaussian window 11, sigma 1.5,
 ``k1 = 0.01``, ``k2 = 0.03``, data range 1) averaged without its 5-pixel border, which agrees with
 ``skimage.metrics.structural_similarity(..., gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
 data_range=1, channel_axis=0)``.
@@ -26,55 +26,10 @@ from collections.abc import Sequence
 import torch
 
 from worldmem.geometry import Cameras, render_points
+from worldmem.metrics import PSNR_MAX_DB, as_frames, as_mask, psnr
 from worldmem.utils.checks import as_float_tensor, check_finite, check_shape
 
 __all__ = ["PSNR_MAX_DB", "psnr", "ssim", "depth_abs_rel", "warp_consistency", "drift_curve"]
-
-PSNR_MAX_DB = 100.0
-_MSE_FLOOR = 10.0 ** (-PSNR_MAX_DB / 10.0)
-
-
-def _frames(name: str, x, like: torch.Tensor | None = None) -> torch.Tensor:
-    t = as_float_tensor(name, x)
-    if like is None:
-        check_shape(name, t, ("T", 3, "H", "W"))
-    else:
-        check_shape(name, t, tuple(like.shape))
-    check_finite(name, t)
-    return t
-
-
-def _mask(name: str, mask, num_frames: int, height: int, width: int) -> torch.Tensor:
-    m = torch.as_tensor(mask)
-    check_shape(name, m, (num_frames, 1, height, width))
-    if m.dtype != torch.bool:
-        if not bool(((m == 0) | (m == 1)).all()):
-            raise ValueError(f"{name}: expected a boolean mask (or values 0/1) of shape (T, 1, H, W)")
-        m = m.bool()
-    return m
-
-
-def psnr(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Peak signal-to-noise ratio per frame, ``10 log10(1 / MSE)`` (data range 1), in dB.
-
-    Args:
-        pred: (T, 3, H, W) float in [0, 1].
-        target: (T, 3, H, W) float in [0, 1].
-        mask: optional (T, 1, H, W) bool: only these pixels (all three channels) enter the MSE.
-
-    Returns:
-        (T,) float32 PSNR, capped at :data:`PSNR_MAX_DB`; NaN for a frame whose mask is empty.
-    """
-    p = _frames("pred", pred)
-    t = _frames("target", target, like=p)
-    err = (p.double() - t.double()) ** 2
-    if mask is None:
-        mse = err.flatten(1).mean(1)
-    else:
-        m = _mask("mask", mask, *p.shape[:1], *p.shape[2:]).to(err.dtype)
-        count = m.flatten(1).sum(1) * p.shape[1]
-        mse = (err * m).flatten(1).sum(1) / count  # 0 / 0 = NaN for an empty mask
-    return (10.0 * torch.log10(1.0 / mse.clamp_min(_MSE_FLOOR))).float()
 
 
 def ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -93,8 +48,8 @@ def ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """
     from torchmetrics.functional.image import structural_similarity_index_measure
 
-    p = _frames("pred", pred)
-    t = _frames("target", target, like=p)
+    p = as_frames("pred", pred)
+    t = as_frames("target", target, like=p)
     if min(p.shape[-2:]) < 11:
         raise ValueError(f"pred: expected frames of at least 11 x 11 pixels for SSIM, got {tuple(p.shape[-2:])}")
     if p.shape[0] == 0:
@@ -128,7 +83,7 @@ def depth_abs_rel(pred_depth: torch.Tensor, gt_depth: torch.Tensor, valid: torch
     check_finite("gt_depth", g)
     ok = g > 0
     if valid is not None:
-        ok = ok & _mask("valid", valid, p.shape[0], p.shape[2], p.shape[3])
+        ok = ok & as_mask("valid", valid, p.shape[0], p.shape[2], p.shape[3])
     rel = torch.where(ok, (p.double() - g.double()).abs() / g.double().clamp_min(1e-12), torch.zeros((), dtype=torch.float64))
     return (rel.flatten(1).sum(1) / ok.flatten(1).sum(1)).float()
 
@@ -165,7 +120,7 @@ def warp_consistency(frames: torch.Tensor, depth: torch.Tensor, cameras: Cameras
     Returns:
         (T - 1,) float32 PSNR in dB; entry t scores the pair (t, t + 1); NaN where nothing is covered.
     """
-    f = _frames("frames", frames)
+    f = as_frames("frames", frames)
     num, _, h, w = f.shape
     d = as_float_tensor("depth", depth)
     check_shape("depth", d, (num, 1, h, w))

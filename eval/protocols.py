@@ -25,12 +25,12 @@ views (1 = as sharp as the truth; consistency must not be bought with blur). ``S
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import torch
 
 from eval.metrics import psnr
+from worldmem.metrics import finite_mean, same_pose_pairs, same_pose_psnr  # the library's, re-exported here
 
 __all__ = ["PROTOCOLS", "RETRACING_PATHS", "DEFAULT_NUM_FRAMES", "DEFAULT_CONTEXT", "MAX_CONTEXT",
            "MIN_CYCLE_FRAMES", "CYCLE_HORIZONS", "HORIZON_WINDOW", "DRIFT_FRAMES", "DRIFT_TOLERANCE", "ScoringPlan",
@@ -89,11 +89,6 @@ class ScoringPlan:
         return out
 
 
-def same_pose_pairs(num_frames: int, context: int, min_gap: int) -> list[tuple[int, int]]:
-    """The pairs ``(i, T - 1 - i)`` of a retracing path with ``i >= context`` and ``T - 1 - 2 i >= min_gap``."""
-    return [(i, num_frames - 1 - i) for i in range(context, num_frames) if num_frames - 1 - 2 * i >= min_gap]
-
-
 def horizon_pairs(pairs: list[tuple[int, int]], horizons=CYCLE_HORIZONS,
                   window: int = HORIZON_WINDOW) -> dict[int, list[tuple[int, int]]]:
     """Horizon h -> the pairs whose gap ``j - i`` is within ``window`` frames of h (possibly none)."""
@@ -128,19 +123,6 @@ def sharpness_ratio(frames: torch.Tensor, target: torch.Tensor) -> float | None:
         return None
     ref = float(gradient_magnitude(target).sum())
     return float(gradient_magnitude(frames).sum()) / ref if ref > 0 else None
-
-
-def _mean(values) -> float | None:
-    vals = [float(v) for v in values if v is not None and math.isfinite(float(v))]
-    return sum(vals) / len(vals) if vals else None
-
-
-def same_pose_psnr(frames: torch.Tensor, pairs: list[tuple[int, int]]) -> float | None:
-    """Mean over ``pairs`` (i, j) of PSNR(frame i, frame j): both frames from the same video, the same camera."""
-    if not pairs:
-        return None
-    i, j = zip(*pairs, strict=True)
-    return _mean(psnr(frames[list(i)], frames[list(j)]).tolist())
 
 
 def make_plan(protocol: str, matrix: torch.Tensor, context: int, min_gap: int, min_covisibility: float) -> ScoringPlan:
@@ -178,8 +160,8 @@ def score_plan(plan: ScoringPlan, frames: torch.Tensor, target: torch.Tensor) ->
         return out
     out["same_pose_psnr"] = same_pose_psnr(frames, plan.pairs)
     out["same_pose_pairs"] = len(plan.pairs)
-    out["return_psnr_covered"] = _mean(p[t] for t in plan.return_covered)
+    out["return_psnr_covered"] = finite_mean(p[t] for t in plan.return_covered)
     for h, pairs in plan.horizons.items():
         out[f"same_pose_psnr_at_{h}"] = same_pose_psnr(frames, pairs)
-        out[f"gt_psnr_at_{h}"] = _mean(p[j] for _, j in pairs)
+        out[f"gt_psnr_at_{h}"] = finite_mean(p[j] for _, j in pairs)
     return out
