@@ -25,7 +25,7 @@ from worldmem.geometry.paths import make_path
 from worldmem.geometry.points import write_ply
 from worldmem.memory import WorldMemory
 from worldmem.synthetic import SyntheticScene
-from worldmem.utils.cli_errors import ArgumentParser
+from worldmem.utils.cli_errors import ArgumentParser, UsageError, parse_command, run_command
 from worldmem.utils.image import masked_psnr
 from worldmem.utils.io import atomic_write_json
 from worldmem.utils.video import mask_to_rgb, side_by_side, write_video
@@ -45,7 +45,9 @@ def generation_path(scene: SyntheticScene, num_frames: int, size: int):
     return make_path("out-and-back", scene.free_box, num_frames, size, size)
 
 
-def run(out: Path, seed: int, num_frames: int, size: int, chunk: int) -> dict:
+def memory_demo(out: Path, seed: int, num_frames: int, size: int, chunk: int) -> dict:
+    """The memory demo into folder ``out``: the outward frames written, the memory rendered at the returning views;
+    returns the summary (render PSNR on covered pixels, coverage, map size)."""
     scene = SyntheticScene.random(seed=seed, dynamic=False)
     cams = demo_path(scene, num_frames, size)
     frames, depth = scene.render(cams)
@@ -167,8 +169,11 @@ DEMO_MARKER = "summary.json"
 """The file every demo folder holds: ``--out`` is replaced only when new, empty, or holding it."""
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = ArgumentParser(prog="python -m worldmem.demo", description=__doc__.split("\n\n")[0])
+DESCRIPTION = __doc__.split("\n\n")[0]
+
+
+def add_arguments(parser) -> None:
+    """Declares the demo's flags on ``parser``."""
     parser.add_argument("--out", type=Path, default=Path("outputs/demo"),
                         help="output folder: new, empty, or a previous demo's (holding summary.json)")
     parser.add_argument("--seed", type=int, default=1, help="synthetic scene seed (1 is a room)")
@@ -180,25 +185,34 @@ def main(argv: list[str] | None = None) -> int:
                         help="held-out scene for the generation demo (default: the first evaluation seed)")
     parser.add_argument("--generation-frames", type=int, default=48, help="frames of the generated out-and-back (2 given)")
     parser.add_argument("--steps", type=int, default=8, help="denoising steps per chunk")
-    args = parser.parse_args(argv)
+
+
+def run(args) -> None:
+    """The demo for parsed ``args``; a bad input raises :class:`~worldmem.utils.cli_errors.UsageError`."""
     if args.frames < 4 or args.size < 16 or args.chunk < 1 or args.generation_frames < 4:
-        parser.error("expected --frames >= 4, --size >= 16, --chunk >= 1, --generation-frames >= 4")
+        raise UsageError("expected --frames >= 4, --size >= 16, --chunk >= 1, --generation-frames >= 4")
     from worldmem.utils.io import atomic_directory, overlap_problem, replace_problem
 
     problem = overlap_problem({"--out": args.out}, {"--checkpoint": args.checkpoint})
     problem = problem or replace_problem(args.out, DEMO_MARKER)
     if problem:
-        parser.error(problem if problem.startswith("--out") else f"--out: {problem}")
+        raise UsageError(problem if problem.startswith("--out") else f"--out: {problem}")
     trained = (args.checkpoint / "model_index.json").is_file()
     if not trained:
         print(f"worldmem: no trained generator in {args.checkpoint}; running the memory demo only.")
     atomic_directory(args.out, lambda stage: _demo(args, stage, trained), marker=DEMO_MARKER)
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m worldmem.demo ARGS`` (also ``worldmem demo ARGS``)."""
+    parser = ArgumentParser(prog="python -m worldmem.demo", description=DESCRIPTION)
+    add_arguments(parser)
+    return run_command(parser, run, parse_command(parser, argv))
 
 
 def _demo(args, out: Path, trained: bool) -> None:
     """Runs the demos into the staging folder ``out`` (renamed to ``--out`` once complete)."""
-    summary = run(out, args.seed, args.frames, args.size, args.chunk)
+    summary = memory_demo(out, args.seed, args.frames, args.size, args.chunk)
     print(f"memory render at the {summary['returning_frames']} returning views: "
           f"PSNR {summary['render_psnr_covered_db']:.2f} dB on covered pixels, coverage {summary['coverage']:.1%} "
           f"({summary['surface_coverage']:.1%} of pixels that show a surface)")
