@@ -47,10 +47,11 @@ from eval.episodes import (
 )
 from eval.protocol_report import AWAY_FACTOR, VIDEO_PANELS, format_headline, headline, plot_drift, sections
 from eval.protocols import DEFAULT_CONTEXT, DEFAULT_NUM_FRAMES, MAX_CONTEXT, MIN_CYCLE_FRAMES, PROTOCOLS, RETRACING_PATHS
-from eval.revisit_detect import DEFAULT_MIN_COVISIBILITY, DEFAULT_MIN_GAP
-from eval.scoring import evaluate_episode, mean_of
+from eval.revisit_detect import DEFAULT_MIN_COVISIBILITY
+from eval.scoring import evaluate_episode
 from eval.variants import ORACLE, VARIANT_NAMES, Rollout
 from worldmem.geometry.paths import DEFAULT_BOX, PATH_NAMES, make_path, retraces
+from worldmem.metrics import default_min_gap, finite_mean
 
 __all__ = ["DEFAULT_TRAJECTORIES", "AWAY_FACTOR", "RevisitError", "add_arguments", "default_paths", "run"]
 
@@ -229,7 +230,7 @@ def _announce(pipe, args, rollouts: int, variants: int) -> None:
 def _min_gap(args, window: int, chunk: int) -> int:
     """G: given-half max(8, W + chunk); recall and cycle pairs must lie further apart than W + chunk."""
     few = args.protocol != "given-half"
-    gap = max(DEFAULT_MIN_GAP, window + chunk + int(few)) if args.min_gap is None else args.min_gap
+    gap = default_min_gap(window, chunk, same_pose=few) if args.min_gap is None else args.min_gap
     if few and gap <= window + chunk:
         raise RevisitError(f"--min-gap: --protocol {args.protocol} pairs lie further apart than working window "
                            f"+ chunk ({window} + {chunk}), got {gap}")
@@ -307,8 +308,7 @@ def run(args) -> dict:
         memory = dict(pipe.config.memory_config)
         memory["spatial"] = {**memory.get("spatial", {}), "sky_resolution": args.sky_resolution}
         pipe.register_to_config(memory_config=memory)
-    factor = pipe.codec.spatial_factor
-    size = (pipe.transformer.base.config.sample_height * factor, pipe.transformer.base.config.sample_width * factor)
+    size = pipe.frame_size
     chunk, window = int(pipe.config.chunk_size), int(pipe.config.working_window)
     min_gap = _min_gap(args, window, chunk)
     lpips_model, lpips_reason = None, "no AlexNet weights given (pass --lpips-weights PATH to a torchvision alexnet state_dict)"
@@ -357,7 +357,7 @@ def run(args) -> dict:
             "lpips": {"available": lpips_model is not None, "reason": lpips_reason},
         }
         results["summary"] = summarize(results)
-        results["reference"] = {key: mean_of(s["reference"].get(key) for s in scenes)
+        results["reference"] = {key: finite_mean(s["reference"].get(key) for s in scenes)
                                 for key in ("warp_psnr", "revisit_psnr_vs_first_visit", "same_pose_psnr")}
         results["headline"] = headline(results)
         save_results(results, stage / "results.json")

@@ -33,6 +33,7 @@ import torch
 
 from worldmem.geometry import Cameras
 from worldmem.geometry.transforms import project_points
+from worldmem.metrics import DEFAULT_MIN_GAP  # the library's, re-exported here
 from worldmem.utils.checks import as_float_tensor, check_finite, check_shape
 
 __all__ = [
@@ -47,7 +48,6 @@ __all__ = [
 ]
 
 DEFAULT_MIN_COVISIBILITY = 0.5
-DEFAULT_MIN_GAP = 8
 
 
 @dataclass(frozen=True)

@@ -18,18 +18,14 @@ from eval.protocols import make_plan, same_pose_psnr, score_plan
 from eval.revisit_detect import Revisit, covisibility_matrix, find_revisits
 from eval.variants import ORACLE, Rollout, oracle_render, run_variant
 from worldmem.geometry.cameras import Cameras
+from worldmem.metrics import finite_mean
 
-__all__ = ["mean_of", "away_frames", "pair_psnr", "score_rollout", "evaluate_episode"]
-
-
-def mean_of(values) -> float | None:
-    """The mean of the finite values that are not None, or None when there are none."""
-    vals = [float(v) for v in values if v is not None and math.isfinite(float(v))]
-    return sum(vals) / len(vals) if vals else None
+__all__ = ["away_frames", "pair_psnr", "score_rollout", "evaluate_episode"]
 
 
 def _nanmean(t: torch.Tensor) -> float | None:
-    return mean_of(t.flatten().tolist())
+    """:func:`~worldmem.metrics.finite_mean` of every value of a tensor of any shape."""
+    return finite_mean(t.flatten().tolist())
 
 
 def away_frames(matrix: torch.Tensor, revisits: list[Revisit], min_covisibility: float) -> int | None:
@@ -48,7 +44,7 @@ def pair_psnr(frames: torch.Tensor, gt_depth: torch.Tensor, cameras: Cameras, pa
     for i, j in pairs:
         idx = torch.tensor([i, j])
         scores.append(float(warp_consistency(frames[idx], gt_depth[idx], cameras[idx])[0]))
-    return mean_of(scores)
+    return finite_mean(scores)
 
 
 def score_rollout(rollout: Rollout, episode: Episode, revisits: list[Revisit], lpips_model=None) -> dict:
@@ -74,8 +70,8 @@ def score_rollout(rollout: Rollout, episode: Episode, revisits: list[Revisit], l
     return {
         "psnr_per_frame": [None if t < c else float(p[t]) for t in range(num)],
         "ssim_per_frame": [None if t < c else float(s[t]) for t in range(num)],
-        "revisit_psnr": mean_of(float(p[t]) for t in idx),
-        "revisit_ssim": mean_of(float(s[t]) for t in idx),
+        "revisit_psnr": finite_mean(float(p[t]) for t in idx),
+        "revisit_ssim": finite_mean(float(s[t]) for t in idx),
         "revisit_psnr_vs_first_visit": pair_psnr(frames, gt_depth, cams, pairs),
         "revisit_pairs_vs_first_visit": len(pairs),
         "lpips": lp,
@@ -113,7 +109,7 @@ def evaluate_episode(pipe, episode: Episode, variants: list[str], steps: int, no
         metrics[name].update(score_plan(plan, rollouts[name].frames, gt))
         if name == ORACLE:  # how much of each scored frame the ground-truth map covers
             covered = (rollouts[name].depth > 0).flatten(1).float().mean(1)
-            metrics[name]["revisit_coverage"] = mean_of(float(covered[r.frame]) for r in scored)
+            metrics[name]["revisit_coverage"] = finite_mean(float(covered[r.frame]) for r in scored)
         if progress is not None:
             progress.update(1)
     pairs = [(r.earlier_frame, r.frame) for r in scored if r.earlier_frame >= c]
