@@ -24,6 +24,7 @@ import torch
 
 from worldmem.geometry.cameras import Cameras
 from worldmem.geometry.paths import KEYS_PREFIX, PATH_NAMES, make_path, path_spec
+from worldmem.utils.cli_errors import UsageError
 
 __all__ = ["DEFAULT_TRAJECTORIES", "RevisitError", "Episode", "eval_path", "check_trajectory_name",
            "synthetic_episodes", "source_clips", "source_episodes"]
@@ -31,8 +32,8 @@ __all__ = ["DEFAULT_TRAJECTORIES", "RevisitError", "Episode", "eval_path", "chec
 DEFAULT_TRAJECTORIES = ("out-and-back", "loop", "excursion")
 
 
-class RevisitError(Exception):
-    """A bad input to the benchmark: reported as one line, exit status 2."""
+class RevisitError(UsageError):
+    """A bad input to the benchmark (``eval revisit``, ``eval strip``): reported as one line, exit status 2."""
 
 
 @dataclass

@@ -19,10 +19,10 @@ import torch
 
 from worldmem.geometry.cameras import Cameras
 from worldmem.geometry.paths import KEYS_PREFIX, PATHS, make_path
+from worldmem.utils.cli_errors import UsageError
 
-__all__ = ["top_down_view", "plot_paths", "add_arguments", "main"]
+__all__ = ["top_down_view", "plot_paths", "add_arguments", "run"]
 
-PROG = "python -m eval plot-paths"
 _SIZE = 32  # image size of the plotted cameras (positions and directions do not depend on it)
 
 
@@ -132,17 +132,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--draws", type=int, default=3, help="random members drawn for each random family")
 
 
-def main(args, parser: argparse.ArgumentParser) -> int:
+def run(args: argparse.Namespace) -> Path:
+    """Draws the figure for parsed ``args``; a bad input raises :class:`~worldmem.utils.cli_errors.UsageError`."""
     from worldmem.utils.io import output_file_problem
 
     problem = output_file_problem(args.out, ".png")
     if problem:
-        parser.exit(2, f"{PROG}: error: --out: {problem}\n")
+        raise UsageError(f"--out: {problem}")
     if args.seed < 0 or args.num_frames < 4 or args.draws < 0:
-        parser.exit(2, f"{PROG}: error: expected --seed >= 0, --num-frames >= 4, --draws >= 0\n")
+        raise UsageError("expected --seed >= 0, --num-frames >= 4, --draws >= 0")
     try:
         out = plot_paths(args.out, args.seed, args.num_frames, args.draws)
     except ImportError as err:
-        parser.exit(2, f"{PROG}: error: {err}\n")
+        raise UsageError(str(err)) from None
     print(f"wrote {out} ({len(PATHS)} paths in synthetic scene {args.seed})")
-    return 0
+    return out

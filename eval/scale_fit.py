@@ -26,9 +26,10 @@ import torch
 from worldmem.data.config import CurationConfig
 from worldmem.data.depth_fit import fit_depth_affine, triangulate_clip
 from worldmem.data.readers.synthetic import EVAL_SEEDS, synthetic_clip
+from worldmem.utils.cli_errors import UsageError
 from worldmem.utils.io import atomic_write, atomic_write_json
 
-__all__ = ["A_B", "NOISE", "scale_fit_rows", "summarise", "plot_scale_fit", "add_arguments", "main"]
+__all__ = ["A_B", "NOISE", "scale_fit_rows", "summarise", "plot_scale_fit", "add_arguments", "run"]
 
 PROG = "python -m eval scale-fit"
 A_B = ((1.0, 0.0), (3.0, 0.5), (0.2, 0.1))
@@ -158,7 +159,9 @@ def _is_ours(path: Path) -> bool:
     return isinstance(record, dict) and str(record.get("command", "")).startswith(PROG)
 
 
-def main(args, parser: argparse.ArgumentParser) -> int:
+def run(args: argparse.Namespace) -> Path:
+    """Fits, draws and writes the figure and its json for parsed ``args``; a bad input raises
+    :class:`~worldmem.utils.cli_errors.UsageError`."""
     from worldmem.utils.io import output_file_problem
 
     beside = args.out.with_suffix(".json")
@@ -166,18 +169,17 @@ def main(args, parser: argparse.ArgumentParser) -> int:
     if problem is None and beside.exists() and not _is_ours(beside):
         problem = f"{beside} (written beside the figure) exists and is not a {PROG} result; choose another name"
     if problem:
-        parser.exit(2, f"{PROG}: error: --out: {problem}\n")
+        raise UsageError(f"--out: {problem}")
     if args.start not in EVAL_SEEDS or args.clips < 1 or args.start + args.clips > EVAL_SEEDS.stop:
-        parser.exit(2, f"{PROG}: error: --start/--clips: expected held-out seeds in [{EVAL_SEEDS.start}, "
-                       f"{EVAL_SEEDS.stop})\n")
+        raise UsageError(f"--start/--clips: expected held-out seeds in [{EVAL_SEEDS.start}, {EVAL_SEEDS.stop})")
     if not 8 <= args.frames <= CurationConfig().synthetic_frames:
-        parser.exit(2, f"{PROG}: error: --frames: expected 8 .. {CurationConfig().synthetic_frames}\n")
+        raise UsageError(f"--frames: expected 8 .. {CurationConfig().synthetic_frames}")
     rows = scale_fit_rows(args.start, args.clips, args.frames)
     summary = summarise(rows)
     try:
         out = plot_scale_fit(rows, summary, args.out)
     except ImportError as err:
-        parser.exit(2, f"{PROG}: error: {err}\n")
+        raise UsageError(str(err)) from None
     command = f"{PROG} --out {args.out} --start {args.start} --clips {args.clips} --frames {args.frames}"
     atomic_write_json(out.with_suffix(".json"), {"command": command, "a_b": A_B, "noise": NOISE, **summary,
                                                  "rows": rows})
@@ -187,4 +189,4 @@ def main(args, parser: argparse.ArgumentParser) -> int:
               f"{100 * v['a_within_2_percent']:.0f} %; depth error median {100 * v['depth_rel_error_median']:.2f} %")
     print(f"unreliable: {summary['unreliable_clips']}")
     print(f"wrote {out} and {out.with_suffix('.json')}")
-    return 0
+    return out

@@ -31,8 +31,8 @@ def test_generate_from_a_synthetic_scene_writes_every_output_and_resumes(tmp_pat
 
 
 def test_generate_from_posed_frames_on_disk(tmp_path):
+    from tests.synthetic.scene_paths import out_and_back_in_scene
     from worldmem.synthetic import SyntheticScene
-    from worldmem.synthetic.paths import out_and_back_in_scene
     from worldmem.utils.io import atomic_write_json
     from worldmem.utils.video import write_video
 

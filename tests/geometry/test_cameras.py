@@ -135,6 +135,47 @@ def test_indexing_len_cat_relative():
     assert torch.allclose(a, b, atol=1e-5)
 
 
+def test_values_are_checked_where_they_enter_and_derivations_trust_them(monkeypatch):
+    """Every check runs in the public constructor and the converters; slicing, cat, unsqueeze, to (not narrowing) and
+    relative_to only rearrange checked values, so they give the same cameras without running the value checks."""
+    cams = random_cameras(n=6)
+    checked = []
+    post_init = Cameras.__post_init__
+
+    def counting(self):
+        checked.append(self)
+        post_init(self)
+
+    monkeypatch.setattr(Cameras, "__post_init__", counting)
+    derived = {"slice": cams[1:4], "item": cams[2], "cat": Cameras.cat([cams[:2], cams[2], cams[3:]]),
+               "unsqueeze": cams.unsqueeze(0), "to float64": cams.to(dtype=torch.float64),
+               "to cpu": cams.to(device="cpu"), "relative_to": cams.relative_to(cams[2])}
+    assert checked == [], [name for name, c in derived.items() if c in checked]
+    # The same cameras the checked constructor makes from the same tensors.
+    for name, c in derived.items():
+        again = Cameras(c.cam_from_world, c.K, c.height, c.width)
+        assert again == c and again.dtype == c.dtype and again.batch_shape == c.batch_shape, name
+    assert derived["cat"] == cams and derived["unsqueeze"].batch_shape == (1, 6)
+    checked.clear()
+    # Where values enter, every check runs.
+    Cameras(cams.cam_from_world, cams.K, 24, 32)
+    Cameras.from_dict(cams.to_dict())
+    Cameras.from_opengl(cams.to_opengl(), cams.K, 24, 32)
+    Cameras.from_realestate10k(cams.to_realestate10k(), 24, 32)
+    cams.to(dtype=torch.float64).to(dtype=torch.float32)  # narrowing: checked again
+    cams.transform_world(torch.eye(4), scale=2.0)
+    assert len(checked) == 6
+    # An index that reaches into the matrices still fails like a bad constructor argument.
+    with pytest.raises(ValueError, match=r"cam_from_world: expected shape \(\.\.\., 4, 4\)"):
+        cams[0, 1]
+    with pytest.raises(ValueError, match=r"cam_from_world: expected shape \(\.\.\., 4, 4\)"):
+        cams.unsqueeze(-1)
+    # Narrowing to float32 re-checks: a finite float64 translation that overflows float32 is refused.
+    far = cams.to(dtype=torch.float64).transform_world(torch.eye(4, dtype=torch.float64), scale=1e300)
+    with pytest.raises(ValueError, match="cam_from_world"):
+        far.to(dtype=torch.float32)
+
+
 def test_resize_and_crop_keep_rays():
     cams = random_cameras(n=1, h=24, w=32)
     depth = torch.full((1, 1, 24, 32), 2.0)

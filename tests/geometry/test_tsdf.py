@@ -1,4 +1,4 @@
-"""Tests of the sparse-voxel TSDF (its hash table and key packing: test_voxel_hash.py).
+"""Tests of the sparse-voxel TSDF (its voxel index: test_voxel_blocks.py, key packing: test_voxel_keys.py).
 
 Scenes: the built-in synthetic room (exact ray-cast depth is the ground truth), plus a box that the test
 ray-casts itself and composites in, so a moving object is fully under the test's control.
@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from tests.geometry.tsdf_scenes import MOVER, MOVER_CENTER, TRUNC, TRUNC_VOXELS, VOXEL, make_cams, orbit, room_cams
-from worldmem.geometry import tsdf_rays
+from worldmem.geometry import tsdf_carving
 from worldmem.geometry.cameras import Cameras
 from worldmem.geometry.tsdf import SparseTSDF
 from worldmem.synthetic import SyntheticScene
@@ -140,8 +140,8 @@ def _ghost(scene: SyntheticScene, carve: bool) -> tuple[float, torch.Tensor, Spa
     tsdf.integrate(*render_with_box(scene, before, MOVER), before)
     centers = tsdf.voxel_centers()
     # The floor is the only static surface near MOVER; voxels in its band legitimately stay.
-    near_mover = (tsdf.weights() > 0) & (box_distance(centers, MOVER) < TRUNC) \
-        & (centers[:, 2] > TRUNC + 2 * VOXEL)
+    near_mover = ((tsdf.weights() > 0) & (box_distance(centers, MOVER) < TRUNC)
+                  & (centers[:, 2] > TRUNC + 2 * VOXEL))
     tsdf.integrate(*render_with_box(scene, after), after)
     survivors = (tsdf.weights()[: near_mover.numel()] > 0) & near_mover
     return float(survivors.sum()) / float(near_mover.sum()), near_mover, tsdf
@@ -190,7 +190,7 @@ def test_carving_bitmap_and_sorting_paths_agree(scene, monkeypatch):
     """Carving deduplicates the voxels its rays cross in a bitmap over their box, or by sorting keys when the box
     is too large: the same voxels carved either way, so the same map."""
     used = []
-    bitmap = tsdf_rays._met_in_box
+    bitmap = tsdf_carving._met_in_box
 
     def spy(*args):
         found = bitmap(*args)
@@ -199,7 +199,7 @@ def test_carving_bitmap_and_sorting_paths_agree(scene, monkeypatch):
 
     states = []
     for met_in_box in (spy, lambda *args: None):  # the second: every box too large, always sort
-        monkeypatch.setattr(tsdf_rays, "_met_in_box", met_in_box)
+        monkeypatch.setattr(tsdf_carving, "_met_in_box", met_in_box)
         fraction, _, tsdf = _ghost(scene, carve=True)
         assert fraction < 0.01  # carving removed the moved object
         states.append(tsdf.state_dict())
@@ -220,8 +220,8 @@ def test_integration_only_touches_voxels_in_the_new_frustum(scene):
     tsdf.integrate(rgb, depth, new_cam)
     new = tsdf.state_dict()
     assert torch.equal(new["keys"][:n_old], old["keys"])
-    changed = (new["tsdf"][:n_old] != old["tsdf"]) | (new["weight"][:n_old] != old["weight"]) | \
-        (new["color"][:n_old] != old["color"]).any(1)
+    changed = ((new["tsdf"][:n_old] != old["tsdf"]) | (new["weight"][:n_old] != old["weight"])
+               | (new["color"][:n_old] != old["color"]).any(1))
     uv, z = new_cam.project(tsdf.voxel_centers()[:n_old])
     margin = 2.0  # pixels: a voxel whose centre projects just outside may still be met by a band sample
     in_frustum = (z[0] > 0) & (uv[0] > -margin).all(-1) & (uv[0] < 64 + margin).all(-1)

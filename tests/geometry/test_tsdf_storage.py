@@ -66,7 +66,9 @@ def test_dead_voxels_are_freed_and_the_surface_stays(scene):
     n = tsdf.num_allocated
     dead = torch.arange(n) % 3 == 0
     keys_alive = tsdf.state_dict()["keys"][~dead]
-    tsdf._weight[:n][dead] = 0.0
+    state = tsdf.state_dict()
+    state["weight"][dead] = 0.0
+    tsdf.load_state_dict(state)
     assert tsdf.prune() == int(dead.sum())
     assert tsdf.num_allocated == tsdf.num_voxels == n - int(dead.sum())
     assert torch.equal(tsdf.state_dict()["keys"], keys_alive)
@@ -103,12 +105,16 @@ def test_voxel_budget_evicts_the_least_recently_used(scene):
         SparseTSDF(max_voxels=0)
 
 
-def test_state_without_use_tracking_still_loads(scene):
+def test_state_must_hold_every_tensor(scene):
+    """A state without the use clock (written before use tracking) is refused in one line naming the keys."""
     cams = room_cams(scene, 2, 16)
     rgb, depth = scene.render(cams)
     tsdf = SparseTSDF(voxel_size=VOXEL)
     tsdf.integrate(rgb, depth, cams)
     old = {k: v for k, v in tsdf.state_dict().items() if k not in ("used", "clock")}
-    loaded = SparseTSDF.from_state_dict(old, tsdf.config())
+    with pytest.raises(ValueError, match=r"^state: expected keys \['clock', 'color', 'keys', 'tsdf', 'used', 'weight'\], got "
+                                         r"\['color', 'keys', 'tsdf', 'weight'\]$"):
+        SparseTSDF.from_state_dict(old, tsdf.config())
+    loaded = SparseTSDF.from_state_dict(tsdf.state_dict(), tsdf.config())
     assert torch.equal(loaded.extract_points()[0], tsdf.extract_points()[0])
-    assert int(loaded.state_dict()["clock"]) == 0
+    assert int(loaded.state_dict()["clock"]) == int(tsdf.state_dict()["clock"]) == 2

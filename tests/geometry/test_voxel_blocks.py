@@ -9,14 +9,14 @@ from tests.geometry.tsdf_scenes import TRUNC_VOXELS, VOXEL, room_cams
 from worldmem.geometry import tsdf_fusion
 from worldmem.geometry.tsdf import SparseTSDF
 from worldmem.geometry.voxel_blocks import VoxelBlockIndex, block_keys, local_index
-from worldmem.geometry.voxel_hash import VoxelHashTable, pack_coords
+from worldmem.geometry.voxel_keys import pack_coords
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def test_index_matches_a_dict_and_the_hash_table():
+def test_index_matches_a_dict():
     gen = torch.Generator().manual_seed(0)
-    index, table = VoxelBlockIndex(), VoxelHashTable(capacity=16)
+    index = VoxelBlockIndex()
     reference: dict[int, int] = {}
     for _ in range(6):
         coords = torch.randint(-40, 40, (3000, 3), generator=gen)  # negative coordinates: blocks floor
@@ -28,9 +28,6 @@ def test_index_matches_a_dict_and_the_hash_table():
         for k in fresh:
             reference[k] = len(reference)
         assert indices.tolist() == [reference[k] for k in keys.tolist()]
-        # The same contract as the flat hash table, call for call.
-        flat_indices, flat_new = table.insert(keys)
-        assert torch.equal(indices, flat_indices) and torch.equal(new_keys, flat_new)
     queries = pack_coords(torch.randint(-50, 50, (20000, 3), generator=gen))
     expected = torch.tensor([reference.get(k, -1) for k in queries.tolist()])
     assert torch.equal(index.lookup(queries), expected) and bool((expected == -1).any())
@@ -67,15 +64,17 @@ def test_band_voxels_bitmap_and_sorting_paths_agree(scene, monkeypatch):
         monkeypatch.setattr(tsdf_fusion, "_BOX_CELLS_PER_SAMPLE", limit)
         tsdf = SparseTSDF(voxel_size=VOXEL, trunc_voxels=TRUNC_VOXELS, carve_stride=1)
         tsdf.integrate(rgb[:2], depth[:2], cams[:2])
+        index = VoxelBlockIndex.from_keys(tsdf.state_dict()["keys"])  # the map's voxels, in its dense order
         c = cams[1:2].to(dtype=torch.float32)  # seen already: most of its band is stored, not all
         d = depth[1, 0]
-        coords, idx, allocate = tsdf_fusion.band_voxels(tsdf, d, d > 0, c.centers[0], c.cam_from_world[0], c.K[0])
+        coords, idx, allocate = tsdf_fusion.band_voxels(index, d, d > 0, c.centers[0], c.cam_from_world[0], c.K[0],
+                                                        voxel_size=VOXEL, trunc_voxels=TRUNC_VOXELS)
         keys = pack_coords(coords)
         assert torch.equal(keys, torch.unique(keys))  # ascending, no duplicates
         assert torch.equal(idx, tsdf.lookup(keys)) and bool((idx >= 0).any()) and bool((idx < 0).any())
         fresh = allocate(idx < 0)
-        tsdf._grow_arrays(tsdf.num_allocated)  # as integration does after allocating
-        assert torch.equal(tsdf.lookup(keys[idx < 0]), fresh)
+        assert torch.equal(fresh, torch.arange(tsdf.num_allocated, tsdf.num_allocated + fresh.numel()))
+        assert torch.equal(index.lookup(keys[idx < 0]), fresh)
         tsdf.integrate(rgb[2:], depth[2:], cams[2:])
         maps[limit] = (keys, idx, fresh, tsdf.state_dict())
     (k1, i1, f1, s1), (k2, i2, f2, s2) = maps.values()

@@ -57,8 +57,8 @@ def test_config_sizes_are_bounded(spatial, key):
 
 
 def _scene():
+    from tests.synthetic.scene_paths import out_and_back_in_scene
     from worldmem.synthetic import SyntheticScene
-    from worldmem.synthetic.paths import out_and_back_in_scene
 
     scene = SyntheticScene.random(seed=3, kind="room")
     cams = out_and_back_in_scene(scene, 4, 32)

@@ -1,11 +1,11 @@
 import pytest
 import torch
 
+from tests.synthetic.scene_paths import out_and_back_in_scene
 from worldmem.memory import WorldMemory
 from worldmem.models import PixelCodec, VAECodec, WorldMemTransformer
 from worldmem.pipelines import WorldMemPipeline, default_scheduler
 from worldmem.synthetic import SyntheticScene
-from worldmem.synthetic.paths import out_and_back_in_scene
 
 S = 16
 BASE = dict(num_attention_heads=2, attention_head_dim=16, in_channels=8, out_channels=4, time_embed_dim=32,

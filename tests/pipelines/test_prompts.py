@@ -5,11 +5,11 @@ import torch
 
 from tests.models.tiny_text import D_MODEL, save_tiny_text_encoder
 from tests.pipelines.test_pipeline import MEMORY, make_pipe, run
+from tests.synthetic.scene_paths import out_and_back_in_scene
 from worldmem.models import PixelCodec, WorldMemTransformer
 from worldmem.models.text import load_text_encoder
 from worldmem.pipelines import WorldMemPipeline, default_scheduler, load_pipeline
 from worldmem.synthetic import SyntheticScene
-from worldmem.synthetic.paths import out_and_back_in_scene
 
 S, L = 16, 5
 TEXT_BASE = dict(num_attention_heads=2, attention_head_dim=16, in_channels=8, out_channels=4, time_embed_dim=32,

@@ -23,8 +23,8 @@ SCENE_PATH = {"trajectory": "loop", "num_frames": 10, "scene": "synthetic:4", "a
 
 @functools.cache
 def _scene():
+    from tests.synthetic.scene_paths import out_and_back_in_scene
     from worldmem.synthetic import SyntheticScene
-    from worldmem.synthetic.paths import out_and_back_in_scene
 
     scene = SyntheticScene.random(seed=2, kind="room")
     cams = out_and_back_in_scene(scene, 3, SIZE)
@@ -148,8 +148,8 @@ def tiny_pipeline():
 
 def scene_inputs(size: int = SIZE, n: int = 6):
     """(frames (2, 3, s, s), depth (2, 1, s, s), cameras (n,)) of a synthetic scene at image size ``size``."""
+    from tests.synthetic.scene_paths import out_and_back_in_scene
     from worldmem.synthetic import SyntheticScene
-    from worldmem.synthetic.paths import out_and_back_in_scene
 
     scene = SyntheticScene.random(seed=3, kind="room")
     cams = out_and_back_in_scene(scene, n, size)

@@ -51,12 +51,18 @@ class Cameras:
 
     Attributes:
         cam_from_world: (..., 4, 4) rigid transforms, OpenCV axes, ``x_cam = R @ x_world + t``.
-        K: (..., 3, 3) intrinsics in pixels for images of ``height`` x ``width``; broadcastable against the
-            batch of ``cam_from_world`` is not enough: both carry the same batch shape.
+        K: (..., 3, 3) intrinsics in pixels for images of ``height`` x ``width``, with the batch shape of
+            ``cam_from_world`` (a single (3, 3) ``K`` is expanded to it; other shapes that merely broadcast are
+            refused), upper triangular with last row (0, 0, 1), stored in ``cam_from_world``'s dtype and device.
         height, width: the image size ``K`` refers to.
 
     Construction checks shapes, finiteness, that rotations are orthonormal with determinant +1 and that
-    ``K`` has positive focal lengths; violations raise ``ValueError`` naming the argument.
+    ``K`` has positive focal lengths within :data:`FOCAL_RANGE`; violations raise ``ValueError`` naming the
+    argument. The constructor, :meth:`from_opengl`, :meth:`from_realestate10k`, :meth:`from_dict` and the
+    methods that take new numbers (:meth:`transform_world`, :meth:`resize`, :meth:`crop`) are where values enter,
+    so they run every check. Cameras derived from checked ones (indexing, :meth:`cat`, :meth:`unsqueeze`,
+    :meth:`to` without narrowing the dtype, :meth:`relative_to`) only have their shapes checked: their values are
+    rearranged, widened or multiplied by rigid transforms, never made up.
     """
 
     cam_from_world: torch.Tensor
@@ -116,6 +122,25 @@ class Cameras:
         object.__setattr__(self, "cam_from_world", m)
         object.__setattr__(self, "K", k)
 
+    @classmethod
+    def _derived(cls, cam_from_world: torch.Tensor, K: torch.Tensor, height: int, width: int) -> Cameras:
+        """Cameras made from the tensors of checked cameras (a slice, a concatenation, a wider dtype, another
+        device, a change of reference frame), which need no value checks.
+
+        The shapes are checked (an index can reach into the matrices); tensors that are not two float32 or float64
+        matrix stacks of one batch shape, dtype and device go through every check of the constructor instead.
+        """
+        m, k = cam_from_world, K
+        if not (m.shape[-2:] == (4, 4) and k.shape[-2:] == (3, 3) and m.shape[:-2] == k.shape[:-2]
+                and m.dtype == k.dtype and m.dtype in (torch.float32, torch.float64) and m.device == k.device):
+            return cls(m, k, height, width)
+        cameras = object.__new__(cls)
+        object.__setattr__(cameras, "cam_from_world", m)
+        object.__setattr__(cameras, "K", k)
+        object.__setattr__(cameras, "height", height)
+        object.__setattr__(cameras, "width", width)
+        return cameras
+
     # ------------------------------------------------------------------ container protocol
     @property
     def batch_shape(self) -> torch.Size:
@@ -137,7 +162,7 @@ class Cameras:
     def __getitem__(self, index) -> Cameras:
         if len(self.batch_shape) == 0:
             raise IndexError("cannot index a single (unbatched) camera")
-        return Cameras(self.cam_from_world[index], self.K[index], self.height, self.width)
+        return Cameras._derived(self.cam_from_world[index], self.K[index], self.height, self.width)
 
     def __iter__(self):
         for i in range(len(self)):
@@ -153,17 +178,26 @@ class Cameras:
         for c in cameras:
             if (c.height, c.width) != (h, w):
                 raise ValueError(f"cameras: expected one image size {(h, w)}, got {(c.height, c.width)}")
+        for c in cameras:
+            if (c.height, c.width) != (h, w):
+                raise ValueError(f"cameras: expected one image size {(h, w)}, got {(c.height, c.width)}")
         as_batch = [c.unsqueeze(0) if len(c.batch_shape) == 0 else c for c in cameras]
-        return Cameras(
+        return Cameras._derived(
             torch.cat([c.cam_from_world for c in as_batch]), torch.cat([c.K for c in as_batch]), h, w
         )
 
     def unsqueeze(self, dim: int) -> Cameras:
-        return Cameras(self.cam_from_world.unsqueeze(dim), self.K.unsqueeze(dim), self.height, self.width)
+        """The cameras with a batch dimension of size 1 inserted at ``dim`` (a tensor dimension: 0 .. batch dims)."""
+        return Cameras._derived(self.cam_from_world.unsqueeze(dim), self.K.unsqueeze(dim), self.height, self.width)
 
     def to(self, device=None, dtype=None) -> Cameras:
-        return Cameras(self.cam_from_world.to(device=device, dtype=dtype), self.K.to(device=device, dtype=dtype),
-                       self.height, self.width)
+        """The same cameras on ``device`` and/or in ``dtype``; a narrower dtype (float64 to float32) is checked
+        again, since rounding can overflow or leave the valid ranges."""
+        m = self.cam_from_world.to(device=device, dtype=dtype)
+        k = self.K.to(device=device, dtype=dtype)
+        if m.dtype == self.dtype or m.dtype == torch.float64:
+            return Cameras._derived(m, k, self.height, self.width)
+        return Cameras(m, k, self.height, self.width)
 
     def __eq__(self, other) -> bool:
         return (
@@ -217,7 +251,7 @@ class Cameras:
         if ref.dim() != 2:
             raise ValueError(f"reference: expected one camera (batch shape () or (1,)), got {tuple(reference.batch_shape)}")
         world_from_ref = invert_rigid(ref.to(self.dtype))
-        return Cameras(self.cam_from_world @ world_from_ref, self.K, self.height, self.width)
+        return Cameras._derived(self.cam_from_world @ world_from_ref, self.K, self.height, self.width)
 
     def transform_world(self, new_from_world: torch.Tensor, scale: float = 1.0) -> Cameras:
         """Cameras in a new world frame ``x_new = scale * (R @ x_world + t)`` (e.g. to normalise scene scale)."""

@@ -1,6 +1,6 @@
 """Point-set helpers: voxel keys for visibility sets, depth-to-points, and PLY output.
 
-Visibility sets are sorted int64 voxel keys, packed by :func:`~worldmem.geometry.voxel_hash.point_keys` (the
+Visibility sets are sorted int64 voxel keys, packed by :func:`~worldmem.geometry.voxel_keys.point_keys` (the
 TSDF's keys), which makes set operations (``torch.isin``, ``torch.unique``) cheap.
 """
 
@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from worldmem.geometry.cameras import Cameras
-from worldmem.geometry.voxel_hash import point_keys
+from worldmem.geometry.voxel_keys import point_keys
 from worldmem.utils.io import atomic_write
 
 __all__ = ["visible_voxel_keys", "depth_to_points", "write_ply"]

@@ -141,7 +141,7 @@ def render_points(points: torch.Tensor, features: torch.Tensor, cameras: Cameras
 def point_blocks(points: torch.Tensor, block: float) -> tuple[torch.Tensor, torch.Tensor]:
     """``(inverse, centres)``: the cube of side ``block`` each point (N, 3) lies in, as an index (N,) into the
     occupied cubes' centres (B, 3). Computed once per point set, reused by every :func:`cull_points` call."""
-    from worldmem.geometry.voxel_hash import key_centers, point_keys
+    from worldmem.geometry.voxel_keys import key_centers, point_keys
 
     # Packed 64-bit cube keys: a flat unique is several times faster than a unique over coordinate rows.
     uniq, inverse = torch.unique(point_keys(points.float(), block), return_inverse=True)
@@ -298,8 +298,8 @@ def _render_torch(pts, feats, cameras: Cameras, rad, max_splat_px, near, backgro
         # Flat pixel indices are formed in floating point (exact below 2**24 in float32) and converted once.
         flat_dtype = torch.float32 if dump < 1 << 24 else torch.float64
         width = torch.tensor(float(w), dtype=flat_dtype, device=pts.device)
-        keep = (z > near) & (px >= -max_splat_px) & (px < w + max_splat_px) & (py >= -max_splat_px) \
-            & (py < h + max_splat_px)
+        keep = ((z > near) & (px >= -max_splat_px) & (px < w + max_splat_px) & (py >= -max_splat_px)
+                & (py < h + max_splat_px))
         sel = keep.reshape(-1).nonzero()[:, 0]
         cam_idx, pt_idx = sel // n, sel % n
         u, v, px, py, zk = (a.reshape(-1)[sel] for a in (u, v, px, py, z))

@@ -16,16 +16,24 @@ Conventions:
   voxel_size`` and stored normalised to [-1, 1]. Voxels with ``sdf < -trunc`` (occluded) are not updated.
 - Each observation has weight 1; a voxel's tsdf and colour are running weighted averages and its weight is
   capped at ``max_weight`` (so old observations can still be outvoted).
-- Space carving removes moving things: a voxel a frame sees through (:func:`~worldmem.geometry.tsdf_rays.
-  carved_voxels`) loses ``carve_weight``, once per frame; at weight <= 0 it is dead (not counted, not
-  extracted) until a later observation revives it, so an object seen in n frames needs about
-  ``n / carve_weight`` frames through its old place (capped by ``max_weight``) to disappear.
+- Space carving removes moving things: a voxel met by a pixel ray in front of ``D - trunc`` and confirmed
+  in front of the surface by more than ``trunc`` in this frame (along z against the nearest depth of the 3x3
+  pixels it projects to, and perpendicular to the surface seen there; :mod:`worldmem.geometry.tsdf_carving`)
+  loses ``carve_weight``, once per frame; at weight <= 0 it is dead (not counted, not extracted) until a later
+  observation revives it. An object seen in n frames therefore needs about ``n / carve_weight`` frames through
+  its old place (capped by ``max_weight``) to disappear.
 - Bounded storage: dead voxels are freed (the arrays compacted, survivors keeping their order) whenever they
   make up a quarter of the allocated ones. With ``max_voxels`` the live voxels are also kept within a budget:
   when an integration leaves more, the least recently used are evicted (used = fused, or rendered as the
   winning surface of a pixel: :meth:`touch`; ties go to the lower weight, then the lower dense index) down to
   ``EVICT_TO`` of the budget, so a rollout longer than the budget forgets the places it has not seen for the
   longest time first.
+
+The class owns the storage (a :class:`~worldmem.geometry.voxel_blocks.VoxelBlockIndex` and dense per-voxel arrays)
+and the running averages; :mod:`~worldmem.geometry.tsdf_fusion` (which voxels a frame's band samples),
+:mod:`~worldmem.geometry.tsdf_carving` (which voxels a frame sees through) and
+:mod:`~worldmem.geometry.tsdf_surface` (the zero level set) are functions of that storage, passed to them as
+arguments.
 """
 
 from __future__ import annotations
@@ -35,18 +43,17 @@ import math
 import torch
 
 from worldmem.geometry.cameras import Cameras
-from worldmem.geometry.transforms import pixel_centers, project_points
+from worldmem.geometry.transforms import pixel_centers
+from worldmem.geometry.tsdf_carving import carved_voxels
 from worldmem.geometry.tsdf_fusion import band_voxels, pad_image, project_voxels
-from worldmem.geometry.tsdf_rays import carved_voxels
 from worldmem.geometry.tsdf_surface import update_crossings, zero_crossings
 from worldmem.geometry.voxel_blocks import VoxelBlockIndex
-from worldmem.geometry.voxel_hash import COORD_LIMIT, key_centers, point_keys
+from worldmem.geometry.voxel_keys import COORD_LIMIT, key_centers, point_keys
 from worldmem.utils import checks
 
 __all__ = ["SparseTSDF"]
 
 _STATE_KEYS = ("keys", "tsdf", "weight", "color", "used", "clock")
-_STATE_KEYS_V1 = ("keys", "tsdf", "weight", "color")  # before use tracking: loaded with every voxel unused
 EVICT_TO = 0.9
 """Over budget, live voxels are evicted down to this fraction of ``max_voxels`` (amortises the compaction)."""
 _DEAD_FRACTION = 0.25
@@ -133,12 +140,10 @@ class SparseTSDF:
         return tsdf
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        """Replaces the voxels with those of a :meth:`state_dict` (or of one saved before use tracking, whose
-        voxels all count as used at clock 0)."""
-        if set(state) not in (set(_STATE_KEYS), set(_STATE_KEYS_V1)):
+        """Replaces the voxels with those of a :meth:`state_dict`."""
+        if set(state) != set(_STATE_KEYS):
             raise ValueError(f"state: expected keys {sorted(_STATE_KEYS)}, got {sorted(state)}")
         keys, n = state["keys"], state["keys"].numel()
-        state = {"used": torch.zeros(n, dtype=torch.int64), "clock": torch.tensor(0), **state}
         integer = ("keys", "used", "clock")
         for name, shape in (("keys", (n,)), ("tsdf", (n,)), ("weight", (n,)), ("color", (n, 3)), ("used", (n,)),
                             ("clock", ())):
@@ -173,7 +178,7 @@ class SparseTSDF:
         checks.check_finite("points", p)
         if p.numel() and float(p.abs().max()) / self.voxel_size >= COORD_LIMIT:
             raise ValueError(f"points: expected coordinates within +-{COORD_LIMIT * self.voxel_size:.4g}")
-        return self._keys_of(p)
+        return point_keys(p, self.voxel_size, check=False)  # the range is checked above
 
     def lookup(self, keys: torch.Tensor) -> torch.Tensor:
         """Dense voxel indices (N,) int64 of ``keys`` (N,); -1 where no voxel is allocated.
@@ -247,34 +252,14 @@ class SparseTSDF:
             self._integrate_frame(rgb[i].float(), depth[i, 0], center, m, k)
         self._bound_storage()
 
-    def _project(self, points: torch.Tensor, cam_from_world: torch.Tensor, k: torch.Tensor,
-                 depth: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Projects world points (N, 3) into one frame.
-
-        Returns the flat pixel index (N,) (0 where outside), the voxel z (N,) and the observed depth D there
-        (N,) (0 outside the image, behind the camera or unknown).
-        """
-        h, w = depth.shape
-        uv, z = project_points(points, cam_from_world, k)
-        u, v = uv[:, 0], uv[:, 1]
-        inside = (z > 1e-6) & (u >= 0) & (u < w) & (v >= 0) & (v < h)
-        col = torch.where(inside, u, torch.zeros_like(u)).long().clamp_(0, w - 1)
-        row = torch.where(inside, v, torch.zeros_like(v)).long().clamp_(0, h - 1)
-        pix = row * w + col
-        d = torch.where(inside, depth.reshape(-1)[pix], torch.zeros_like(z))
-        return pix, z, d
-
-    def _keys_of(self, points: torch.Tensor) -> torch.Tensor:
-        """Packed keys (N,) of world points (N, 3) already known to be within the representable range."""
-        return point_keys(points, self.voxel_size, check=False)
-
     def _integrate_frame(self, rgb, depth, center, cam_from_world, k) -> None:
         valid = depth > 0
         if not bool(valid.any()):
             return
         # Band samples every voxel_size in z over [d - trunc, d + trunc] (<= ~1.2 voxels along the ray for
         # usual fields of view; neighbouring rays fill the gaps).
-        coords, idx, allocate = band_voxels(self, depth, valid, center, cam_from_world, k)
+        coords, idx, allocate = band_voxels(self._table, depth, valid, center, cam_from_world, k,
+                                            voxel_size=self.voxel_size, trunc_voxels=self.trunc_voxels)
         # Existing voxels take any observation in front of the surface (free-space evidence, clamped to +1);
         # new voxels are allocated only inside the band, where they can carry a surface.
         pix, zv, dv = project_voxels(coords, self.voxel_size, cam_from_world, k, pad_image(depth))
@@ -297,7 +282,9 @@ class SparseTSDF:
         self._note_changed(idx)
 
     def _carve_frame(self, depth, rays_cam, rays_world, center, cam_from_world, k) -> None:
-        carved = carved_voxels(self, depth, rays_cam, rays_world, center, cam_from_world, k)
+        carved = carved_voxels(self._table, self._weight[: self._table.size], depth, rays_cam, rays_world, center,
+                               cam_from_world, k, voxel_size=self.voxel_size, trunc=self.trunc,
+                               stride=self.carve_stride)
         self._weight[carved] = (self._weight[carved] - self.carve_weight).clamp_min(0.0)
         self._note_changed(carved)
 

@@ -1,45 +1,118 @@
 """Fusion of one frame into a :class:`~worldmem.geometry.tsdf.SparseTSDF` (conventions in that module): which
 voxels its truncation band samples, and where they project.
 
-- :func:`band_voxels`: the voxels the band samples along :func:`~worldmem.geometry.tsdf_rays.band_rays`, sorted by
-  key, with their dense indices, found without sorting or per-voxel hashing: the samples are deduplicated in a
-  bitmap over their bounding box and every block of the box is looked up at once;
+- :func:`band_rays`: the rays along which the truncation band around the frame's surface is sampled;
+- :func:`band_voxels`: the voxels the band samples along :func:`band_rays`, sorted by key, with their dense
+  indices, found without sorting or per-voxel hashing: the samples are deduplicated in a bitmap over their
+  bounding box and every block of the box is looked up at once;
 - :func:`project_voxels`: voxel centres projected into the frame, bit for bit as
   :func:`~worldmem.geometry.transforms.project_points` on (N, 3) centres, computed on contiguous (3, N) rows.
+
+The helpers work on the TSDF's storage given as explicit arguments (its
+:class:`~worldmem.geometry.voxel_blocks.VoxelBlockIndex`, voxel size and truncation), never on the TSDF object;
+the weighted running averages themselves are :meth:`SparseTSDF.integrate`'s.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
 
-from worldmem.geometry.tsdf_rays import band_rays
-from worldmem.geometry.voxel_blocks import BLOCK
-from worldmem.geometry.voxel_hash import pack_coords, unpack_keys
+from worldmem.geometry.transforms import pixel_centers
+from worldmem.geometry.voxel_blocks import BLOCK, VoxelBlockIndex
+from worldmem.geometry.voxel_keys import pack_coords, unpack_keys
 
-__all__ = ["band_voxels", "pad_image", "project_voxels"]
+__all__ = ["band_rays", "band_voxels", "pad_image", "project_voxels"]
+
+# Most sub-pixel rays per image axis when a pixel's footprint spans several voxels (bounds the work for far
+# depths; beyond it, distant surfaces may keep small holes).
+_MAX_SUBRAYS = 4
 
 # The band's voxels are deduplicated in a dense bitmap over their bounding box when it has at most this many
 # cells per sample (else, or beyond 2**24 cells, by sorting their keys; both give the same sorted set).
 _BOX_CELLS_PER_SAMPLE = 8
 
 
-def band_voxels(tsdf, depth: torch.Tensor, valid: torch.Tensor, center: torch.Tensor, cam_from_world: torch.Tensor,
-                k: torch.Tensor):
-    """The voxels of ``tsdf`` (a :class:`~worldmem.geometry.tsdf.SparseTSDF`) that this frame's truncation band
-    samples: every ``voxel_size`` in z over ``[d - trunc, d + trunc]`` along each of :func:`band_rays`.
+def band_rays(depth: torch.Tensor, valid: torch.Tensor, cam_from_world: torch.Tensor, k: torch.Tensor,
+              voxel_size: float):
+    """Yields (world ray directions (3, P) with camera z = 1, z-depth (P,)) to sample the band along.
+
+    A pixel whose footprint ``d / f`` exceeds a voxel would leave voxels of the band between its ray and
+    its neighbours' unvisited (holes in the map of low-resolution or distant views), so such pixels are
+    split into s x s sub-pixel rays (s <= _MAX_SUBRAYS), each carrying the pixel's depth; s = 1 gives
+    the ray through the pixel centre. Groups come in ascending s; directions are ``R^T (K^-1 [u, v, 1]^T)``,
+    one (3, P) product per step so that every row is contiguous.
+    """
+    h, w = depth.shape
+    d = depth.reshape(-1)
+    grid = _pixel_grid(h, w, depth.device)  # (3, H * W): u, v, 1 at pixel centres
+    if not bool(valid.all()):  # else every pixel casts rays, in place
+        flat = valid.reshape(-1).nonzero()[:, 0]
+        d, grid = d[flat], grid.index_select(1, flat)
+    focal = float(torch.minimum(k[0, 0], k[1, 1]))
+    k_inv = torch.linalg.inv(k)
+
+    def splits(x):  # sub-rays per axis for depths x
+        return torch.ceil(x / (focal * voxel_size)).clamp_(1, _MAX_SUBRAYS).to(torch.int64)
+
+    # Monotone in depth: the extreme depths give the extreme splits, and one split needs no per-pixel one.
+    lo, hi = (int(splits(x)) for x in torch.aminmax(d))
+    split = None if lo == hi else splits(d)
+    for s in range(lo, hi + 1):
+        sel = None if split is None else (split == s).nonzero()[:, 0]
+        if sel is not None and sel.numel() == 0:
+            continue
+        if s == 1:  # the pixel centres themselves
+            pix = grid if sel is None else grid.index_select(1, sel)
+        else:
+            within = (torch.arange(s, dtype=torch.float32) + 0.5) / s  # sub-pixel centres in [0, 1)
+            c, r = (grid[0], grid[1]) if sel is None else (grid[0, sel], grid[1, sel])
+            u = ((c - 0.5)[:, None, None] + within[None, None, :]).expand(-1, s, s).reshape(-1)
+            v = ((r - 0.5)[:, None, None] + within[None, :, None]).expand(-1, s, s).reshape(-1)
+            pix = torch.stack([u, v, torch.ones_like(u)])
+        dirs = cam_from_world[:3, :3].T @ (k_inv @ pix)  # camera rays (z = 1), rotated to the world
+        ds = d if sel is None else d[sel]
+        yield dirs, ds if s == 1 else ds.repeat_interleave(s * s)
+
+
+def _pixel_grid(h: int, w: int, device: torch.device) -> torch.Tensor:
+    """(3, H * W) float32 rows u, v, 1 at every pixel centre (row-major pixels); never written to. Kept for a
+    few image sizes up to a megapixel (12 MB each), made afresh for larger ones."""
+    return _cached_pixel_grid(h, w, device) if h * w <= 1 << 20 else _make_pixel_grid(h, w, device)
+
+
+def _make_pixel_grid(h: int, w: int, device: torch.device) -> torch.Tensor:
+    uv = pixel_centers(h, w, torch.float32, device).reshape(-1, 2).T
+    return torch.cat([uv, torch.ones_like(uv[:1])])
+
+
+_cached_pixel_grid = functools.lru_cache(maxsize=4)(_make_pixel_grid)
+
+
+def band_voxels(table: VoxelBlockIndex, depth: torch.Tensor, valid: torch.Tensor, center: torch.Tensor,
+                cam_from_world: torch.Tensor, k: torch.Tensor, *, voxel_size: float, trunc_voxels: float):
+    """The voxels that one frame's truncation band samples: every ``trunc / ceil(trunc_voxels)`` (at most a
+    voxel) in z over ``[d - trunc, d + trunc]`` along each of :func:`band_rays`, ``trunc = trunc_voxels *
+    voxel_size``.
+
+    Args:
+        table: the map's voxel index; the band's voxels are looked up in it, and ``allocate`` adds to it.
+        depth: (H, W) z-depth; valid: (H, W) bool, the pixels that cast rays.
+        center: (3,) the camera centre; cam_from_world: (4, 4); k: (3, 3) intrinsics.
+        voxel_size: the map's voxel side; trunc_voxels: its truncation distance in voxels.
 
     Returns ``(coords (U, 3) int64 in ascending key order, indices (U,) dense or -1, allocate)``;
-    ``allocate(sel)`` stores the voxels of the (U,) bool mask ``sel`` (none stored yet) in ascending key order
-    and returns their new dense indices.
+    ``allocate(sel)`` stores the voxels of the (U,) bool mask ``sel`` (none stored yet) in ``table`` in ascending
+    key order and returns their new dense indices.
     """
-    n_side = math.ceil(tsdf.trunc_voxels)
-    vs, table = tsdf.voxel_size, tsdf._table
+    n_side = math.ceil(trunc_voxels)
+    vs = voxel_size
     # Per ray and axis, the sample at offset j in [-n_side, n_side] (spaced trunc / n_side in z) lies at voxel
     # coordinate floor(base + j * step), base = (centre + dir * d) / voxel_size, step = dir * spacing / voxel_size:
     # one add and one floor per sample and axis.
-    spacing = tsdf.trunc / n_side
+    spacing = trunc_voxels * voxel_size / n_side  # = SparseTSDF.trunc / n_side
     rays = [((dirs * d).add_(center[:, None]).div_(vs), dirs * (spacing / vs))  # (3, P) rows x, y, z
             for dirs, d in band_rays(depth, valid, cam_from_world, k, vs)]
     js = range(-n_side, n_side + 1)
@@ -105,8 +178,9 @@ def project_voxels(coords: torch.Tensor, voxel_size: float, cam_from_world: torc
     (H + 2, W + 2).
 
     Returns the flat index (N,) of the pixel in the padded image, the voxel z (N,) and the observed depth D there
-    (N,) (0 outside the image, behind the camera or unknown), as ``SparseTSDF._project`` of their centres (the
-    pixel agrees where D > 0). Projections off the image are clamped onto the zero border, so no bounds tests.
+    (N,) (0 outside the image, behind the camera or unknown), as
+    :func:`~worldmem.geometry.tsdf_carving.project_to_depth` of their centres (the pixel agrees where D > 0).
+    Projections off the image are clamped onto the zero border, so no bounds tests.
     """
     hp, wp = depth_padded.shape
     centers = torch.empty(coords.shape[::-1], dtype=torch.float32).copy_(coords.T).add_(0.5).mul_(voxel_size)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from worldmem.geometry.voxel_blocks import VoxelBlockIndex
-from worldmem.geometry.voxel_hash import COORD_LIMIT, key_centers, pack_coords, unpack_keys
+from worldmem.geometry.voxel_keys import COORD_LIMIT, key_centers, pack_coords, unpack_keys
 
 __all__ = ["depth_slant", "zero_crossings", "update_crossings"]
 

@@ -1,9 +1,9 @@
 """A two-level voxel index: an index of 8 x 8 x 8 voxel blocks, each with a dense table of its voxels' indices.
 
-:class:`VoxelBlockIndex` maps packed voxel keys (:mod:`worldmem.geometry.voxel_hash`) to dense indices like
-:class:`~worldmem.geometry.voxel_hash.VoxelHashTable` (same ``lookup`` / ``insert`` / ``keys`` / ``size`` /
-``from_keys`` contract), but only blocks are indexed: a voxel is found by finding its block (a binary search over
-the sorted block keys) and reading the block's 512-entry table. Surfaces fill blocks densely, so a frame touches
+:class:`VoxelBlockIndex` maps packed voxel keys (:mod:`worldmem.geometry.voxel_keys`) to dense indices, the
+storage order of :class:`~worldmem.geometry.tsdf.SparseTSDF`'s per-voxel arrays (``lookup`` / ``insert`` /
+``keys`` / ``size`` / ``from_keys``). Only blocks are indexed: a voxel is found by finding its block (a binary
+search over the sorted block keys) and reading the block's 512-entry table. Surfaces fill blocks densely, so a frame touches
 far fewer blocks than voxels; the TSDF's integration and carving look all the blocks of a box up at once
 (:meth:`VoxelBlockIndex.box_voxels`) and then find every voxel with two gathers, and new voxels are added without
 any probing (Open3D's voxel block grid and VoxelHashing use the same two levels).
@@ -14,7 +14,7 @@ Conventions:
   (the key bias 2**20 is a multiple of 8, so that is the voxel key with the low 3 bits of each field cleared),
   and voxel ``(i, j, k)`` sits at ``local = (i % 8) * 64 + (j % 8) * 8 + k % 8`` in its block's table.
 - Dense voxel indices are ``0 .. size - 1`` in insertion order; within one :meth:`VoxelBlockIndex.insert` call
-  the new keys are numbered in ascending key order (the same numbering as ``VoxelHashTable``).
+  the new keys are numbered in ascending key order, so the numbering depends only on the sequence of calls.
 - Block ids are dense indices in the order blocks were added (ascending key order within one call); they are
   internal and never leave this module's users. Blocks are few (one per 512 voxels at most), so their keys are
   kept sorted and found by binary search: a handful of vectorised ops per lookup, however the keys cluster.
@@ -24,14 +24,14 @@ from __future__ import annotations
 
 import torch
 
-from worldmem.geometry.voxel_hash import pack_coords
+from worldmem.geometry.voxel_keys import pack_coords
 
 __all__ = ["VoxelBlockIndex", "BLOCK", "block_keys", "local_index"]
 
 BLOCK = 8
 _BLOCK_VOXELS = BLOCK**3
 _BLOCK_BITS = 9  # log2(_BLOCK_VOXELS): a voxel's slot is (block + 1) << _BLOCK_BITS | local
-_FIELD = 21  # bits per packed coordinate (voxel_hash's packing)
+_FIELD = 21  # bits per packed coordinate (voxel_keys' packing)
 _LOW = (7 << (2 * _FIELD)) | (7 << _FIELD) | 7
 
 

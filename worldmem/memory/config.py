@@ -36,7 +36,8 @@ def _at_most(obj, bound: int, *names: str) -> None:
 @dataclass(frozen=True)
 class SpatialConfig:
     voxel_size: float = 0.05
-    """TSDF voxel side, in scene units."""
+    """TSDF voxel side, in the memory's normalised units (scene units divided by the scene scale, by default the
+    median known depth of the first write, so typical depth is about 1: :mod:`worldmem.memory.units`)."""
     trunc_voxels: float = 4.0
     """Truncation band half-width, in voxels."""
     max_weight: float = 32.0
@@ -52,7 +53,7 @@ class SpatialConfig:
     max_splat_px: int = 4
     """Largest splat radius in pixels."""
     depth_max: float = 0.0
-    """Depth beyond this is not fused (0 = no limit)."""
+    """Depth beyond this (normalised units, as ``voxel_size``) is not fused (0 = no limit)."""
     max_voxels: int = DEFAULT_MAX_VOXELS
     """Budget of live map voxels (default :data:`DEFAULT_MAX_VOXELS`; 0 = unbounded, an explicit opt-out); over
     it the least recently used (fused or rendered) are evicted down to 90 % of it
@@ -96,7 +97,8 @@ class EpisodicConfig:
     min_overlap: float = 0.05
     """Retrieval drops keyframes that add less than this fraction of the target's visible voxels."""
     visibility_voxel_size: float = 0.2
-    """Voxel side of the coarse visibility sets used for insertion and retrieval."""
+    """Voxel side of the coarse visibility sets used for insertion and retrieval (normalised units, as
+    ``spatial.voxel_size``)."""
     pixel_stride: int = 2
     """Depth pixels sampled for visibility sets (every n-th row and column)."""
 

@@ -453,7 +453,7 @@ def _check_frames_state(name: str, state: dict[str, torch.Tensor], height: int, 
         raise _BadMemory(f"memory.safetensors: {name}.indices: expected int64 frame indices in [0, num_frames)")
     if name == "episodic":
         counts = state["key_counts"]
-        if tuple(counts.shape) != (n,) or counts.dtype != torch.int64 or (n and int(counts.min()) < 0) \
-                or int(counts.sum()) != state["keys"].numel():
+        per_keyframe = tuple(counts.shape) == (n,) and counts.dtype == torch.int64
+        if not per_keyframe or (n and int(counts.min()) < 0) or int(counts.sum()) != state["keys"].numel():
             raise _BadMemory("memory.safetensors: episodic.key_counts: expected one count per keyframe summing to "
                              "the number of keys")

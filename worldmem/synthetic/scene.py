@@ -141,8 +141,8 @@ class SyntheticScene:
         return "\n".join(lines)
 
     def __repr__(self) -> str:
-        return f"SyntheticScene(kind={self.kind!r}, seed={self.seed}, objects={len(self.objects)}, " \
-               f"dynamic_ids={self.dynamic_ids})"
+        return (f"SyntheticScene(kind={self.kind!r}, seed={self.seed}, objects={len(self.objects)}, "
+                f"dynamic_ids={self.dynamic_ids})")
 
     # ------------------------------------------------------------------ rendering
     def render(self, cams: Cameras, times=None, return_ids: bool = False):
@@ -157,10 +157,11 @@ class SyntheticScene:
             frames (T, 3, H, W) float32 in [0, 1]; depth (T, 1, H, W) float32 z-depth, 0 where nothing is hit
             (sky); and with ``return_ids`` ids (T, 1, H, W) int64, -1 for sky.
         """
-        if not isinstance(cams, Cameras) or len(cams.batch_shape) != 1:
-            got = f"Cameras with batch shape {tuple(cams.batch_shape)}" if isinstance(cams, Cameras) \
-                else type(cams).__name__
-            raise ValueError(f"cams: expected Cameras with batch shape (T,), got {got}")
+        if not isinstance(cams, Cameras):
+            raise ValueError(f"cams: expected Cameras with batch shape (T,), got {type(cams).__name__}")
+        if len(cams.batch_shape) != 1:
+            raise ValueError(f"cams: expected Cameras with batch shape (T,), got Cameras with batch shape "
+                             f"{tuple(cams.batch_shape)}")
         T, H, W = len(cams), cams.height, cams.width
         device = cams.device
         if times is None:
