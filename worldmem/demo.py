@@ -24,9 +24,9 @@ from tqdm import tqdm
 from worldmem.geometry.paths import make_path
 from worldmem.geometry.points import write_ply
 from worldmem.memory import WorldMemory
+from worldmem.metrics import as_one_image, default_min_gap, finite_mean, psnr, same_pose_pairs, same_pose_psnr
 from worldmem.synthetic import SyntheticScene
 from worldmem.utils.cli_errors import ArgumentParser, UsageError, parse_command, run_command
-from worldmem.utils.image import masked_psnr
 from worldmem.utils.io import atomic_write_json
 from worldmem.utils.video import mask_to_rgb, side_by_side, write_video
 
@@ -62,7 +62,8 @@ def memory_demo(out: Path, seed: int, num_frames: int, size: int, chunk: int) ->
     t0 = time.perf_counter()
     render = memory.render(cams[back])
     read_s = time.perf_counter() - t0
-    psnr = masked_psnr(render.rgb, frames[back], render.mask)
+    # PSNR over every covered pixel of the returning views: the clip scored as one image (worldmem.metrics).
+    render_psnr = float(psnr(as_one_image(render.rgb), as_one_image(frames[back]), as_one_image(render.mask))[0])
     coverage = float(render.mask.float().mean())
     # Sky pixels (no geometry, ground-truth depth 0) cannot be covered by any map: report both figures.
     surface = depth[back].reshape(render.mask.shape) > 0
@@ -80,7 +81,7 @@ def memory_demo(out: Path, seed: int, num_frames: int, size: int, chunk: int) ->
         "image_size": size,
         "frames_written": half,
         "returning_frames": num_frames - half,
-        "render_psnr_covered_db": round(psnr, 2),
+        "render_psnr_covered_db": round(render_psnr, 2),
         "coverage": round(coverage, 4),
         "surface_coverage": round(surface_coverage, 4),
         "voxels": memory.spatial.num_voxels,
@@ -99,16 +100,9 @@ COVERED = 0.5
 """A return frame counts as covered when the given frames' map covers this fraction of its surface pixels."""
 
 
-def _mean_psnr(pred: torch.Tensor, target: torch.Tensor) -> float:
-    """Mean over frames of each frame's PSNR (capped at 100 dB); ``nan`` for no frame."""
-    vals = [min(masked_psnr(p, t), 100.0) for p, t in zip(pred, target, strict=True)]
-    return sum(vals) / len(vals) if vals else float("nan")
-
-
-def recall_pairs(num_frames: int, given: int, min_gap: int) -> list[tuple[int, int]]:
-    """Same-pose pairs of a path whose frame ``T - 1 - i`` has frame ``i``'s camera: ``(i, T - 1 - i)`` with
-    both frames generated (``i >= given``) and at least ``min_gap`` frames apart."""
-    return [(i, num_frames - 1 - i) for i in range(given, num_frames) if num_frames - 1 - 2 * i >= min_gap]
+def _db(value: float | None) -> float:
+    """A figure in dB as the summary stores it: 2 decimals, NaN when there was nothing to score."""
+    return float("nan") if value is None else round(value, 2)
 
 
 def covered_return_frames(pipe, frames: torch.Tensor, depth: torch.Tensor, cams, given: int) -> list[int]:
@@ -138,13 +132,13 @@ def run_generation(checkpoint: Path, out: Path, seed: int, num_frames: int, step
     from worldmem.pipelines import load_pipeline
 
     pipe = load_pipeline(checkpoint)
-    size = pipe.transformer.base.config.sample_height * pipe.codec.spatial_factor
+    size = pipe.frame_size[0]  # the synthetic paths are square
     scene = SyntheticScene.random(seed=seed)
     cams = generation_path(scene, num_frames, size)
     frames, depth = scene.render(cams)
     given = RECALL_GIVEN
-    min_gap = max(8, int(pipe.config.working_window) + int(pipe.config.chunk_size) + 1)
-    pairs = recall_pairs(num_frames, given, min_gap)
+    min_gap = default_min_gap(pipe.config.working_window, pipe.config.chunk_size)
+    pairs = same_pose_pairs(num_frames, given, min_gap)
     covered = covered_return_frames(pipe, frames, depth, cams, given)
     videos, same, vs_gt = [], {}, {}
     for name, flags in (("full", {}), ("working_only", {"use_spatial": False, "use_episodic": False})):
@@ -152,17 +146,17 @@ def run_generation(checkpoint: Path, out: Path, seed: int, num_frames: int, step
                       generator=torch.Generator().manual_seed(0), **flags)
         gen = result.frames.float()
         videos.append(gen)
-        same[name] = _mean_psnr(gen[[i for i, _ in pairs]], gen[[j for _, j in pairs]]) if pairs else float("nan")
-        vs_gt[name] = _mean_psnr(gen[covered], frames[covered]) if covered else float("nan")
+        same[name] = same_pose_psnr(gen, pairs)
+        vs_gt[name] = finite_mean(psnr(gen[covered], frames[covered]).tolist())
     out.mkdir(parents=True, exist_ok=True)
     write_video(out / "generation.mp4", side_by_side(frames, *videos), fps=8)
     return {"scene_seed": seed, "scene_kind": scene.kind, "num_frames": num_frames, "given_frames": given,
             "image_size": size, "steps": steps, "same_pose_pairs": len(pairs), "min_gap": min_gap,
             "covered_return_frames": covered,
-            "same_pose_psnr_full_memory_db": round(same["full"], 2),
-            "same_pose_psnr_working_only_db": round(same["working_only"], 2),
-            "return_psnr_covered_full_memory_db": round(vs_gt["full"], 2),
-            "return_psnr_covered_working_only_db": round(vs_gt["working_only"], 2)}
+            "same_pose_psnr_full_memory_db": _db(same["full"]),
+            "same_pose_psnr_working_only_db": _db(same["working_only"]),
+            "return_psnr_covered_full_memory_db": _db(vs_gt["full"]),
+            "return_psnr_covered_working_only_db": _db(vs_gt["working_only"])}
 
 
 DEMO_MARKER = "summary.json"

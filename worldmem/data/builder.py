@@ -31,7 +31,7 @@ from worldmem.data.config import CurationConfig
 from worldmem.data.sample import TrainingSample, quantize_images
 from worldmem.geometry.points import visible_voxel_keys
 from worldmem.memory import FrameSet, MemoryReadout, SpatialRender, WorldMemory
-from worldmem.utils.image import masked_psnr
+from worldmem.metrics import as_one_image, psnr
 
 __all__ = ["Window", "single_thread", "sample_key", "frame_visibility", "score_windows", "choose_windows", "build_sample",
            "build_clip_samples", "prepare_clip"]
@@ -139,6 +139,11 @@ def _r(x: float | None) -> float | None:
     return None if x is None or x != x else round(float(x), 6)
 
 
+def _render_psnr(render: torch.Tensor, target: torch.Tensor, covered: torch.Tensor) -> float:
+    """PSNR (dB) of the render on every covered pixel of the chunk: the chunk scored as one image."""
+    return float(psnr(as_one_image(render), as_one_image(target), as_one_image(covered))[0])
+
+
 def read_chunk(memory: WorldMemory, clip: Clip, window: Window, config: CurationConfig
                ) -> tuple[MemoryReadout, FrameSet]:
     """The readout of ``window``'s target chunk from ``memory`` (which holds the clip's frames ``[s0, t0)``, in
@@ -195,7 +200,7 @@ def build_sample(clip: Clip, window: Window, scale: float, config: CurationConfi
         "overlap": _r(window.overlap),
         "revisit_score": _r(window.revisit_score),
         "revisit": bool(window.revisit_score >= config.revisit_min_overlap),
-        "render_psnr": _r(masked_psnr(spatial.rgb, target.frames, covered)) if bool(covered.any()) else None,
+        "render_psnr": _r(_render_psnr(spatial.rgb, target.frames, covered)) if bool(covered.any()) else None,
         "render_depth_rel_error": _r(rel_err.median()) if rel_err.numel() else None,
         "clip": {k: v for k, v in clip.meta.items() if k != "caption"},
     }
