@@ -1,19 +1,50 @@
-"""``python -m train --config configs/tiny.yaml [key=value ...] [--resume]`` (also under ``accelerate launch``).
+"""``python -m train``: train a model, or plan the GPU memory its training needs.
+
+    python -m train --config configs/tiny.yaml [key=value ...] [--resume]    (also under ``accelerate launch``)
+    python -m train budget --config configs/cogvideox-5b.yaml --out budget.json [key=value ...]   (train/budget.py)
 
 ``key=value`` overrides may stand anywhere on the line (``--max-steps 1 optim.lr=1e-4``); a bad config is one
-line ``python -m train: error: <file>: <key>: expected ..., got ...`` and exit status 2.
+line ``python -m train: error: <file>: <key>: expected ..., got ...`` and exit status 2 (``python -m train
+budget: error: ...`` for the budget).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 from worldmem.utils.cli_errors import ArgumentParser
+from worldmem.utils.io import output_file_problem
+
+
+def budget(argv: list[str]) -> int:
+    """``python -m train budget``: parameters, optimiser state and activations of a configured model, and how many
+    GPUs of 80 and 141 GB each distributed strategy needs (no weights are read; see train/budget.py)."""
+    parser = ArgumentParser(prog="python -m train budget", description=budget.__doc__.split("\n\n")[0])
+    parser.add_argument("--config", type=Path, required=True, help="training YAML, e.g. configs/cogvideox-5b.yaml")
+    parser.add_argument("--out", type=Path, required=True, help="json output (the table is printed and stored in it)")
+    parser.add_argument("overrides", nargs="*", metavar="key=value",
+                        help="overrides, anywhere on the line, e.g. data.chunk_frames=25 model.num_control_layers=4")
+    args = parser.parse_intermixed_args(argv)
+    problem = output_file_problem(args.out, ".json")
+    if problem:
+        parser.exit(2, f"{parser.prog}: error: --out: {problem}\n")
+    from train.budget import write_budget
+
+    try:
+        write_budget(args.config, args.out, args.overrides)
+    except ValueError as err:  # a bad config (ConfigError is a ValueError) or model.pretrained: one line
+        parser.exit(2, f"{parser.prog}: error: {err}\n")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = ArgumentParser(prog="python -m train", description="Train a worldmem model with accelerate.")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["budget"]:
+        return budget(argv[1:])
+    parser = ArgumentParser(prog="python -m train", description="Train a worldmem model with accelerate.",
+                            epilog="python -m train budget --help: the GPU memory a config's training needs.")
     parser.add_argument("--config", required=True, help="YAML config, e.g. configs/tiny.yaml")
     parser.add_argument("--resume", action="store_true", help="continue from output_dir/checkpoints/latest")
     parser.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (for smoke runs)")
@@ -26,8 +57,6 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_config(args.config, args.overrides)
     except ConfigError as err:
         parser.exit(2, f"python -m train: error: {err}\n")
-    from pathlib import Path
-
     from train.loop import COMMAND, OUTPUT_MARKERS, latest_checkpoint, train
     from worldmem.utils.io import overlap_problem, replace_problem
 

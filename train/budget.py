@@ -1,4 +1,5 @@
-"""``python -m eval bench budget --config configs/cogvideox-5b.yaml [key=value ...]``: the memory budget of a model.
+"""``python -m train budget --config configs/cogvideox-5b.yaml --out budget.json [key=value ...]``: the memory
+budget of training a configured model.
 
 The configured ``WorldMemTransformer`` is built on the meta device (no weights are read or allocated). Its base
 configuration is ``model.pretrained``'s ``transformer/config.json`` when that folder exists, else
@@ -14,7 +15,7 @@ Reported (json at ``--out``, the markdown table printed and stored under ``"tabl
   gradients 2 B, fp32 master weights and two moments 12 B per trainable parameter; 2 B per frozen one);
 - activation memory of one sample at the configured size (chunk and working frames through the codec's
   temporal compression, the model's latent size, 226 text tokens, ``data.curation.max_keyframes`` keyframes),
-  with and without gradient checkpointing, measured per layer on the CPU (:mod:`eval.bench.activations`);
+  with and without gradient checkpointing, measured per layer on the CPU (:mod:`train.activations`);
 - per GPU, for DDP, FSDP (FULL_SHARD) and DeepSpeed ZeRO-2/3 on 1-64 GPUs: what each holds and whether it
   fits an 80 GB and a 141 GB GPU (H100, H200: 79.6 and 140.4 GiB) with ``RESERVE_GIB`` kept for the CUDA
   context, communication buffers and fragmentation.
@@ -28,12 +29,12 @@ from pathlib import Path
 
 import torch
 
-from eval.bench import activations as act
+from train import activations as act
 from worldmem.utils.io import atomic_write_json
 
-__all__ = ["bench_budget", "resolve_base_config", "build_meta_model", "parameter_table", "KNOWN_CONFIG"]
+__all__ = ["write_budget", "resolve_base_config", "build_meta_model", "parameter_table", "KNOWN_CONFIG"]
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 KNOWN_CONFIG = ROOT / "configs" / "models" / "cogvideox-5b-i2v-transformer.json"
 KNOWN_VAE = ROOT / "configs" / "models" / "cogvideox-5b-i2v-vae.json"
 # google/t5-v1_1-xxl, encoder only (what CogVideoX uses): gated-GELU feed-forward, untied embedding.
@@ -252,14 +253,16 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
-def bench_budget(out: Path, repeats: int = 1, quick: bool = False, config: Path | None = None,
-                 overrides: tuple[str, ...] = ()) -> dict:
-    """Builds the configured model on the meta device, measures activations, writes ``out`` (see the module)."""
+def write_budget(config: Path, out: Path, overrides: list[str] | tuple[str, ...] = ()) -> dict:
+    """Builds the configured model on the meta device, measures activations, writes ``out`` (see the module).
+
+    A bad config or ``model.pretrained`` raises ``ValueError`` (``ConfigError`` is one), naming the key.
+    """
     from train.config import TrainConfig
     from worldmem.utils.config import load
 
     t0 = time.perf_counter()
-    cfg = load(TrainConfig, config or ROOT / "configs" / "cogvideox-5b.yaml", list(overrides))
+    cfg = load(TrainConfig, config, list(overrides))
     base_config, source = resolve_base_config(cfg, overrides)
     model = build_meta_model(cfg, base_config)
     rows = parameter_table(model)

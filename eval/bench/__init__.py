@@ -1,8 +1,8 @@
 """Benchmarks, by name. Each is ``fn(out: Path, repeats: int, quick: bool, **kw) -> dict``.
 
-``budget`` (eval/bench/budget.py: parameters and memory of a configured model, built on the meta device; takes
-``--config`` and ``key=value`` overrides) and ``gpu`` (eval/bench/gpu.py: GPU results against the CPU's, bf16
-training, one full-size chunk; ``--device``, ``--tiny``) are not part of ``all``.
+``gpu`` (eval/bench/gpu.py: GPU results against the CPU's, bf16 training, one full-size chunk; ``--device``,
+``--tiny``) is not part of ``all``. The memory budget of training a config is ``python -m train budget``
+(train/budget.py).
 
 ``all`` runs geometry, rollout and curation in turn (each also writes its own ``NAME.json`` next to ``out``)
 and gathers their results into ``out`` (default ``outputs/bench/bench.json``): ``{"machine", "quick",
@@ -17,7 +17,6 @@ from pathlib import Path
 
 import torch
 
-from eval.bench.budget import bench_budget
 from eval.bench.curation import bench_curation
 from eval.bench.geometry import bench_geometry
 from eval.bench.gpu import bench_gpu
@@ -45,9 +44,7 @@ def bench_all(out: Path, repeats: int = 5, quick: bool = False, checkpoint: Path
 
 
 BENCHMARKS = {"curation": bench_curation, "geometry": bench_geometry, "rollout": bench_rollout, "all": bench_all,
-              "budget": bench_budget, "gpu": bench_gpu}
+              "gpu": bench_gpu}
 CHECKPOINT_BENCHMARKS = {"rollout", "all"}
-CONFIG_BENCHMARKS = {"budget"}
-"""Benchmarks that take ``--config`` and ``key=value`` overrides."""
 DEVICE_BENCHMARKS = {"gpu"}
 """Benchmarks that take ``--device`` and ``--tiny``."""

@@ -13,7 +13,7 @@ and the command exits with status 1 after the others have run:
 - ``chunk_5b``: one chunk of a random-weights model of the configured 5B size (CogVideoX-5B-I2V with 18
   ControlNet copies and keyframe attention every 14th block, ``configs/models/``) at 49 x 480 x 720 (13 + 2
   latent frames, 226 text tokens, 4 keyframes): one denoising forward pass in bf16 and one training step of the
-  new modules with gradient checkpointing, their time and peak device memory (compare with ``bench budget``).
+  new modules with gradient checkpointing, their time and peak device memory (compare with ``python -m train budget``).
 
 ``--tiny`` (the default on the CPU) runs the same code at tiny sizes: a 16x16 pipeline, a 2-block model of the
 5B configuration's shape at an 8x12 latent size, 3 training steps; a test runs it on the CPU.

@@ -1,5 +1,6 @@
 """configs/accelerate/: every file read by accelerate's own loader and launcher code, the settings each one hands to
-the processes, the budget figures in the comments against the bench, and real ``accelerate launch`` runs on this CPU.
+the processes, the budget figures in the comments against ``python -m train budget``, and real ``accelerate launch``
+runs on this CPU.
 
 Only DDP over gloo runs without a GPU (accelerate 1.x sets up FSDP and DeepSpeed only on GPUs): the tiny model trains
 2 steps under cpu.yaml; a GPU file launched on the CPU stops at start with one line (train.loop.check_launch).
@@ -131,21 +132,19 @@ def test_the_deepspeed_files_hand_deepspeed_the_documented_settings(monkeypatch,
     assert ds["zero_optimization"]["offload_param"]["device"] == "none"
     assert ds["gradient_accumulation_steps"] == "auto" and ds["train_micro_batch_size_per_gpu"] == "auto"
     assert ds["zero_optimization"]["stage3_gather_16bit_weights_on_model_save"] is (stage == 3)
-    five_b = load(TrainConfig, ROOT / "configs" / "cogvideox-5b.yaml")  # as the budget bench reads it (no data here)
+    five_b = load(TrainConfig, ROOT / "configs" / "cogvideox-5b.yaml")  # as train budget reads it (no data here)
     assert ds["gradient_clipping"] == five_b.optim.grad_clip  # DeepSpeed clips, not the loop
     assert five_b.optim.mixed_precision == "bf16" and five_b.model.gradient_checkpointing
 
 
 @pytest.fixture(scope="module")
-def budget(tmp_path_factory) -> dict:
-    from eval.bench.budget import bench_budget
-
-    return bench_budget(tmp_path_factory.mktemp("budget") / "budget.json", config=ROOT / "configs" / "cogvideox-5b.yaml")
+def budget(budget_run) -> dict:
+    return budget_run["result"]  # python -m train budget --config configs/cogvideox-5b.yaml (tests/train/conftest.py)
 
 
 @pytest.mark.parametrize("name", GPU_FILES)
-def test_the_budget_figures_in_each_gpu_file_are_the_benchs(budget, name):
-    strategy = name  # the bench's strategy names are the files' names
+def test_the_budget_figures_in_each_gpu_file_are_train_budgets(budget, name):
+    strategy = name  # the budget's strategy names are the files' names
     lines = re.findall(r"^# budget\[(\w+), checkpointing (on|off)\]: (.*)$", path(name).read_text(), re.M)
     assert sorted((s, c) for s, c, _ in lines) == [(strategy, "off"), (strategy, "on")]
     for _, onoff, rest in lines:
