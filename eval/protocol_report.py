@@ -11,14 +11,15 @@ protocol's notes) as ``(title, markdown, html)`` report sections; :func:`format_
 from __future__ import annotations
 
 import html
-import math
 from collections.abc import Mapping
 from pathlib import Path
 
 from eval.protocols import CYCLE_HORIZONS, DRIFT_FRAMES, DRIFT_TOLERANCE, HORIZON_WINDOW
+from eval.table import Column, Table, metric_table
+from worldmem.metrics import finite_mean
 
-__all__ = ["DRIFT_PLOT_NAME", "VIDEO_PANELS", "AWAY_FACTOR", "headline", "protocol_columns", "sections",
-           "format_headline", "plot_drift"]
+__all__ = ["DRIFT_PLOT_NAME", "VIDEO_PANELS", "AWAY_FACTOR", "headline", "protocol_columns", "variant_table",
+           "gain_table", "sections", "format_headline", "plot_drift"]
 
 DRIFT_PLOT_NAME = "drift_curve.png"
 VIDEO_PANELS = ("ground truth", "full", "working_only", "memory render (full)", "oracle")
@@ -26,34 +27,30 @@ AWAY_FACTOR = 3
 """An excursion must stay away from the revisited view for at least AWAY_FACTOR x the working window."""
 
 
-def _mean(values) -> float | None:
-    vals = [float(v) for v in values if v is not None and math.isfinite(float(v))]
-    return sum(vals) / len(vals) if vals else None
-
-
 def _fmt(x, spec="{:.2f}") -> str:
     return "n/a" if x is None else spec.format(x)
 
 
-def protocol_columns(protocol: str) -> list[tuple[str, str, str]]:
-    """The protocol table's columns: (summary key, title, best rule: "max" or "one" = nearest 1)."""
-    cols: list[tuple[str, str, str]] = []
+def protocol_columns(protocol: str) -> list[Column]:
+    """The protocol table's columns: PSNRs in dB (2 decimals, largest best), the sharpness ratio (3 decimals,
+    nearest 1 best)."""
+    cols: list[Column] = []
     if protocol == "recall":
-        cols += [("same_pose_psnr", "same-pose PSNR (dB)", "max"),
-                 ("return_psnr_covered", "return vs GT, covered (dB)", "max")]
+        cols += [Column("same_pose_psnr", "same-pose PSNR (dB)"),
+                 Column("return_psnr_covered", "return vs GT, covered (dB)")]
     if protocol == "cycle":
         for h in CYCLE_HORIZONS:
-            cols += [(f"same_pose_psnr_at_{h}", f"same-pose @{h} (dB)", "max"),
-                     (f"gt_psnr_at_{h}", f"vs GT @{h} (dB)", "max")]
-    cols += [(f"drift_at_{f}", f"drift @{f} (dB)", "max") for f in DRIFT_FRAMES]
-    return cols + [("sharpness", "sharpness", "one")]
+            cols += [Column(f"same_pose_psnr_at_{h}", f"same-pose @{h} (dB)"),
+                     Column(f"gt_psnr_at_{h}", f"vs GT @{h} (dB)")]
+    cols += [Column(f"drift_at_{f}", f"drift @{f} (dB)") for f in DRIFT_FRAMES]
+    return cols + [Column("sharpness", "sharpness", "{:.3f}", "one")]
 
 
 def headline(results: Mapping) -> dict:
     """The protocol's headline figures (module doc); ``results`` with ``summary`` filled in."""
     protocol, summary = results["config"]["protocol"], results["summary"]
     out: dict = {"protocol": protocol,
-                 "table": {v: {key: row.get(key) for key, _, _ in protocol_columns(protocol)} for v, row in summary.items()}}
+                 "table": {v: {c.key: row.get(c.key) for c in protocol_columns(protocol)} for v, row in summary.items()}}
     if protocol == "given-half":
         return out
     scenes: dict[str, list[Mapping]] = {}
@@ -61,69 +58,35 @@ def headline(results: Mapping) -> dict:
         scenes.setdefault(str(s["scene"]), []).append(s)
     rows = []
     for scene, entries in scenes.items():
-        full = _mean(e["variants"].get("full", {}).get("same_pose_psnr") for e in entries)
-        work = _mean(e["variants"].get("working_only", {}).get("same_pose_psnr") for e in entries)
+        full = finite_mean(e["variants"].get("full", {}).get("same_pose_psnr") for e in entries)
+        work = finite_mean(e["variants"].get("working_only", {}).get("same_pose_psnr") for e in entries)
         gain = None if full is None or work is None else full - work
         rows.append({"scene": scene, "paths": len(entries), "full": full, "working_only": work, "gain": gain})
     gains = [r["gain"] for r in rows if r["gain"] is not None]
     out["same_pose"] = {
         "per_scene": rows,
-        "mean": {k: _mean(r[k] for r in rows) for k in ("full", "working_only", "gain")},
+        "mean": {k: finite_mean(r[k] for r in rows) for k in ("full", "working_only", "gain")},
         "scenes_full_worse": sum(g < 0 for g in gains), "scenes_compared": len(gains),
     }
     return out
 
 
 # ---------------------------------------------------------------------------------------------- rendering
-def _variant_table(results: Mapping) -> tuple[list[str], list[list[str]], list[list[bool]]]:
-    protocol, table = results["config"]["protocol"], results["headline"]["table"]
-    cols = protocol_columns(protocol)
-    header = ["variant"] + [title for _, title, _ in cols]
-    rows, bold = [], []
-    best = {}
-    for key, _, rule in cols:
-        vals = [(v, row[key]) for v, row in table.items() if row.get(key) is not None]
-        score = (lambda x: x) if rule == "max" else (lambda x: -abs(x - 1.0))
-        best[key] = max(score(x) for _, x in vals) if len(vals) > 1 else None
-    for v, row in table.items():
-        rows.append([v] + [_fmt(row.get(key), "{:.3f}" if rule == "one" else "{:.2f}") for key, _, rule in cols])
-        bold.append([False] + [row.get(key) is not None and best[key] is not None and
-                               ((row[key] if rule == "max" else -abs(row[key] - 1.0)) == best[key])
-                               for key, _, rule in cols])
-    return header, rows, bold
+def variant_table(results: Mapping) -> Table:
+    """The headline table: one row per variant, the :func:`protocol_columns`, the best in bold."""
+    return metric_table("variant", results["headline"]["table"], protocol_columns(results["config"]["protocol"]))
 
 
-def _gain_table(results: Mapping) -> tuple[list[str], list[list[str]]] | None:
+def gain_table(results: Mapping) -> Table | None:
+    """Same-pose PSNR of full and working_only per scene, their gain, and the means (None for given-half)."""
     same = results["headline"].get("same_pose")
     if same is None:
         return None
-    rows = [[r["scene"], str(r["paths"]), _fmt(r["full"]), _fmt(r["working_only"]), _fmt(r["gain"], "{:+.2f}")]
+    rows = [[str(r["scene"]), str(r["paths"]), _fmt(r["full"]), _fmt(r["working_only"]), _fmt(r["gain"], "{:+.2f}")]
             for r in same["per_scene"]]
     m = same["mean"]
     rows.append(["mean", "", _fmt(m["full"]), _fmt(m["working_only"]), _fmt(m["gain"], "{:+.2f}")])
-    return ["scene", "paths", "full (dB)", "working_only (dB)", "gain (dB)"], rows
-
-
-def _md_table(header, rows, bold=None) -> str:
-    cells = [[f"**{c}**" if bold and bold[k][n] else c for n, c in enumerate(r)] for k, r in enumerate(rows)]
-    return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-                     + ["| " + " | ".join(r) + " |" for r in cells])
-
-
-def _html_table(header, rows, bold=None) -> str:
-    e = html.escape
-    head = "".join(f"<th>{e(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td><b>{e(c)}</b></td>" if bold and bold[k][n] else f"<td>{e(c)}</td>"
-                                    for n, c in enumerate(r)) + "</tr>\n" for k, r in enumerate(rows))
-    return f"<table><tr>{head}</tr>\n{body}</table>"
-
-
-def _text_table(header, rows) -> str:
-    widths = [max(len(str(r[k])) for r in [header, *rows]) for k in range(len(header))]
-    lines = ["  ".join(str(c).ljust(widths[k]) if k == 0 else str(c).rjust(widths[k]) for k, c in enumerate(r))
-             for r in [header, *rows]]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return Table(["scene", "paths", "full (dB)", "working_only (dB)", "gain (dB)"], rows)
 
 
 def _worse_line(results: Mapping) -> str | None:
@@ -137,11 +100,10 @@ def _worse_line(results: Mapping) -> str | None:
 def format_headline(results: Mapping) -> str:
     """The headline as terminal text: the protocol table, then (recall, cycle) the per-scene gain table."""
     protocol = results["config"]["protocol"]
-    header, rows, _ = _variant_table(results)
-    parts = [f"protocol {protocol} (means over scenes and paths):", _text_table(header, rows)]
-    gain = _gain_table(results)
+    parts = [f"protocol {protocol} (means over scenes and paths):", variant_table(results).text()]
+    gain = gain_table(results)
     if gain is not None:
-        parts += ["", "same-pose PSNR per scene:", _text_table(*gain), _worse_line(results)]
+        parts += ["", "same-pose PSNR per scene:", gain.text(), _worse_line(results)]
     return "\n".join(parts)
 
 
@@ -188,12 +150,12 @@ def sections(results: Mapping, plot_note: str | None) -> tuple[list, list]:
     """``(before, after)`` report sections ``(title, markdown, html)`` for :func:`eval.report.write_report`."""
     e = html.escape
     protocol = results["config"]["protocol"]
-    header, rows, bold = _variant_table(results)
-    md, page = [_md_table(header, rows, bold)], [_html_table(header, rows, bold)]
-    gain = _gain_table(results)
+    variants = variant_table(results)
+    md, page = [variants.markdown()], [variants.html()]
+    gain = gain_table(results)
     if gain is not None:
-        md += ["", "Same-pose PSNR per scene (mean over its paths):", "", _md_table(*gain), "", _worse_line(results)]
-        page += ["<p>Same-pose PSNR per scene (mean over its paths):</p>", _html_table(*gain),
+        md += ["", "Same-pose PSNR per scene (mean over its paths):", "", gain.markdown(), "", _worse_line(results)]
+        page += ["<p>Same-pose PSNR per scene (mean over its paths):</p>", gain.html(),
                  f"<p>{e(_worse_line(results))}</p>"]
     plot_md = plot_note or f"![drift curve]({DRIFT_PLOT_NAME})"
     plot_html = f"<p>{e(plot_note)}</p>" if plot_note else f'<img src="{DRIFT_PLOT_NAME}" alt="drift curve">'

@@ -38,6 +38,9 @@ every scalar variant key. A metric that could not be computed (no revisit frame,
 :func:`write_report` fills it in when it is missing. :func:`save_results` writes the dict as strict json
 (NaN and inf become null).
 
+Every table (the ablation table, the scenes, and :mod:`eval.protocol_report`'s) is an :class:`eval.table.Table`,
+one renderer for the terminal's text, ``report.md`` and ``report.html``.
+
 The plot has one panel per trajectory: per variant, the per-frame PSNR averaged over that trajectory's scenes
 (:func:`eval.metrics.drift_curve`), with the frames that are revisits in at least half of those scenes shaded.
 matplotlib (the ``viz`` extra) is imported only to draw it; without it the reports are written with a note in
@@ -57,36 +60,26 @@ from typing import TextIO
 
 from eval.metrics import drift_curve
 from eval.revisit_detect import revisit_mask, revisit_segments
+from eval.table import Column, Link, Table, metric_table
+from worldmem.metrics import finite_mean
 from worldmem.utils.io import atomic_write
 
 __all__ = ["TABLE_COLUMNS", "SCALAR_METRICS", "check_results", "summarize", "save_results", "write_report",
-           "plot_psnr_per_frame", "format_summary_table", "print_summary_table"]
+           "plot_psnr_per_frame", "ablation_table", "scenes_table", "format_summary_table", "print_summary_table"]
 
 # Per-variant scalar metrics of a scene, in table order.
 SCALAR_METRICS = ("revisit_psnr", "revisit_ssim", "revisit_psnr_vs_first_visit", "lpips", "depth_abs_rel", "warp_psnr")
-# (summary key, column title, number format, higher is better)
+# The ablation table's columns (summary key, title, number format, which value is best).
 TABLE_COLUMNS = (
-    ("revisit_psnr", "revisit PSNR (dB)", "{:.2f}", True),
-    ("revisit_ssim", "revisit SSIM", "{:.4f}", True),
-    ("revisit_psnr_vs_first_visit", "revisit PSNR vs 1st visit (dB)", "{:.2f}", True),
-    ("lpips", "revisit LPIPS", "{:.4f}", False),
-    ("depth_abs_rel", "depth AbsRel", "{:.4f}", False),
-    ("warp_psnr", "warp PSNR (dB)", "{:.2f}", True),
-    ("psnr", "overall PSNR (dB)", "{:.2f}", True),
+    Column("revisit_psnr", "revisit PSNR (dB)", "{:.2f}", "max"),
+    Column("revisit_ssim", "revisit SSIM", "{:.4f}", "max"),
+    Column("revisit_psnr_vs_first_visit", "revisit PSNR vs 1st visit (dB)", "{:.2f}", "max"),
+    Column("lpips", "revisit LPIPS", "{:.4f}", "min"),
+    Column("depth_abs_rel", "depth AbsRel", "{:.4f}", "min"),
+    Column("warp_psnr", "warp PSNR (dB)", "{:.2f}", "max"),
+    Column("psnr", "overall PSNR (dB)", "{:.2f}", "max"),
 )
 PLOT_NAME = "psnr_per_frame.png"
-
-
-def _finite(x) -> float | None:
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
-
-
-def _mean(values) -> float | None:
-    vals = [v for v in (_finite(x) for x in values) if v is not None]
-    return sum(vals) / len(vals) if vals else None
 
 
 def check_results(results: Mapping) -> None:
@@ -139,9 +132,9 @@ def summarize(results: Mapping) -> dict[str, dict[str, float | None]]:
         keys = list(SCALAR_METRICS)
         for e in entries:
             keys += [k for k, v in e.items() if k not in keys and _is_scalar(v)]
-        row = {key: _mean(e.get(key) for e in entries) for key in keys}
-        row["psnr"] = _mean(_mean(e["psnr_per_frame"]) for e in entries)
-        row["ssim"] = _mean(_mean(e["ssim_per_frame"]) for e in entries)
+        row = {key: finite_mean(e.get(key) for e in entries) for key in keys}
+        row["psnr"] = finite_mean(finite_mean(e["psnr_per_frame"]) for e in entries)
+        row["ssim"] = finite_mean(finite_mean(e["ssim_per_frame"]) for e in entries)
         out[name] = row
     return out
 
@@ -171,35 +164,21 @@ def save_results(results: Mapping, path: str | Path) -> Path:
 
 
 # ---------------------------------------------------------------------------------------------- tables
-def _table_rows(summary: Mapping) -> tuple[list[str], list[list[str]], list[list[bool]]]:
-    names = list(summary)
-    cells, best = [], []
-    winners = {}
-    for key, _, _, higher in TABLE_COLUMNS:
-        vals = [_finite(summary[n].get(key)) for n in names]
-        present = [v for v in vals if v is not None]
-        winners[key] = (max(present) if higher else min(present)) if len(present) > 1 else None
-    for n in names:
-        row, flags = [], []
-        for key, _, fmt, _ in TABLE_COLUMNS:
-            v = _finite(summary[n].get(key))
-            row.append("n/a" if v is None else fmt.format(v))
-            flags.append(v is not None and winners[key] is not None and v == winners[key])
-        cells.append(row)
-        best.append(flags)
-    return names, cells, best
+def ablation_table(summary: Mapping) -> Table:
+    """The ablation table: one row per variant of ``summary``, the :data:`TABLE_COLUMNS`, the best in bold."""
+    return metric_table("variant", summary, TABLE_COLUMNS)
+
+
+def scenes_table(results: Mapping) -> Table:
+    """One row per rollout: scene, trajectory, frames, number of revisit frames and a link to its video."""
+    rows = [[str(s["scene"]), str(s["trajectory"]), str(_num_frames(s)), str(len(s["revisit_frames"])),
+             Link("mp4", str(s["video"])) if s.get("video") else ""] for s in results["scenes"]]
+    return Table(["scene", "trajectory", "frames", "revisit frames", "video"], rows)
 
 
 def format_summary_table(results: Mapping) -> str:
     """The ablation table as fixed-width text (rows = variants)."""
-    summary = results.get("summary") or summarize(results)
-    names, cells, _ = _table_rows(summary)
-    header = ["variant"] + [title for _, title, _, _ in TABLE_COLUMNS]
-    rows = [header] + [[n] + c for n, c in zip(names, cells, strict=True)]
-    widths = [max(len(r[k]) for r in rows) for k in range(len(header))]
-    lines = ["  ".join(cell.ljust(widths[k]) if k == 0 else cell.rjust(widths[k]) for k, cell in enumerate(r)) for r in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return ablation_table(results.get("summary") or summarize(results)).text()
 
 
 def print_summary_table(results: Mapping, file: TextIO | None = None) -> None:
@@ -284,22 +263,13 @@ def _lpips_line(results: Mapping) -> str:
 
 
 def _markdown(results: Mapping, summary: Mapping, plot_note: str | None, before=(), after=()) -> str:
-    names, cells, best = _table_rows(summary)
-    header = ["variant"] + [title for _, title, _, _ in TABLE_COLUMNS]
     lines = ["# Revisit-consistency report", ""]
     for title, md, _ in before:
         lines += [f"## {title}", "", md, ""]
-    lines += ["## Ablation (means over scenes; best in bold)", "",
-             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for n, row, flags in zip(names, cells, best, strict=True):
-        shown = [f"**{c}**" if b else c for c, b in zip(row, flags, strict=True)]
-        lines.append("| " + " | ".join([n] + shown) + " |")
+    lines += ["## Ablation (means over scenes; best in bold)", "", ablation_table(summary).markdown()]
     lines += ["", _lpips_line(results), "", "## PSNR per frame (revisit frames shaded)", ""]
     lines.append(plot_note if plot_note else f"![per-frame PSNR]({PLOT_NAME})")
-    lines += ["", "## Scenes", "", "| scene | trajectory | frames | revisit frames | video |", "|---|---|---|---|---|"]
-    for s in results["scenes"]:
-        video = f"[mp4]({s['video']})" if s.get("video") else ""
-        lines.append(f"| {s['scene']} | {s['trajectory']} | {_num_frames(s)} | {len(s['revisit_frames'])} | {video} |")
+    lines += ["", "## Scenes", "", scenes_table(results).markdown()]
     lines += ["", "## Config", "", "```json", json.dumps(_jsonable(results.get("config", {})), indent=2), "```", ""]
     for title, md, _ in after:
         lines += [f"## {title}", "", md, ""]
@@ -308,17 +278,6 @@ def _markdown(results: Mapping, summary: Mapping, plot_note: str | None, before=
 
 def _html(results: Mapping, summary: Mapping, plot_note: str | None, before=(), after=()) -> str:
     e = html.escape
-    names, cells, best = _table_rows(summary)
-    head = "".join(f"<th>{e(t)}</th>" for t in ["variant"] + [title for _, title, _, _ in TABLE_COLUMNS])
-    body = []
-    for n, row, flags in zip(names, cells, best, strict=True):
-        tds = "".join(f"<td><b>{e(c)}</b></td>" if b else f"<td>{e(c)}</td>" for c, b in zip(row, flags, strict=True))
-        body.append(f"<tr><td>{e(n)}</td>{tds}</tr>")
-    scenes = []
-    for s in results["scenes"]:
-        video = f'<a href="{e(str(s["video"]))}">mp4</a>' if s.get("video") else ""
-        scenes.append(f"<tr><td>{e(str(s['scene']))}</td><td>{e(str(s['trajectory']))}</td><td>{_num_frames(s)}</td>"
-                      f"<td>{len(s['revisit_frames'])}</td><td>{video}</td></tr>")
     plot = f"<p>{e(plot_note)}</p>" if plot_note else f'<img src="{PLOT_NAME}" alt="per-frame PSNR">'
     config = e(json.dumps(_jsonable(results.get("config", {})), indent=2))
     top, end = ("".join(f"<h2>{e(title)}</h2>\n{part}\n" for title, _, part in sections) for sections in (before, after))
@@ -330,16 +289,12 @@ img{{max-width:100%}}</style></head>
 <body>
 <h1>Revisit-consistency report</h1>
 {top}<h2>Ablation (means over scenes; best in bold)</h2>
-<table><tr>{head}</tr>
-{chr(10).join(body)}
-</table>
+{ablation_table(summary).html()}
 <p>{e(_lpips_line(results))}</p>
 <h2>PSNR per frame (revisit frames shaded)</h2>
 {plot}
 <h2>Scenes</h2>
-<table><tr><th>scene</th><th>trajectory</th><th>frames</th><th>revisit frames</th><th>video</th></tr>
-{chr(10).join(scenes)}
-</table>
+{scenes_table(results).html()}
 <h2>Config</h2>
 <pre>{config}</pre>
 {end}</body></html>
