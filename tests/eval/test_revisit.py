@@ -20,7 +20,7 @@ S = 16
 BASE = dict(num_attention_heads=2, attention_head_dim=16, in_channels=8, out_channels=4, time_embed_dim=32,
             text_embed_dim=8, num_layers=2, sample_width=S, sample_height=S, sample_frames=4, patch_size=4,
             temporal_compression_ratio=1, max_text_seq_length=0, use_rotary_positional_embeddings=True)
-MEMORY = {"spatial": {"voxel_size": 0.1}, "episodic": {"max_keyframes": 3}}
+MEMORY = {"spatial": {"voxel_size": 0.1}, "episodic": {"keyframe_pool": 3}}
 
 
 def make_pipe(seed=0) -> WorldMemPipeline:

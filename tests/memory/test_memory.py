@@ -35,7 +35,7 @@ def test_working_memory_keeps_the_newest_frames():
 
 
 def test_episodic_does_not_insert_near_duplicates(scene):
-    em = EpisodicMemory(EpisodicConfig(max_keyframes=4))
+    em = EpisodicMemory(EpisodicConfig(keyframe_pool=4))
     cams = tr.cameras_from_headings(torch.tensor([center_of(scene)] * 2), torch.tensor([0.0, 1.0]), 0.0, SIZE, SIZE)
     frames, depth = scene.render(cams)
     inserted = em.write(frames, depth, cams, torch.tensor([0, 1]))
@@ -44,7 +44,7 @@ def test_episodic_does_not_insert_near_duplicates(scene):
 
 
 def test_episodic_retrieval_returns_the_keyframe_that_saw_the_area(scene):
-    em = EpisodicMemory(EpisodicConfig(max_keyframes=8, num_retrieved=2))
+    em = EpisodicMemory(EpisodicConfig(keyframe_pool=8, num_retrieved=2))
     cams = tr.look_around(6, position=center_of(scene), height=SIZE, width=SIZE, fov_deg=60.0)
     frames, depth = scene.render(cams)
     inserted = em.write(frames, depth, cams, torch.arange(6))
@@ -64,7 +64,7 @@ def test_episodic_eviction_keeps_coverage(scene):
     # 60-degree views at yaw 0, 30, 60, then 150: view 1 (30) is seen almost entirely by views 0 and 2, so it
     # goes. Then view 4 (105) overlaps views 2 and 3 and sees the least that no other keyframe sees, so it goes
     # on arrival. FIFO would keep [2, 3, 4], LIFO [0, 1, 2], a random eviction [0, 2, 3] once in 16 runs.
-    em = EpisodicMemory(EpisodicConfig(max_keyframes=3, novelty_threshold=0.2))
+    em = EpisodicMemory(EpisodicConfig(keyframe_pool=3, novelty_threshold=0.2))
     yaws = torch.tensor([0.0, 30.0, 60.0, 150.0, 105.0])
     cams = tr.cameras_from_headings(torch.tensor([center_of(scene)] * 5), yaws, 0.0, SIZE, SIZE, fov_deg=60.0)
     frames, depth = scene.render(cams)
@@ -159,8 +159,8 @@ def test_config_rejects_unknown_keys_and_bad_values():
         MemoryConfig.from_dict({"working": {"window": "4"}})
     with pytest.raises(ValueError, match=r"^<dict>: spatial.voxel_size: expected a finite value > 0, got -1.0$"):
         MemoryConfig.from_dict({"spatial": {"voxel_size": -1.0}})
-    cfg = MemoryConfig.from_dict({"spatial": {"voxel_size": 1}, "episodic": {"max_keyframes": 3}})
-    assert cfg.spatial.voxel_size == 1.0 and cfg.episodic.max_keyframes == 3
+    cfg = MemoryConfig.from_dict({"spatial": {"voxel_size": 1}, "episodic": {"keyframe_pool": 3}})
+    assert cfg.spatial.voxel_size == 1.0 and cfg.episodic.keyframe_pool == 3
     assert MemoryConfig.from_dict(cfg.to_dict()) == cfg
 
 

@@ -226,7 +226,7 @@ MEMORY = [
     Case("WorldMemory.load", "sky_resolution 10**5", _load(_config("spatial", sky_resolution=10**5)), "sky_resolution",
          group=S),
     Case("WorldMemory.load", "working window 10**9", _load(_config("working", window=10**9)), "window", group=S),
-    Case("WorldMemory.load", "max_keyframes 10**9", _load(_config("episodic", max_keyframes=10**9)), "max_keyframes",
+    Case("WorldMemory.load", "keyframe_pool 10**9", _load(_config("episodic", keyframe_pool=10**9)), "keyframe_pool",
          group=S),
     Case("WorldMemory.load", "render_supersample 1000", _load(_config("spatial", render_supersample=1000)),
          "render_supersample", group=S),

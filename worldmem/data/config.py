@@ -88,7 +88,7 @@ class CurationConfig:
         return MemoryConfig(
             spatial=SpatialConfig(voxel_size=self.voxel_size, render_supersample=self.render_supersample),
             working=WorkingConfig(window=self.working_frames),
-            episodic=EpisodicConfig(max_keyframes=self.keyframe_pool, num_retrieved=self.max_keyframes,
+            episodic=EpisodicConfig(keyframe_pool=self.keyframe_pool, num_retrieved=self.max_keyframes,
                                     min_overlap=self.keyframe_min_overlap,
                                     visibility_voxel_size=self.visibility_voxel_size),
         )

@@ -17,7 +17,7 @@ loop, 246-259 k voxels by lap 10-20, docs/memory.md), so none of them ever evict
 and index), so at most ~90 MB of map (~180 MB while the arrays double). A noisy write-back (a random model) would
 otherwise grow the map with every chunk."""
 MAX_FRAMES_KEPT = 1024
-"""Upper bound of ``working.window`` and ``episodic.max_keyframes`` (frames held in memory at full size)."""
+"""Upper bound of ``working.window`` and ``episodic.keyframe_pool`` (frames held in memory at full size)."""
 MAX_SKY_RESOLUTION = 1024
 """Upper bound of ``spatial.sky_resolution`` (6 x 1024**2 bins, 96 MB)."""
 MAX_SUPERSAMPLE = 8
@@ -88,10 +88,12 @@ class WorkingConfig:
 
 @dataclass(frozen=True)
 class EpisodicConfig:
-    max_keyframes: int = 8
-    """Capacity K; when full, inserting evicts the keyframe whose removal loses the least coverage."""
+    keyframe_pool: int = 8
+    """Capacity: the most keyframes held; when full, inserting evicts the keyframe whose removal loses the least
+    coverage (the same name and meaning as ``CurationConfig.keyframe_pool``)."""
     num_retrieved: int = 4
-    """Keyframes returned per read (best first)."""
+    """Keyframes returned per read (best first): the K the model reads (``CurationConfig.max_keyframes`` for
+    training samples)."""
     novelty_threshold: float = 0.5
     """A frame becomes a keyframe when at least this fraction of its visible voxels is unseen by keyframes."""
     min_overlap: float = 0.05
@@ -103,8 +105,8 @@ class EpisodicConfig:
     """Depth pixels sampled for visibility sets (every n-th row and column)."""
 
     def __post_init__(self) -> None:
-        require(self, ">= 1", "max_keyframes", "num_retrieved", "pixel_stride")
-        _at_most(self, MAX_FRAMES_KEPT, "max_keyframes")
+        require(self, ">= 1", "keyframe_pool", "num_retrieved", "pixel_stride")
+        _at_most(self, MAX_FRAMES_KEPT, "keyframe_pool")
         require(self, "> 0", "visibility_voxel_size")
         require(self, "in [0, 1]", "novelty_threshold", "min_overlap")
 

@@ -69,7 +69,7 @@ class EpisodicMemory:
             self._indices.append(int(indices[i]))
             self._keys.append(keys)
             inserted.append(int(indices[i]))
-            if len(self) > self.config.max_keyframes:
+            if len(self) > self.config.keyframe_pool:
                 evicted = self._evict()
                 if evicted == int(indices[i]):
                     inserted.pop()

@@ -363,7 +363,7 @@ class WorldMemory:
             raise
         except (ValueError, KeyError, RuntimeError, IndexError) as err:
             raise _BadMemory(f"memory.safetensors: {' '.join(str(err).split())[:200]}") from None
-        if len(memory.working) > config.working.window or len(memory.episodic) > config.episodic.max_keyframes:
+        if len(memory.working) > config.working.window or len(memory.episodic) > config.episodic.keyframe_pool:
             raise _BadMemory("memory.safetensors: more working frames or keyframes than the config holds")
         return memory
 
@@ -411,7 +411,7 @@ def _check_header(tensor_file: Path, config: MemoryConfig, size: tuple[int, int]
     if voxels[:1] and voxels[0] > MAX_VOXELS:
         raise _BadMemory(f"{where}: spatial.keys: expected at most {MAX_VOXELS} map voxels (MAX_VOXELS), got "
                          f"{voxels[0]}")
-    capacity = {"working": config.working.window, "episodic": config.episodic.max_keyframes}
+    capacity = {"working": config.working.window, "episodic": config.episodic.keyframe_pool}
     for name, most in capacity.items():
         frames = shapes.get(f"{name}.frames")
         if frames is None:
@@ -419,7 +419,7 @@ def _check_header(tensor_file: Path, config: MemoryConfig, size: tuple[int, int]
         count = frames[0] if frames else -1
         if len(frames) != 4 or count > min(most, num_frames):
             raise _BadMemory(f"{where}: {name}.frames: expected at most {min(most, num_frames)} frames (the config's "
-                             f"{'window' if name == 'working' else 'max_keyframes'} and memory.json's num_frames), "
+                             f"{'window' if name == 'working' else 'keyframe_pool'} and memory.json's num_frames), "
                              f"got shape {frames}")
         if size is not None and frames[1:] != (3, *size):
             raise _BadMemory(f"memory.safetensors: {name}.frames: expected shape (n, 3, {size[0]}, {size[1]}) "
