@@ -83,6 +83,10 @@ COMMANDS: dict[str, tuple[Callable, str]] = {
 }
 
 
+RECORDED: list[tuple[Case, str, str]] = []
+"""(case, outcome, detail) of every case the test module ran in this process: ``make test`` prints their counts."""
+
+
 class Hang(BaseException):
     """Raised by a case (or the runner's timer) when the call did not finish in time."""
 

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from tests.robustness import fixtures as fx
-from tests.robustness.runner import COMMANDS, GROUPS, Case, run_case
+from tests.robustness.runner import COMMANDS, GROUPS, RECORDED, Case, run_case
 from tests.robustness.table import CASES, counts, sweep
 
 
@@ -36,6 +36,7 @@ def test_the_table_covers_every_entry_point():
 @pytest.mark.parametrize("case", CASES, ids=[f"{c.entry}: {c.name}" for c in CASES])
 def test_broken_input_is_refused_in_one_line(case, shared, tmp_path):
     outcome, detail = run_case(case, tmp_path / "case", shared)
+    RECORDED.append((case, outcome, detail))
     assert outcome == "clean", detail
 
 
