@@ -4,8 +4,7 @@
         [--trajectories NAMES] [--num-frames F] [--context-frames C] [--steps K]
         [--lpips-weights PATH] [--source KIND:PATH [--depth-dir DIR] [--frame-stride N]]
         [--variants full,working_only,episodic,spatial,oracle] [--min-gap G] [--min-covisibility X]
-        [--noise-seed S] [--oracle-fill working_mean|black] [--write-gate all|new|agree]
-        [--write-margin PIXELS] [--render-anchor A] [--sky-resolution R]
+        [--noise-seed S] [--oracle-fill working_mean|black] [generation.KEY=VALUE ...]
 
 Protocol (docs/evaluation.md has the full text; :mod:`eval.protocols` the rules):
 
@@ -52,6 +51,7 @@ from eval.scoring import evaluate_episode
 from eval.variants import ORACLE, VARIANT_NAMES, Rollout
 from worldmem.geometry.paths import DEFAULT_BOX, PATH_NAMES, make_path, retraces
 from worldmem.metrics import default_min_gap, finite_mean
+from worldmem.utils.cli_errors import add_overrides
 
 __all__ = ["DEFAULT_TRAJECTORIES", "AWAY_FACTOR", "RevisitError", "add_arguments", "default_paths", "run"]
 
@@ -113,19 +113,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "+1 for recall and cycle)")
     p.add_argument("--min-covisibility", type=float, default=DEFAULT_MIN_COVISIBILITY, help="revisit threshold X")
     p.add_argument("--noise-seed", type=int, default=0, help="noise seed, the same for every variant")
-    p.add_argument("--write-gate", choices=("all", "new", "agree"), default=None,
-                   help="write-back gate of the generated frames (default: the checkpoint's)")
-    p.add_argument("--write-margin", type=int, default=None,
-                   help="write gate margin: uncovered pixels this close (pixels) to the map's coverage are not "
-                        "written back (default: the checkpoint's; docs/models.md)")
-    p.add_argument("--render-anchor", type=float, default=None,
-                   help="fraction of the denoising steps in which covered pixels follow the map's render "
-                        "(default: the checkpoint's; docs/models.md)")
-    p.add_argument("--sky-resolution", type=int, default=None,
-                   help="the memory's sky layer, bins per cube face side, 0 = off (default: the checkpoint's; "
-                        "docs/memory.md)")
     p.add_argument("--oracle-fill", choices=("working_mean", "black"), default="working_mean",
                    help="what the oracle shows where the map has nothing")
+    add_overrides(p, help="override the checkpoint's generation settings (worldmem.pipelines.GenerationConfig), "
+                          "e.g. generation.write_gate.mode=new generation.write_gate.margin=2 "
+                          "generation.render_anchor=0.5 generation.memory_config.spatial.sky_resolution=0 "
+                          "(docs/models.md)")
 
 
 def _load_pipe(checkpoint: Path):
@@ -283,33 +276,19 @@ def run(args) -> dict:
     from eval.lpips import MIN_SIZE, load_lpips
     from eval.report import print_summary_table, save_results, summarize, write_report
     from eval.staging import REPORT_MARKER
-    from worldmem.pipelines.anchoring import check_anchor
+    from worldmem.pipelines import generation_from
+    from worldmem.utils.config import ConfigError
     from worldmem.utils.io import atomic_directory
 
     variants, names = _validate(args)
-    if args.render_anchor is not None:
-        try:
-            check_anchor(args.render_anchor)
-        except ValueError as err:
-            raise RevisitError(f"--render-anchor: {str(err).split(': ', 1)[1]}") from None
-    if args.write_margin is not None and args.write_margin < 0:
-        raise RevisitError(f"--write-margin: expected an integer >= 0 (pixels), got {args.write_margin}")
-    if args.sky_resolution is not None and args.sky_resolution < 0:
-        raise RevisitError(f"--sky-resolution: expected an integer >= 0 (bins per cube face side; 0 = off), got "
-                           f"{args.sky_resolution}")
     pipe = _load_pipe(args.checkpoint)
-    if args.write_gate is not None:
-        pipe.register_to_config(write_gate={**pipe.config.write_gate, "mode": args.write_gate})
-    if args.write_margin is not None:
-        pipe.register_to_config(write_gate={**pipe.config.write_gate, "margin": args.write_margin})
-    if args.render_anchor is not None:
-        pipe.register_to_config(render_anchor=args.render_anchor)
-    if args.sky_resolution is not None:
-        memory = dict(pipe.config.memory_config)
-        memory["spatial"] = {**memory.get("spatial", {}), "sky_resolution": args.sky_resolution}
-        pipe.register_to_config(memory_config=memory)
+    try:  # the checkpoint's settings with the command's generation.KEY=VALUE overrides
+        pipe.set_generation(generation_from(pipe, args.overrides))
+    except ConfigError as err:
+        raise RevisitError(str(err)) from None
+    gen = pipe.generation
     size = pipe.frame_size
-    chunk, window = int(pipe.config.chunk_size), int(pipe.config.working_window)
+    chunk, window = gen.chunk_size, gen.working_window
     min_gap = _min_gap(args, window, chunk)
     lpips_model, lpips_reason = None, "no AlexNet weights given (pass --lpips-weights PATH to a torchvision alexnet state_dict)"
     if args.lpips_weights is not None:
@@ -343,10 +322,9 @@ def run(args) -> dict:
                 "dynamic_scenes": "scene k has moving objects when k % 3 == 2" if args.source is None else None,
                 "trajectories": names if args.source is None else ["recorded"], "num_frames": args.num_frames,
                 "context_frames": c, "context_rule": f"{c} frames" if c is not None else "half (F // 2)",
-                "steps": args.steps, "write_gate": pipe.config.write_gate["mode"],
-                "write_margin": pipe.config.write_gate.get("margin", 0),
-                "render_anchor": pipe.config.render_anchor, "noise_seed": args.noise_seed,
-                "sky_resolution": pipe.config.memory_config.get("spatial", {}).get("sky_resolution", 0),
+                "steps": args.steps, "write_gate": gen.write_gate.mode, "write_margin": gen.write_gate.margin,
+                "render_anchor": gen.render_anchor, "noise_seed": args.noise_seed,
+                "sky_resolution": gen.memory_config.spatial.sky_resolution, "overrides": list(args.overrides),
                 "variants": variants, "image_size": list(size),
                 "chunk_size": chunk, "working_window": window, "min_gap": min_gap,
                 "min_covisibility": args.min_covisibility, "oracle_fill": args.oracle_fill,

@@ -1,5 +1,4 @@
-"""``python -m eval.bench.laps --checkpoint DIR [--laps 10] [--render-anchor A] [--write-margin M] [--sky-resolution R]
-[--out FILE]``.
+"""``python -m eval.bench.laps --checkpoint DIR [--laps 10] [--out FILE] [generation.KEY=VALUE ...]``.
 
 Does a pipeline keep the world it generates over many passes? The rollout bench's loop (one held-out courtyard,
 ``eval.bench.rollout.PER_TURN`` frames a turn, the first ``working_window`` frames given, everything after
@@ -12,48 +11,48 @@ generated with full memory and the model's own depth written back) for ``--laps`
 - ``sky_with_depth``: the share of the true sky's pixels (true depth 0) to which the generated depth gives a
   surface: a map whose edge creeps into the sky raises it lap after lap.
 
-``--render-anchor``, ``--write-margin`` and ``--sky-resolution`` (the memory's distant layer, 0 = off) override
-the checkpoint's settings, so that the ablation rows of docs/models.md ("Gate margin") and docs/memory.md (the
-sky layer) come from this command. It is not a timing: ``python -m eval bench rollout`` is.
+``generation.KEY=VALUE`` overrides the checkpoint's generation settings
+(:func:`worldmem.pipelines.generation_from`, as every command that generates), e.g.
+``generation.render_anchor=0.5``, ``generation.write_gate.margin=2`` or
+``generation.memory_config.spatial.sky_resolution=0`` (the memory's distant layer off), so that the ablation rows
+of docs/models.md ("Gate margin") and docs/memory.md (the sky layer) come from this command. It is not a timing:
+``python -m eval bench rollout`` is.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
-from worldmem.utils.cli_errors import ArgumentParser
+from worldmem.utils.cli_errors import ArgumentParser, add_overrides, parse_command
 from worldmem.utils.io import atomic_write_json, output_file_problem
 
 __all__ = ["run_laps", "main"]
 
 
-def run_laps(pipe, laps: int, render_anchor: float | None = None, write_margin: int | None = None,
-             seed: int | None = None, sky_resolution: int | None = None) -> dict:
-    """The per-lap figures (module docstring) of ``pipe`` on the loop; ``seed`` defaults to the first eval scene."""
+def run_laps(pipe, laps: int, seed: int | None = None) -> dict:
+    """The per-lap figures (module docstring) of ``pipe`` with its generation settings (``pipe.generation``; set
+    them with ``pipe.set_generation``) on the loop; ``seed`` defaults to the first eval scene."""
     from eval.bench.rollout import PER_TURN, _loop_path
     from eval.metrics import psnr
     from worldmem.data.readers.synthetic import EVAL_SEEDS, render_supersampled
-    from worldmem.memory import MemoryConfig, WorldMemory
     from worldmem.synthetic import SyntheticScene
 
     seed = EVAL_SEEDS.start if seed is None else seed
     factor = pipe.codec.spatial_factor
     size = pipe.transformer.base.config.sample_height * factor
-    context = max(1, int(pipe.config.working_window))
+    gen = pipe.generation
+    context = max(1, gen.working_window)
     scene = SyntheticScene.random(seed=seed, dynamic=False)
     cams = _loop_path(scene, laps * PER_TURN, size, PER_TURN)
     frames, depth, _ = render_supersampled(scene, cams[:context], torch.arange(context, dtype=torch.float32), 3)
     truth, truth_depth = scene.render(cams)
-    gate = dict(pipe.config.write_gate)
-    if write_margin is not None:
-        gate["margin"] = write_margin
-    anchor = pipe.config.render_anchor if render_anchor is None else render_anchor
     chunks: list[tuple[int, int, float]] = []  # (last frame, voxels, coverage) per chunk
-    n_chunks = -(-(laps * PER_TURN - context) // int(pipe.config.chunk_size))
+    n_chunks = -(-(laps * PER_TURN - context) // gen.chunk_size)
     bar = tqdm(total=n_chunks, desc="laps", unit="chunk")
 
     def on_chunk(_pipe, _index, info):
@@ -62,18 +61,14 @@ def run_laps(pipe, laps: int, render_anchor: float | None = None, write_margin: 
         chunks.append((info["start"] + info["frames"].shape[0] - 1, info["memory"].spatial.num_voxels, cover))
         bar.update(1)
 
-    memory_config = dict(pipe.config.memory_config)
-    if sky_resolution is not None:
-        memory_config["spatial"] = {**memory_config.get("spatial", {}), "sky_resolution": sky_resolution}
-    memory = WorldMemory(MemoryConfig.from_dict(memory_config))  # the given frames, written as the pipeline does
-    memory.write(frames, depth, cams[:context])
-    res = pipe(memory=memory, cameras=cams, render_anchor=anchor, write_gate=gate, progress=False,
-               generator=torch.Generator().manual_seed(0), callback_on_chunk_end=on_chunk)
+    res = pipe(frames=frames, depth=depth, cameras=cams, progress=False, generator=torch.Generator().manual_seed(0),
+               callback_on_chunk_end=on_chunk)
     bar.close()
-    out_frames, out_depth = torch.cat([frames, res.frames.float()]), torch.cat([depth, res.depth.float()])
+    out_frames, out_depth = res.frames.float(), res.depth.float()
     sky = truth_depth <= 0
-    result = {"scene_seed": seed, "laps": laps, "per_turn": PER_TURN, "render_anchor": anchor, "write_gate": gate,
-              "sky_resolution": memory.config.spatial.sky_resolution,
+    result = {"scene_seed": seed, "laps": laps, "per_turn": PER_TURN, "render_anchor": gen.render_anchor,
+              "write_gate": dataclasses.asdict(gen.write_gate),
+              "sky_resolution": res.memory.config.spatial.sky_resolution,
               "same_pose_psnr_vs_lap2": {}, "same_pose_sky_psnr_vs_lap2": {}, "psnr_vs_ground_truth": {},
               "voxels_at_lap_end": {}, "coverage": {}, "sky_with_depth": {}}
     for k in range(laps):
@@ -103,36 +98,28 @@ def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(prog="python -m eval.bench.laps", description=__doc__.split("\n\n")[1])
     parser.add_argument("--checkpoint", type=Path, required=True, help="a saved WorldMemPipeline folder")
     parser.add_argument("--laps", type=int, default=10, help="turns of the loop (at least 3; default 10)")
-    parser.add_argument("--render-anchor", type=float, default=None, help="override the checkpoint's render_anchor")
-    parser.add_argument("--write-margin", type=int, default=None, help="override the checkpoint's write_gate.margin")
-    parser.add_argument("--sky-resolution", type=int, default=None,
-                        help="override the memory's sky layer (memory.spatial.sky_resolution; 0 = off)")
     parser.add_argument("--out", type=Path, default=Path("outputs/bench/laps.json"), help="json written here")
-    args = parser.parse_args(argv)
+    add_overrides(parser, help="override the checkpoint's generation settings, e.g. generation.render_anchor=0.5 "
+                               "generation.write_gate.margin=2 generation.memory_config.spatial.sky_resolution=0")
+    args = parse_command(parser, argv)
     if args.laps < 3:
         parser.error(f"--laps: expected at least 3 (lap 3 is compared with lap 2), got {args.laps}")
-    if args.write_margin is not None and args.write_margin < 0:
-        parser.error(f"--write-margin: expected an integer >= 0 (pixels), got {args.write_margin}")
-    if args.sky_resolution is not None and args.sky_resolution < 0:
-        parser.error(f"--sky-resolution: expected an integer >= 0 (bins per cube face side; 0 = off), got "
-                     f"{args.sky_resolution}")
     problem = output_file_problem(args.out, ".json")
     if problem:
         parser.error(f"--out: {problem}")
-    from worldmem.pipelines import load_pipeline
-    from worldmem.pipelines.anchoring import check_anchor
+    from worldmem.pipelines import generation_from, load_pipeline
+    from worldmem.utils.config import ConfigError
 
-    if args.render_anchor is not None:
-        try:
-            check_anchor(args.render_anchor)
-        except ValueError as err:
-            parser.error(f"--render-anchor: {str(err).split(': ', 1)[-1]}")
     try:
         pipe = load_pipeline(args.checkpoint)
     except ValueError as err:
         parser.error(f"--checkpoint: {err}")
+    try:
+        pipe.set_generation(generation_from(pipe, args.overrides))
+    except ConfigError as err:
+        parser.error(str(err))
     pipe.set_progress_bar_config(disable=True)
-    res = run_laps(pipe, args.laps, args.render_anchor, args.write_margin, sky_resolution=args.sky_resolution)
+    res = run_laps(pipe, args.laps)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(args.out, res)
     fmt = lambda d: ", ".join(f"lap {k}: {x:.2f}" for k, x in d.items())  # noqa: E731

@@ -3,7 +3,8 @@
 The model is the tiny configuration with random weights (``worldmem.generate.random_tiny_pipeline``: the same
 architecture and sizes as the trained tiny model, so the cost is the same) or ``--checkpoint DIR``, at its
 native frame size, along a forward-looking loop in a held-out synthetic scene; the first ``working_window``
-frames are given, everything after is generated with the pipeline's default step count and full memory.
+frames are given, everything after is generated with the pipeline's generation settings (``pipe.generation``: its
+step count, chunk and window) and full memory.
 
 With random weights the model's depth is noise (up to hundreds of scene units), and writing noise back makes
 the spatial map grow by ~100 k voxels per chunk without bound, which is no property of the memory. So with
@@ -32,7 +33,6 @@ records which (``depth_written``).
 
 from __future__ import annotations
 
-import inspect
 import os
 import platform
 import resource
@@ -130,7 +130,7 @@ def _laps(frames: torch.Tensor, voxels: list[int], context: int, chunk: int, per
 
 def bench_rollout(out: Path, repeats: int = 5, quick: bool = False, checkpoint: Path | None = None) -> dict:
     from worldmem.data.readers.synthetic import EVAL_SEEDS, render_supersampled
-    from worldmem.generate import random_tiny_pipeline
+    from worldmem.models.tiny import random_tiny_pipeline
     from worldmem.pipelines import load_pipeline
     from worldmem.synthetic import SyntheticScene
 
@@ -139,8 +139,8 @@ def bench_rollout(out: Path, repeats: int = 5, quick: bool = False, checkpoint: 
     pipe.set_progress_bar_config(disable=True)
     factor = pipe.codec.spatial_factor
     size = pipe.transformer.base.config.sample_height * factor
-    steps = inspect.signature(pipe.__call__).parameters["num_inference_steps"].default
-    chunk, window = int(pipe.config.chunk_size), int(pipe.config.working_window)
+    gen = pipe.generation  # the pipeline's own settings (the random tiny model: GenerationConfig's defaults)
+    steps, chunk, window = gen.num_inference_steps, gen.chunk_size, gen.working_window
     context = max(1, window)
     new_frames = 8 if quick else 32
     long_frames = 100 if quick else 1000

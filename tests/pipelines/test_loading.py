@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from worldmem.pipelines import load_pipeline
 
@@ -36,11 +37,19 @@ CASES = [
     (lambda f: (f / "model_index.json").write_text("[]"), "model_index.json: expected a JSON object"),
     (_edit_json("model_index.json", lambda d: d.update(_class_name="Other")), "_class_name: expected 'WorldMemPipeline'"),
     (_edit_json("model_index.json", lambda d: d.update(memory_config={"spatial": {"voxel_size": -1}})),
-     "model_index.json: memory_config:"),
-    (_edit_json("model_index.json", lambda d: d.update(memory_config={"nonsense": 1})), "memory_config:"),
+     "model_index.json: memory_config.spatial.voxel_size: expected a finite value > 0"),
+    (_edit_json("model_index.json", lambda d: d.update(memory_config={"nonsense": 1})),
+     "model_index.json: memory_config.nonsense: expected a key of MemoryConfig"),
     (_edit_json("model_index.json", lambda d: d.update(write_gate={"mode": "maybe"})), "write_gate.mode"),
-    (_edit_json("model_index.json", lambda d: d.update(chunk_size=0)), "chunk_size: expected an int >= 1"),
-    (_edit_json("model_index.json", lambda d: d.update(working_window=9)), "working_window: expected at most"),
+    (_edit_json("model_index.json", lambda d: d.update(write_gate={"margin": -1})),
+     "model_index.json: write_gate.margin: expected a value >= 0, got -1"),
+    (_edit_json("model_index.json", lambda d: d.update(render_anchor=2)),
+     "model_index.json: render_anchor: expected a finite value in [0, 1], got 2.0"),
+    (_edit_json("model_index.json", lambda d: d.update(num_inference_steps=0)),
+     "model_index.json: num_inference_steps: expected a value >= 1, got 0"),
+    (_edit_json("model_index.json", lambda d: d.update(chunk_size=0)), "chunk_size: expected a value >= 1, got 0"),
+    (_edit_json("model_index.json", lambda d: d.update(working_window=9)),
+     "working_window: expected a value <= memory_config.working.window (2), got 9"),
     (_edit_json("model_index.json", lambda d: d.pop("codec")), "codec: expected [module, class]"),
     (lambda f: (f / WEIGHTS).write_bytes(b""), "not a readable safetensors file"),
     (_truncate(WEIGHTS, -1000), "not a readable safetensors file"),
@@ -74,17 +83,36 @@ def test_broken_checkpoints_are_one_line_errors(change, message, tmp_path):
     assert text.startswith(f"{folder}: ") and message in text and "\n" not in text, text
 
 
-@pytest.mark.parametrize("change, message", [CASES[11], CASES[16]])  # truncated weights, fewer layers
-def test_from_pretrained_on_a_local_folder_checks_it_as_load_pipeline_does(change, message, tmp_path):
+@pytest.mark.parametrize("kwargs", [{}, {"torch_dtype": torch.float32}, {"low_cpu_mem_usage": False}])
+@pytest.mark.parametrize("change, message", [CASES[14], CASES[19], CASES[6]])  # truncated, fewer layers, bad gate
+def test_from_pretrained_checks_every_local_folder_with_or_without_keyword_arguments(change, message, kwargs,
+                                                                                     tmp_path):
     from worldmem.pipelines import WorldMemPipeline
 
     folder = tmp_path / "ckpt"
     shutil.copytree(CKPT, folder)
     change(folder)
     with pytest.raises(ValueError) as info:
-        WorldMemPipeline.from_pretrained(folder)
+        WorldMemPipeline.from_pretrained(folder, **kwargs)
     text = str(info.value)
     assert text.startswith(f"{folder}: ") and message in text and "\n" not in text, text
+
+
+def test_from_pretrained_with_keyword_arguments_loads_the_checked_pipeline():
+    from worldmem.pipelines import WorldMemPipeline
+
+    pipe = WorldMemPipeline.from_pretrained(CKPT, torch_dtype=torch.float64)
+    assert pipe.transformer.dtype == torch.float64 and pipe.generation == load_pipeline(CKPT).generation
+
+
+def test_loading_has_no_call_cycle():
+    """from_pretrained runs the checks and then diffusers' loader; the checks never call from_pretrained."""
+    import inspect
+
+    from worldmem.pipelines import loading
+
+    assert "from_pretrained(" not in inspect.getsource(loading).replace("``WorldMemPipeline.from_pretrained``", "")
+    assert "pipeline_worldmem" not in inspect.getsource(loading)
 
 
 def test_the_shipped_checkpoint_loads():
@@ -92,6 +120,7 @@ def test_the_shipped_checkpoint_loads():
     assert pipe.config.chunk_size >= 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", [["-m", "worldmem.cli", "generate", "--scene", "synthetic:1", "--out", "o"],
                                      ["-m", "eval", "revisit", "--out", "o"]])
 def test_commands_report_a_broken_checkpoint_in_one_line(command, tmp_path):

@@ -114,7 +114,13 @@ def test_bad_inputs_fail_with_one_line_errors(world):
         (dict(frames=frames[:2], depth=depth[:2], cameras=cams, chunk_size=0), "chunk_size"),
         (dict(frames=frames[:2], depth=depth[:2], cameras=cams, guidance_scale=0.5), "guidance_scale"),
         (dict(frames=frames[:2], depth=depth[:2], cameras=cams, guidance_scale=float("nan")),
-         "guidance_scale: expected a finite number >= 1"),
+         "guidance_scale: expected a finite value >= 1"),
+        (dict(frames=frames[:2], depth=depth[:2], cameras=cams, num_inference_steps=1001),
+         r"num_inference_steps: expected a value <= 1000 \(MAX_STEPS\)"),
+        (dict(frames=frames[:2], depth=depth[:2], cameras=cams, write_gate={"mode": "some"}),
+         "write_gate.mode: expected one of 'all', 'new', 'agree'"),
+        (dict(frames=frames[:2], depth=depth[:2], cameras=cams, memory_config={"spatial": {"voxel_size": 0}}),
+         "memory_config.spatial.voxel_size: expected a finite value > 0"),
         (dict(frames=frames[:2], depth=depth[:2], cameras=cams, memory=WorldMemory()), "frames: expected None"),
         (dict(frames=None, cameras=cams), "frames: expected"),
         (dict(frames=frames[:2], depth=depth[:2], cameras="path"), "cameras: expected a Cameras"),
@@ -123,7 +129,7 @@ def test_bad_inputs_fail_with_one_line_errors(world):
     ]
     for kwargs, message in cases:
         with pytest.raises(ValueError, match=message):
-            pipe(num_inference_steps=1, progress=False, **kwargs)
+            pipe(**{"num_inference_steps": 1, "progress": False, **kwargs})
 
 
 def test_nan_cameras_are_refused_before_any_work():
@@ -173,7 +179,7 @@ def test_render_anchor_keeps_covered_pixels_on_the_render(world):
     plain = run(pipe, world, n=6)
     assert (plain.frames[2:] - out.frames[2:]).abs().max() > 1e-3  # without the anchor the model strays from it
     # Anchoring is a sampling choice of the pipeline, saved with it; the default (0) samples as before.
-    assert make_pipe(render_anchor=0.5).config.render_anchor == 0.5
+    assert make_pipe(render_anchor=0.5).generation.render_anchor == 0.5
     torch.testing.assert_close(run(pipe, world, n=6, render_anchor=0.0).frames, plain.frames, rtol=0, atol=0)
     for bad in (-0.1, 1.5, float("nan"), True):
         with pytest.raises(ValueError, match="render_anchor: expected"):
@@ -187,7 +193,8 @@ def test_render_anchor_keeps_the_remembered_sky(world):
     frames, depth = scene.render(cams)
     assert bool((depth[:2] == 0).any())
     pipe = make_pipe(render_anchor=1.0)
-    pipe.register_to_config(memory_config={**MEMORY, "spatial": {"voxel_size": 0.1, "sky_resolution": 16}})
+    pipe.set_generation(pipe.generation.replace(memory_config={**MEMORY, "spatial": {"voxel_size": 0.1,
+                                                                                    "sky_resolution": 16}}))
     seen = []
     out = pipe(frames=frames[:2], depth=depth[:2], cameras=cams, num_inference_steps=2, progress=False,
                generator=torch.Generator().manual_seed(7),

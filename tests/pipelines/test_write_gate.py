@@ -2,7 +2,9 @@ import pytest
 import torch
 
 from worldmem.memory.readout import SpatialRender
+from worldmem.pipelines.generation_config import GenerationConfig
 from worldmem.pipelines.write_gate import WriteGate
+from worldmem.utils.config import ConfigError, from_dict
 
 
 def _chunk():
@@ -49,17 +51,21 @@ def test_far_depth_becomes_unknown_only_with_a_cap():
 
 
 @pytest.mark.parametrize("bad, match", [
-    ({"mode": "some"}, "write_gate.mode: expected one of all, new, agree"),
+    ({"mode": "some"}, "write_gate.mode: expected one of 'all', 'new', 'agree', got 'some'"),
     ({"max_depth": -1.0}, r"write_gate.max_depth: expected a finite value >= 0"),
     ({"max_depth": float("nan")}, r"write_gate.max_depth"),
     ({"rgb_tolerance": 0}, r"write_gate.rgb_tolerance: expected a finite value > 0"),
-    ({"cap": 1}, r"write_gate: unknown key\(s\) \['cap'\]"),
-    ({"margin": -1}, r"write_gate.margin: expected an integer >= 0"),
-    ({"margin": 1.5}, r"write_gate.margin: expected an integer >= 0"),
+    ({"cap": 1}, r"write_gate.cap: expected a key of WriteGate \(one of mode, rgb_tolerance"),
+    ({"margin": -1}, r"write_gate.margin: expected a value >= 0, got -1"),
+    ({"margin": 1.5}, r"write_gate.margin: expected an integer, got 1.5"),
 ])
 def test_bad_gates_are_one_line_errors(bad, match):
-    with pytest.raises(ValueError, match=match):
-        WriteGate.from_dict(bad)
+    """The gate is loaded by the config tree's strict loader (generation.write_gate): its wording, one line."""
+    with pytest.raises(ConfigError, match=match) as info:
+        GenerationConfig.from_dict({"write_gate": bad})
+    assert "\n" not in str(info.value)
+    with pytest.raises(ConfigError, match=match.replace("write_gate.", "")):  # alone: the key without a section
+        from_dict(WriteGate, bad)
 
 
 def test_pixels_the_remembered_sky_covers_count_as_remembered():

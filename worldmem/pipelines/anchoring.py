@@ -1,7 +1,7 @@
 """Render anchoring (RePaint-style sampling): what the memory shows at a chunk's cameras, as codec latents.
 
 The pipeline (``render_anchor``) replaces, during the first part of the denoising steps, the pixels the memory
-covers by this render noised to the step's level, and (``render_init`` < 1) may start denoising from it. Covered
+covers by this render noised to the step's level. Covered
 are the map's surfaces with known depth and, where none renders, the remembered sky
 (``MemoryReadout.distant``, unknown depth); elsewhere the render takes the working window's mean colour.
 """
@@ -11,17 +11,8 @@ from __future__ import annotations
 import torch
 
 from worldmem.memory.readout import MemoryReadout
-from worldmem.utils.checks import check_number
 
-__all__ = ["check_anchor", "render_latents", "anchor_latents"]
-
-
-def check_anchor(value) -> float:
-    """``render_anchor`` as a float in [0, 1] (a fraction of the steps), or a one-line ``ValueError``."""
-    value = check_number("render_anchor", value, 0, strict=False)
-    if value > 1:
-        raise ValueError(f"render_anchor: expected a fraction of the steps in [0, 1], got {value!r}")
-    return value
+__all__ = ["render_latents", "anchor_latents"]
 
 
 def render_latents(readout: MemoryReadout, codec) -> torch.Tensor | None:

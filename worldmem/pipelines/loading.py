@@ -1,12 +1,15 @@
-"""``load_pipeline(path)``: a saved :class:`WorldMemPipeline`, checked before anything is built.
+"""The checks of a saved :class:`WorldMemPipeline` folder, run before and after anything is built.
 
 ``DiffusionPipeline.from_pretrained`` reports a broken folder with a long traceback from deep inside diffusers,
 and loads weights that disagree with the model's config with only a warning (a ``config.json`` with fewer layers
 than the weights runs a cut-down model). This loader checks the folder first and the loaded weights after, and
-raises one :class:`ValueError` line that names the folder, the file and what was expected:
+raises one :class:`ValueError` line that names the folder, the file and what was expected.
+``WorldMemPipeline.from_pretrained`` runs them (:func:`checked_folder`) for every local folder, with or without
+keyword arguments:
 
-- ``model_index.json``: readable JSON naming a ``WorldMemPipeline`` with its three components, a valid
-  ``memory_config`` and ``write_gate``, positive ``chunk_size`` and a ``working_window`` the memory holds;
+- ``model_index.json``: readable JSON naming a ``WorldMemPipeline`` with its three components and generation
+  settings that :class:`~worldmem.pipelines.generation_config.GenerationConfig` accepts (``chunk_size``,
+  ``working_window``, ..., ``write_gate``, ``memory_config``: the config tree's ranges and one-line wording);
 - each component folder (``transformer/``, ``codec/``, ``scheduler/``): present, with a readable config; the
   optional text components (``text_encoder/`` and ``tokenizer/``), when listed, both listed and present (the
   text encoder's width and the transformer's text length are checked when the pipeline is built);
@@ -20,9 +23,13 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["load_pipeline"]
+from worldmem.pipelines.generation_config import GenerationConfig
+from worldmem.utils.config import NO_FILE, ConfigError
+
+__all__ = ["checked_folder", "config_line"]
 
 _COMPONENTS = ("transformer", "scheduler", "codec")
 _TEXT_COMPONENTS = ("text_encoder", "tokenizer")
@@ -55,10 +62,12 @@ def _tensor_shapes(path: Path) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def _check_index(path: Path) -> dict:
-    from worldmem.memory import MemoryConfig
-    from worldmem.pipelines.write_gate import WriteGate
+def config_line(err: ConfigError) -> str:
+    """A :class:`ConfigError` about values given in Python or read from JSON: ``"{key}: expected ..."``."""
+    return str(err).removeprefix(f"{NO_FILE}: ")
 
+
+def _check_index(path: Path) -> dict:
     index = _json(path / "model_index.json", "model_index.json")
     if index.get("_class_name") != "WorldMemPipeline":
         raise ValueError(f"model_index.json: _class_name: expected 'WorldMemPipeline', got {index.get('_class_name')!r}")
@@ -81,36 +90,24 @@ def _check_index(path: Path) -> dict:
         raise ValueError(f"model_index.json: lists {listed[0]} without {set(_TEXT_COMPONENTS).difference(listed).pop()}"
                          " (expected both text components or neither)")
     try:
-        memory = MemoryConfig.from_dict(index.get("memory_config"))
-    except ValueError as err:
-        raise ValueError(f"model_index.json: memory_config: {err}") from None
-    try:
-        WriteGate.from_dict(index.get("write_gate"))
-    except ValueError as err:
-        raise ValueError(f"model_index.json: {err}") from None
-    for key, low in (("chunk_size", 1), ("working_window", 0)):
-        value = index.get(key)
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"model_index.json: {key}: expected an int >= {low}, got {value!r}")
-    if index["working_window"] > memory.working.window:
-        raise ValueError(f"model_index.json: working_window: expected at most memory_config.working.window "
-                         f"({memory.working.window}), got {index['working_window']}")
+        GenerationConfig.from_dict({k: index[k] for k in GenerationConfig.__dataclass_fields__ if k in index})
+    except ConfigError as err:
+        raise ValueError(f"model_index.json: {config_line(err)}") from None
     return index
 
 
-def load_pipeline(path: str | os.PathLike):
-    """The :class:`~worldmem.pipelines.WorldMemPipeline` saved in folder ``path``, checked as the module says.
+def checked_folder(path: str | os.PathLike, build: Callable[[], object]):
+    """``build()`` (diffusers' loader of ``path``), with the module's checks before and after it when ``path`` is a
+    local folder (anything else, e.g. a Hub id, is built as is).
 
     Raises:
         ValueError: one line, ``"<path>: <what is wrong>"``.
     """
     from diffusers.utils import logging as diffusers_logging
 
-    from worldmem.pipelines.pipeline_worldmem import WorldMemPipeline
-
     path = Path(path)
     if not path.is_dir():
-        raise ValueError(f"{path}: no such folder (expected a saved WorldMemPipeline)")
+        return build()
     try:
         _check_index(path)
         files = {}
@@ -123,7 +120,7 @@ def load_pipeline(path: str | os.PathLike):
         diffusers_logging.disable_progress_bar()
         diffusers_logging.set_verbosity_error()
         try:
-            pipe = WorldMemPipeline.from_pretrained(str(path), _checked=True)
+            pipe = build()
         except Exception as err:  # noqa: BLE001 - a config the classes refuse is a bad input: one line
             first = (str(err).strip().splitlines() or [type(err).__name__])[0]
             raise ValueError(f"could not build the pipeline: {first[:200]}") from None

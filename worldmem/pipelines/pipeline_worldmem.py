@@ -35,14 +35,17 @@ from worldmem.geometry.cameras import Cameras
 from worldmem.memory import MemoryConfig, WorldMemory
 from worldmem.models.depth import align_depth
 from worldmem.models.text import EMPTY_PROMPT, PromptCache, check_text_encoder
-from worldmem.pipelines.anchoring import anchor_latents, check_anchor, render_latents
-from worldmem.pipelines.cost import MAX_GUIDANCE, MAX_RUN_FRAMES, MAX_STEPS
+from worldmem.pipelines.anchoring import anchor_latents
+from worldmem.pipelines.cost import MAX_RUN_FRAMES
+from worldmem.pipelines.generation_config import GenerationConfig
+from worldmem.pipelines.loading import checked_folder, config_line
 from worldmem.pipelines.model_inputs import ModelInputs, encode_readouts
 from worldmem.pipelines.write_gate import WriteGate
-from worldmem.utils.checks import check_depth, check_images, check_number
+from worldmem.utils.checks import check_depth, check_images
+from worldmem.utils.config import ConfigError
 from worldmem.utils.seeding import torch_generator
 
-__all__ = ["WorldMemPipeline", "WorldMemPipelineOutput", "default_scheduler"]
+__all__ = ["WorldMemPipeline", "WorldMemPipelineOutput", "default_scheduler", "load_pipeline"]
 
 
 def _check_run(new_frames: int) -> None:
@@ -81,18 +84,18 @@ class WorldMemPipelineOutput(BaseOutput):
 class WorldMemPipeline(DiffusionPipeline):
     """Generates a long video along ``cameras`` chunk by chunk, reading and writing a :class:`WorldMemory`.
 
+    The generation settings are one :class:`~worldmem.pipelines.generation_config.GenerationConfig`
+    (:attr:`generation`), given to the constructor as its fields (``chunk_size=..., write_gate={...}``; a
+    :class:`GenerationConfig` ``g`` as ``**g.to_dict()``), saved as keys of ``model_index.json``, replaced with
+    :meth:`set_generation` and overridden per call by the keyword arguments of ``__call__`` of the same names.
+
     Args:
         transformer: :class:`~worldmem.models.WorldMemTransformer`.
         scheduler: any diffusers scheduler with ``set_timesteps``/``step`` (default: :func:`default_scheduler`).
         codec: :class:`~worldmem.models.PixelCodec` (RGB-D) or :class:`~worldmem.models.VAECodec` (RGB).
-        memory_config: the :class:`MemoryConfig` (as a dict) new memories are built with; sized for the scene
-            scale the model was trained on.
-        chunk_size: default frames per chunk.
-        working_window: default working frames the model reads (the number it was trained with).
-        write_gate: the :class:`~worldmem.pipelines.write_gate.WriteGate` (as a dict) deciding which generated
-            pixels are written back into the map (default: all).
-        render_anchor: default fraction of the denoising steps during which the pixels the map covers follow its
-            render (see ``__call__``; 0 = never).
+        chunk_size, working_window, num_inference_steps, guidance_scale, text_guidance_scale, render_anchor,
+            write_gate, memory_config: the fields of :class:`GenerationConfig` (``write_gate`` and
+            ``memory_config`` as mappings or their dataclasses; ``memory_config`` None: MemoryConfig's defaults).
         text_encoder, tokenizer: optional, a transformers T5 encoder and its tokenizer (both or neither) whose width
             is the transformer's ``text_embed_dim``; the transformer must take text (``max_text_seq_length`` > 0).
     """
@@ -102,28 +105,38 @@ class WorldMemPipeline(DiffusionPipeline):
 
     def __init__(self, transformer, scheduler, codec, memory_config: dict | None = None, chunk_size: int = 4,
                  working_window: int = 2, write_gate: dict | None = None, render_anchor: float = 0.0,
+                 num_inference_steps: int = 8, guidance_scale: float = 1.0, text_guidance_scale: float = 1.0,
                  text_encoder=None, tokenizer=None):
         super().__init__()
         self.register_modules(transformer=transformer, scheduler=scheduler, codec=codec)
         self.set_text_encoder(text_encoder, tokenizer)
-        memory_config = MemoryConfig.from_dict(memory_config).to_dict()
-        write_gate = WriteGate.from_dict(write_gate).to_dict()
-        render_anchor = check_anchor(render_anchor)
-        self.register_to_config(memory_config=memory_config, chunk_size=chunk_size, working_window=working_window,
-                                write_gate=write_gate, render_anchor=render_anchor)
+        self.set_generation(GenerationConfig().replace(
+            memory_config=memory_config if memory_config is not None else {}, chunk_size=chunk_size,
+            working_window=working_window, write_gate=write_gate if write_gate is not None else {},
+            render_anchor=render_anchor, num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
+            text_guidance_scale=text_guidance_scale))
         self.depth_estimator = None  # set to a DepthEstimator for codecs without a depth channel
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
-        """A saved pipeline. A local folder loaded without keyword arguments is checked first
-        (:func:`~worldmem.pipelines.loading.load_pipeline`: a truncated or mismatched checkpoint is one
-        ``ValueError`` line naming the folder); with keyword arguments this is diffusers' ``from_pretrained``."""
-        checked = kwargs.pop("_checked", False)
-        if checked or kwargs or not os.path.isdir(str(pretrained_model_name_or_path)):
-            return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
-        from worldmem.pipelines.loading import load_pipeline
+        """A saved pipeline. A local folder is checked before and after it is built, with or without keyword
+        arguments (:mod:`~worldmem.pipelines.loading`: a truncated or mismatched checkpoint is one
+        ``ValueError`` line naming the folder); anything else (a Hub id) goes to diffusers' loader as is."""
+        return checked_folder(pretrained_model_name_or_path,
+                              lambda: super(WorldMemPipeline, cls).from_pretrained(pretrained_model_name_or_path,
+                                                                                   **kwargs))
 
-        return load_pipeline(pretrained_model_name_or_path)
+    @property
+    def generation(self) -> GenerationConfig:
+        """The pipeline's generation settings (from its config; ``memory_config`` always set)."""
+        return GenerationConfig.from_dict({f: self.config[f] for f in GenerationConfig.__dataclass_fields__})
+
+    def set_generation(self, generation: GenerationConfig) -> None:
+        """Replaces the generation settings (saved with the pipeline from then on); ``memory_config`` None:
+        MemoryConfig's defaults."""
+        if generation.memory_config is None:
+            generation = generation.replace(memory_config={})
+        self.register_to_config(**generation.to_dict())
 
     @property
     def frame_size(self) -> tuple[int, int]:
@@ -149,9 +162,6 @@ class WorldMemPipeline(DiffusionPipeline):
         return self._prompts(prompt)[None].to(self.transformer.device, self.transformer.dtype)
 
     def _check_text(self, prompt, negative_prompt, text_guidance_scale) -> None:
-        if check_number("text_guidance_scale", text_guidance_scale, 1, strict=False) > MAX_GUIDANCE:  # 1 = none
-            raise ValueError(f"text_guidance_scale: expected a number in [1, {MAX_GUIDANCE:g}] (MAX_GUIDANCE), got "
-                             f"{text_guidance_scale!r}")
         if self._prompts is None:
             for name, value, default in (("prompt", prompt, None), ("negative_prompt", negative_prompt, EMPTY_PROMPT),
                                          ("text_guidance_scale", text_guidance_scale, 1.0)):
@@ -166,29 +176,22 @@ class WorldMemPipeline(DiffusionPipeline):
                              f"{negative_prompt!r} with text_guidance_scale {text_guidance_scale}"[:300])
 
     # ------------------------------------------------------------------ 1. inputs
-    def check_inputs(self, frames, depth, cameras, chunk_size, num_inference_steps, guidance_scale, memory,
-                     working_window, render_init: float = 1.0):
+    def call_settings(self, **overrides) -> GenerationConfig:
+        """The pipeline's :attr:`generation` with a call's overrides (the keyword arguments of ``__call__`` that
+        are not None), checked by the config; a refused value is a one-line ``ValueError`` naming the keyword."""
+        try:
+            return self.generation.replace(**{k: v for k, v in overrides.items() if v is not None})
+        except ConfigError as err:
+            raise ValueError(config_line(err)) from None
+
+    def check_inputs(self, frames, depth, cameras, settings: GenerationConfig, memory):
+        """The call's inputs against the model and ``settings`` (already a checked :class:`GenerationConfig`)."""
         if not isinstance(cameras, Cameras) or len(cameras.batch_shape) != 1:
             raise ValueError(f"cameras: expected a Cameras with batch shape (N,), got {type(cameras).__name__}"
                              + (f" {tuple(cameras.batch_shape)}" if isinstance(cameras, Cameras) else ""))
-        if not isinstance(chunk_size, int) or chunk_size < 1:
-            raise ValueError(f"chunk_size: expected a positive int, got {chunk_size!r}")
-        problem = self.codec.chunk_size_error(chunk_size)
+        problem = self.codec.chunk_size_error(settings.chunk_size)
         if problem:
             raise ValueError(f"chunk_size: {problem}")
-        if isinstance(num_inference_steps, bool) or not isinstance(num_inference_steps, int) \
-                or not 1 <= num_inference_steps <= MAX_STEPS:
-            raise ValueError(f"num_inference_steps: expected a positive int <= {MAX_STEPS} (MAX_STEPS), got "
-                             f"{num_inference_steps!r}")
-        if check_number("guidance_scale", guidance_scale, 1, strict=False) > MAX_GUIDANCE:  # 1 = no guidance
-            raise ValueError(f"guidance_scale: expected a number in [1, {MAX_GUIDANCE:g}] (MAX_GUIDANCE), got "
-                             f"{guidance_scale!r}")
-        if check_number("render_init", render_init, 0, strict=False) > 1:
-            raise ValueError(f"render_init: expected a fraction of the schedule in [0, 1], got {render_init!r}")
-        capacity = MemoryConfig.from_dict(self.config.memory_config).working.window
-        if isinstance(working_window, bool) or not isinstance(working_window, int) or not 0 <= working_window <= capacity:
-            raise ValueError(f"working_window: expected an int in [0, {capacity}] (the memory's window), "
-                             f"got {working_window!r}")
         size = self.frame_size
         if memory is None and frames is not None:  # the model's image size, named on the input that has it
             check_images("frames", frames, *size)
@@ -227,8 +230,8 @@ class WorldMemPipeline(DiffusionPipeline):
         return self.depth_estimator(frames).to(frames.dtype)
 
     def _denoise(self, inputs: ModelInputs, target_cameras: Cameras, num_inference_steps: int, guidance_scale: float,
-                 generator: torch.Generator, device, dtype, init: torch.Tensor | None = None,
-                 strength: float = 1.0, anchor: tuple[torch.Tensor, torch.Tensor] | None = None,
+                 generator: torch.Generator, device, dtype,
+                 anchor: tuple[torch.Tensor, torch.Tensor] | None = None,
                  anchor_steps: int = 0, text_guidance_scale: float = 1.0,
                  null_text: torch.Tensor | None = None) -> torch.Tensor:
         cond = inputs.as_kwargs()
@@ -242,13 +245,7 @@ class WorldMemPipeline(DiffusionPipeline):
         latents = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
         self.scheduler.set_timesteps(num_inference_steps, device=device)
         timesteps = self.scheduler.timesteps
-        if init is not None and strength < 1.0:
-            # SDEdit-style: start part-way down the schedule from the noised render instead of pure noise.
-            skip = min(int(round((1.0 - strength) * len(timesteps))), len(timesteps) - 1)
-            timesteps = timesteps[skip:]
-            latents = self.scheduler.add_noise(init.to(device, dtype), latents, timesteps[:1])
-        else:
-            latents = latents * self.scheduler.init_noise_sigma
+        latents = latents * self.scheduler.init_noise_sigma
         if anchor is not None:
             known, weight = (a.to(device, dtype) for a in anchor)
         for i, t in enumerate(timesteps):
@@ -276,60 +273,63 @@ class WorldMemPipeline(DiffusionPipeline):
     # ------------------------------------------------------------------ call
     @torch.no_grad()
     def __call__(self, frames: torch.Tensor | None = None, depth: torch.Tensor | None = None,
-                 cameras: Cameras | None = None, chunk_size: int | None = None, num_inference_steps: int = 8,
-                 guidance_scale: float = 1.0, memory: WorldMemory | None = None, use_spatial: bool = True,
-                 use_episodic: bool = True, working_window: int | None = None,
-                 generator: torch.Generator | None = None,
+                 cameras: Cameras | None = None, memory: WorldMemory | None = None, use_spatial: bool = True,
+                 use_episodic: bool = True, generator: torch.Generator | None = None,
                  callback_on_chunk_end: Callable[[WorldMemPipeline, int, dict], None] | None = None,
-                 output_type: str = "pt", progress: bool = True,
-                 write_back_depth: Callable[[int, int], torch.Tensor] | None = None,
-                 write_gate: dict | None = None, render_init: float = 1.0,
-                 render_anchor: float | None = None, prompt: str | None = None,
-                 negative_prompt: str = EMPTY_PROMPT, text_guidance_scale: float = 1.0) -> WorldMemPipelineOutput:
+                 progress: bool = True, write_back_depth: Callable[[int, int], torch.Tensor] | None = None,
+                 prompt: str | None = None, negative_prompt: str = EMPTY_PROMPT, chunk_size: int | None = None,
+                 working_window: int | None = None, num_inference_steps: int | None = None,
+                 guidance_scale: float | None = None, text_guidance_scale: float | None = None,
+                 render_anchor: float | None = None, write_gate: dict | WriteGate | None = None,
+                 memory_config: dict | MemoryConfig | None = None) -> WorldMemPipelineOutput:
         """Generates frames for ``cameras`` after the given (or remembered) first frames.
+
+        The keyword arguments from ``chunk_size`` on override, for this call only, the field of the same name of
+        the pipeline's :attr:`generation` (None: the pipeline's; :class:`GenerationConfig` documents each and
+        checks them, a refused value is a one-line ``ValueError`` naming the keyword).
 
         Args:
             frames: (N0, 3, H, W) in [0, 1], the first frames (None when resuming from ``memory``).
             depth: (N0, 1, H, W) z-depth of ``frames`` (None: from ``pipe.depth_estimator``).
             cameras: :class:`Cameras` (N,) for the whole video, N > N0.
-            chunk_size: frames generated per chunk (default: the pipeline's).
+            memory: a :class:`WorldMemory` to continue from (its ``num_frames`` first cameras are done; its own
+                config, not ``memory_config``, holds it).
+            use_spatial / use_episodic: switch the memory paths off (ablations); the working window stays.
+            generator: seeds the noise; chunk noise depends only on its seed and the chunk's first frame index.
+            callback_on_chunk_end: called as ``fn(pipe, chunk_index, {"frames", "depth", "readout", "start", "memory"})``.
+            progress: show a progress bar over the chunks.
+            write_back_depth: optional ``fn(start, end) -> (end - start, 1, H, W)`` z-depth in scene units that is
+                written back (and returned) for frames ``start .. end - 1`` instead of the generated depth: for
+                benchmarks and oracles that separate the memory from the model's geometry.
+            prompt: the text every chunk is conditioned on (needs a text encoder; None: the empty prompt when the
+                pipeline has one, else no text tokens at all).
+            negative_prompt: the unconditional text of text guidance (default ``""``, as diffusers' CogVideoX).
+            chunk_size: frames generated per chunk.
+            working_window: working frames read per chunk.
             num_inference_steps: scheduler steps per chunk.
             guidance_scale: classifier-free guidance on the memory paths (the unconditional branch drops the
                 spatial and episodic memory, the prompt stays); 1 disables it. With ``text_guidance_scale`` too the
                 two directions add up: ``pred = c + (guidance_scale - 1)(c - no_memory) + (text_guidance_scale -
                 1)(c - negative_prompt)`` (three model passes per step; each alone is ordinary guidance).
-            memory: a :class:`WorldMemory` to continue from (its ``num_frames`` first cameras are done).
-            use_spatial / use_episodic: switch the memory paths off (ablations); the working window stays.
-            working_window: working frames read per chunk (default: the pipeline's).
-            generator: seeds the noise; chunk noise depends only on its seed and the chunk's first frame index.
-            callback_on_chunk_end: called as ``fn(pipe, chunk_index, {"frames", "depth", "readout", "start", "memory"})``.
-            output_type: "pt" (tensors) or "np" (numpy arrays, channels last).
-            write_back_depth: optional ``fn(start, end) -> (end - start, 1, H, W)`` z-depth in scene units that is
-                written back (and returned) for frames ``start .. end - 1`` instead of the generated depth: for
-                benchmarks and oracles that separate the memory from the model's geometry.
-            write_gate: a :class:`~worldmem.pipelines.write_gate.WriteGate` dict for this call (default: the
-                pipeline's).
-            render_init: 1 (default) starts every chunk from pure noise; below 1, chunks the map covers start
-                from the map's render noised to that fraction of the schedule (SDEdit), skipping the first
-                ``1 - render_init`` of the steps; needs ``use_spatial``.
-            render_anchor: 0 (default) lets the model denoise every pixel; above 0, during the first
-                ``render_anchor`` of the steps the pixels the map covers are replaced by its render noised to the
-                step's level (RePaint-style inpainting of the uncovered rest); 1 keeps covered pixels equal to the
-                render (default: the pipeline's ``render_anchor``). Needs ``use_spatial``.
-            prompt: the text every chunk is conditioned on (needs a text encoder; None: the empty prompt when the
-                pipeline has one, else no text tokens at all).
-            negative_prompt: the unconditional text of text guidance (default ``""``, as diffusers' CogVideoX).
-            text_guidance_scale: classifier-free guidance on the text; 1 (default) disables it.
+            text_guidance_scale: classifier-free guidance on the text; 1 disables it.
+            render_anchor: 0 lets the model denoise every pixel; above 0, during the first ``render_anchor`` of
+                the steps the pixels the map covers are replaced by its render noised to the step's level
+                (RePaint-style inpainting of the uncovered rest); 1 keeps covered pixels equal to the render.
+                Needs ``use_spatial``.
+            write_gate: a :class:`~worldmem.pipelines.write_gate.WriteGate` (or its mapping; missing keys take
+                WriteGate's defaults) deciding which generated pixels are written back.
+            memory_config: the :class:`MemoryConfig` (or its mapping) of the memory built from ``frames``.
         """
         # 1. Check inputs.
-        chunk_size = self.config.chunk_size if chunk_size is None else chunk_size
-        working_window = self.config.working_window if working_window is None else working_window
-        self.check_inputs(frames, depth, cameras, chunk_size, num_inference_steps, guidance_scale, memory,
-                          working_window, render_init)
-        render_anchor = check_anchor(self.config.render_anchor if render_anchor is None else render_anchor)
-        self._check_text(prompt, negative_prompt, text_guidance_scale)
-        if output_type not in ("pt", "np"):
-            raise ValueError(f"output_type: expected 'pt' or 'np', got {output_type!r}")
+        settings = self.call_settings(chunk_size=chunk_size, working_window=working_window,
+                                      num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
+                                      text_guidance_scale=text_guidance_scale, render_anchor=render_anchor,
+                                      write_gate=write_gate, memory_config=memory_config)
+        self.check_inputs(frames, depth, cameras, settings, memory)
+        self._check_text(prompt, negative_prompt, settings.text_guidance_scale)
+        chunk_size, working_window, gate = settings.chunk_size, settings.working_window, settings.write_gate
+        num_inference_steps, render_anchor = settings.num_inference_steps, settings.render_anchor
+        guidance_scale, text_guidance_scale = settings.guidance_scale, settings.text_guidance_scale
         device, dtype = self.transformer.device, self.transformer.dtype
         seed = generator.initial_seed() if generator is not None else int(torch.randint(0, 2**62, (1,)).item())
 
@@ -337,7 +337,7 @@ class WorldMemPipeline(DiffusionPipeline):
         # scale from them (median depth 1, as in training) and converts units at its boundary.
         out_frames, out_depth, alignment = [], [], []
         if memory is None:
-            memory = WorldMemory(MemoryConfig.from_dict(self.config.memory_config))
+            memory = WorldMemory(settings.memory_config)
             frames = frames.float()
             depth = self._depth_for(frames, depth.float() if depth is not None else None)
             memory.write(frames, depth, cameras[: frames.shape[0]])
@@ -345,7 +345,6 @@ class WorldMemPipeline(DiffusionPipeline):
             out_depth.append(depth)
         start_index = memory.num_frames - (frames.shape[0] if frames is not None else 0)
         first = memory.num_frames
-        gate = WriteGate.from_dict(self.config.write_gate if write_gate is None else write_gate)
         text = null_text = None
         if self._prompts is not None:  # embeddings once per call (and cached per prompt across calls)
             text = self.encode_prompt(EMPTY_PROMPT if prompt is None else prompt)
@@ -360,11 +359,10 @@ class WorldMemPipeline(DiffusionPipeline):
                                   use_episodic=use_episodic)
             inputs = encode_readouts([readout], self.codec, device=device, dtype=dtype).replace(text=text)
             # 3b. Denoise the chunk.
-            init = render_latents(readout, self.codec) if use_spatial and render_init < 1.0 else None
             anchor = anchor_latents(readout, self.codec) if use_spatial and render_anchor > 0 else None
             latents = self._denoise(inputs, readout.target_cameras, num_inference_steps, guidance_scale,
                                     torch_generator("chunk_noise", seed, start, device=device), device, dtype,
-                                    init=init, strength=render_init, anchor=anchor,
+                                    anchor=anchor,
                                     anchor_steps=math.ceil(render_anchor * num_inference_steps),
                                     text_guidance_scale=text_guidance_scale, null_text=null_text)
             # 3c. Decode and get depth.
@@ -389,9 +387,15 @@ class WorldMemPipeline(DiffusionPipeline):
                                                           "start": start, "memory": memory})
 
         # 4. Output.
-        frames_out, depth_out = torch.cat(out_frames), torch.cat(out_depth)
-        if output_type == "np":
-            frames_out = frames_out.permute(0, 2, 3, 1).numpy()
-            depth_out = depth_out.permute(0, 2, 3, 1).numpy()
-        return WorldMemPipelineOutput(frames=frames_out, depth=depth_out, memory=memory, start_index=start_index,
+        return WorldMemPipelineOutput(frames=torch.cat(out_frames), depth=torch.cat(out_depth), memory=memory,
+                                      start_index=start_index,
                                       alignment=alignment)
+
+
+def load_pipeline(path) -> WorldMemPipeline:
+    """The pipeline saved in local folder ``path``: ``WorldMemPipeline.from_pretrained(path)`` (checked,
+    :mod:`~worldmem.pipelines.loading`), except that a missing folder is a one-line ``ValueError`` here instead of a
+    Hub lookup."""
+    if not os.path.isdir(str(path)):
+        raise ValueError(f"{path}: no such folder (expected a saved WorldMemPipeline)")
+    return WorldMemPipeline.from_pretrained(path)

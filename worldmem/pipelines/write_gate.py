@@ -21,13 +21,13 @@ many voxels, and the map would grow without bound. Given (observed) frames are n
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
 
 from worldmem.memory.readout import SpatialRender
+from worldmem.utils.config import check, require
 
 __all__ = ["WriteGate", "GATE_MODES"]
 
@@ -36,48 +36,25 @@ GATE_MODES = ("all", "new", "agree")
 
 @dataclass(frozen=True)
 class WriteGate:
-    """Per-pixel gate of the write-back.
-
-    Args:
-        mode: ``"all"``, ``"new"`` or ``"agree"`` (see the module table).
-        rgb_tolerance: ``agree``: largest mean absolute colour difference (in [0, 1]) to the render.
-        depth_tolerance: ``agree``: largest relative depth difference to the render.
-        max_depth: generated depth beyond this (normalised units) is not written; 0 = no cap.
-        margin: ``new`` / ``agree``: uncovered pixels within this many pixels (Chebyshev) of a covered one are not
-            written either; 0 = none.
-    """
+    """Per-pixel gate of the write-back: a typed config (``generation.write_gate``, loaded by
+    :mod:`worldmem.utils.config` like the rest of the tree) that also applies itself (:meth:`mask`)."""
 
     mode: Literal["all", "new", "agree"] = "all"
+    """``"all"``, ``"new"`` or ``"agree"`` (see the module table)."""
     rgb_tolerance: float = 0.1
+    """``agree``: largest mean absolute colour difference (in [0, 1]) to the render."""
     depth_tolerance: float = 0.1
+    """``agree``: largest relative depth difference to the render."""
     max_depth: float = 0.0
+    """Generated depth beyond this (normalised units) is not written; 0 = no cap."""
     margin: int = 0
+    """``new`` / ``agree``: uncovered pixels within this many pixels (Chebyshev) of a covered one are not written
+    either; 0 = none."""
 
     def __post_init__(self) -> None:
-        if self.mode not in GATE_MODES:
-            raise ValueError(f"write_gate.mode: expected one of {', '.join(GATE_MODES)}, got {self.mode!r}")
-        for name in ("rgb_tolerance", "depth_tolerance"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ValueError(f"write_gate.{name}: expected a finite value > 0, got {value!r}")
-        if not (isinstance(self.max_depth, (int, float)) and math.isfinite(self.max_depth) and self.max_depth >= 0):
-            raise ValueError(f"write_gate.max_depth: expected a finite value >= 0 (0 = no cap), got {self.max_depth!r}")
-        if isinstance(self.margin, bool) or not isinstance(self.margin, int) or self.margin < 0:
-            raise ValueError(f"write_gate.margin: expected an integer >= 0 (pixels), got {self.margin!r}")
-
-    @classmethod
-    def from_dict(cls, d: dict | None) -> WriteGate:
-        d = d or {}
-        if not isinstance(d, dict):
-            raise ValueError(f"write_gate: expected a mapping, got {type(d).__name__}")
-        fields = {"mode", "rgb_tolerance", "depth_tolerance", "max_depth", "margin"}
-        unknown = sorted(set(d) - fields)
-        if unknown:
-            raise ValueError(f"write_gate: unknown key(s) {unknown}; expected some of {', '.join(sorted(fields))}")
-        return cls(**d)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+        check(self.mode in GATE_MODES, "mode", "one of " + ", ".join(repr(m) for m in GATE_MODES), self.mode)
+        require(self, "> 0", "rgb_tolerance", "depth_tolerance")
+        require(self, ">= 0", "max_depth", "margin")
 
     def mask(self, frames: torch.Tensor, depth: torch.Tensor, reference: SpatialRender | None,
              distant: SpatialRender | None = None) -> torch.Tensor | None:

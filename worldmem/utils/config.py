@@ -26,6 +26,7 @@ not a mapping or holds a key that is not the config's is refused without quoting
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import functools
@@ -375,15 +376,19 @@ def _apply_override(cls, data: dict, item: str, origins: dict, included: set) ->
     _record(origins, key, value, OVERRIDES)
 
 
-def load(cls, path: str | Path | None = None, overrides: typing.Iterable[str] = (), check=None):
+def load(cls, path: str | Path | None = None, overrides: typing.Iterable[str] = (), check=None,
+         data: Mapping | None = None):
     """Builds dataclass ``cls`` from a YAML file (None: the defaults) and ``key=value`` overrides.
 
     Overrides apply in order, after the file; their values are YAML (``optim.lr=1e-4`` is a float) except for
     string fields, which take the text as is. ``check(obj)``, when given, runs further checks (files that
-    must exist) whose :class:`ConfigError` is located like the others.
+    must exist) whose :class:`ConfigError` is located like the others. ``data``, instead of a file: the mapping
+    the overrides apply to (e.g. a saved pipeline's settings; its errors name ``<dict>``).
     """
+    if data is not None and path is not None:
+        raise ValueError("load: give a path or data, not both")
     file = NO_FILE if path is None else str(path)
-    data = {} if path is None else read_yaml(path)
+    data = copy.deepcopy(dict(data)) if data is not None else {} if path is None else read_yaml(path)
     data = {} if data is None else data
     if not isinstance(data, dict):
         raise ConfigError("", "a mapping", _kind(data), file)
