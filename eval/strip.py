@@ -24,6 +24,7 @@ from eval.episodes import RevisitError, synthetic_episodes
 from eval.protocols import DEFAULT_CONTEXT, MAX_CONTEXT, same_pose_pairs, same_pose_psnr
 from eval.variants import run_variant
 from worldmem.geometry.paths import DEFAULT_BOX, make_path, retraces
+from worldmem.metrics import default_min_gap
 from worldmem.utils.io import atomic_write
 
 __all__ = ["add_arguments", "pick_pairs", "strip_image", "run"]
@@ -100,8 +101,8 @@ def run(args) -> Path:
     except ImportError as err:
         raise RevisitError(str(err)) from None
     pipe = _load_pipe(args.checkpoint)
-    size = pipe.transformer.base.config.sample_height * pipe.codec.spatial_factor
-    min_gap = max(8, int(pipe.config.working_window) + int(pipe.config.chunk_size) + 1)
+    size = pipe.frame_size[0]  # the synthetic paths are square
+    min_gap = default_min_gap(pipe.config.working_window, pipe.config.chunk_size)
     pairs = same_pose_pairs(args.num_frames, args.context_frames, min_gap)
     if not pairs:
         raise RevisitError(f"--num-frames: {args.num_frames} frames leave no same-pose pair {min_gap} frames apart")

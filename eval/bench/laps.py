@@ -43,8 +43,7 @@ def run_laps(pipe, laps: int, seed: int | None = None) -> dict:
     from worldmem.synthetic import SyntheticScene
 
     seed = EVAL_SEEDS.start if seed is None else seed
-    factor = pipe.codec.spatial_factor
-    size = pipe.transformer.base.config.sample_height * factor
+    size = pipe.frame_size[0]  # the synthetic paths are square
     gen = pipe.generation
     context = max(1, gen.working_window)
     scene = SyntheticScene.random(seed=seed, dynamic=False)

@@ -137,8 +137,8 @@ def bench_rollout(out: Path, repeats: int = 5, quick: bool = False, checkpoint: 
     torch.manual_seed(0)
     pipe = load_pipeline(checkpoint) if checkpoint is not None else random_tiny_pipeline(0)
     pipe.set_progress_bar_config(disable=True)
-    factor = pipe.codec.spatial_factor
-    size = pipe.transformer.base.config.sample_height * factor
+    height, width = pipe.frame_size
+    size = height  # the synthetic paths are square
     gen = pipe.generation  # the pipeline's own settings (the random tiny model: GenerationConfig's defaults)
     steps, chunk, window = gen.num_inference_steps, gen.chunk_size, gen.working_window
     context = max(1, window)
@@ -164,7 +164,7 @@ def bench_rollout(out: Path, repeats: int = 5, quick: bool = False, checkpoint: 
         "machine": {"cpu_threads": torch.get_num_threads(), "python": platform.python_version(),
                     "torch": torch.__version__},
         "model": str(checkpoint) if checkpoint is not None else "random tiny (worldmem.generate.random_tiny_pipeline)",
-        "image_size": [size, pipe.transformer.base.config.sample_width * factor],
+        "image_size": [height, width],
         "steps": steps, "chunk_size": chunk, "working_window": window, "context_frames": context,
         "repeats": repeats,
         "depth_written": "model" if checkpoint is not None else "ground truth (random weights; see the docstring)",

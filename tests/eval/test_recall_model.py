@@ -21,7 +21,7 @@ MARGIN_DB = 1.5
 
 def test_full_memory_beats_the_working_window_on_same_pose_psnr():
     pipe = _load_pipe(CKPT)
-    size = pipe.transformer.base.config.sample_height * pipe.codec.spatial_factor
+    size = pipe.frame_size[0]
     episode: Episode = next(synthetic_episodes([EVAL_SEEDS.start + 1], ["arc-and-back"], 24, size, 2))
     entry, _ = evaluate_episode(pipe, episode, ["full", "working_only"], steps=4, noise_seed=0, min_gap=8,
                                 min_covisibility=0.5, protocol="recall")

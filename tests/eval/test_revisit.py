@@ -13,6 +13,7 @@ from eval.scoring import away_frames, score_rollout
 from eval.variants import VARIANT_NAMES, Rollout, oracle_render
 from worldmem.data.readers.synthetic import EVAL_SEEDS
 from worldmem.models import PixelCodec, WorldMemTransformer
+from worldmem.models.tiny import wake_zero_initialised
 from worldmem.pipelines import WorldMemPipeline, default_scheduler
 from worldmem.synthetic import SyntheticScene
 
@@ -28,10 +29,7 @@ def make_pipe(seed=0) -> WorldMemPipeline:
     torch.manual_seed(seed)
     model = WorldMemTransformer(base_config=BASE, latent_channels=4, spatial_mode="both", num_control_layers=1,
                                 keyframe_every=1).eval()
-    g = torch.Generator().manual_seed(seed + 1)
-    for p in model.parameters():
-        if p.abs().sum() == 0:
-            p.data.copy_(0.05 * torch.randn(p.shape, generator=g))
+    wake_zero_initialised(model, torch.Generator().manual_seed(seed + 1), 0.05)
     return WorldMemPipeline(model, default_scheduler(), PixelCodec(), memory_config=MEMORY, chunk_size=2,
                             working_window=2)
 

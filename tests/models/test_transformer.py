@@ -3,6 +3,7 @@ import torch
 from diffusers import CogVideoXTransformer3DModel
 
 from worldmem.models import WorldMemTransformer
+from worldmem.models.tiny import wake_zero_initialised
 
 C, H, W = 4, 16, 16
 
@@ -24,10 +25,7 @@ def inputs(b=2, f=3, fw=2, k=2, seed=0):
 
 
 def perturb_zero_layers(model: WorldMemTransformer, seed: int = 1) -> None:
-    g = torch.Generator().manual_seed(seed)
-    for p in model.parameters():
-        if p.abs().sum() == 0:
-            p.data.copy_(0.05 * torch.randn(p.shape, generator=g))
+    wake_zero_initialised(model, torch.Generator().manual_seed(seed), 0.05)
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ import torch
 from tests.synthetic.scene_paths import out_and_back_in_scene
 from worldmem.memory import WorldMemory
 from worldmem.models import PixelCodec, VAECodec, WorldMemTransformer
+from worldmem.models.tiny import wake_zero_initialised
 from worldmem.pipelines import WorldMemPipeline, default_scheduler
 from worldmem.synthetic import SyntheticScene
 
@@ -18,10 +19,7 @@ def make_pipe(seed=0, **kwargs) -> WorldMemPipeline:
     torch.manual_seed(seed)
     model = WorldMemTransformer(base_config=BASE, latent_channels=4, spatial_mode="both", num_control_layers=1,
                                 keyframe_every=1).eval()
-    g = torch.Generator().manual_seed(seed + 1)
-    for p in model.parameters():  # wake the zero-initialised paths so they influence the output
-        if p.abs().sum() == 0:
-            p.data.copy_(0.05 * torch.randn(p.shape, generator=g))
+    wake_zero_initialised(model, torch.Generator().manual_seed(seed + 1), 0.05)  # every memory path acts
     return WorldMemPipeline(model, default_scheduler(), PixelCodec(), memory_config=MEMORY, chunk_size=2,
                             working_window=2, **kwargs)
 

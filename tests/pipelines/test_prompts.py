@@ -8,6 +8,7 @@ from tests.pipelines.test_pipeline import MEMORY, make_pipe, run
 from tests.synthetic.scene_paths import out_and_back_in_scene
 from worldmem.models import PixelCodec, WorldMemTransformer
 from worldmem.models.text import load_text_encoder
+from worldmem.models.tiny import wake_zero_initialised
 from worldmem.pipelines import WorldMemPipeline, default_scheduler, load_pipeline
 from worldmem.synthetic import SyntheticScene
 
@@ -34,10 +35,7 @@ def text_pipe(text_dir, seed=0) -> WorldMemPipeline:
     torch.manual_seed(seed)
     model = WorldMemTransformer(base_config=TEXT_BASE, latent_channels=4, spatial_mode="both", num_control_layers=1,
                                 keyframe_every=1).eval()
-    g = torch.Generator().manual_seed(seed + 1)
-    for p in model.parameters():
-        if p.abs().sum() == 0:
-            p.data.copy_(0.05 * torch.randn(p.shape, generator=g))
+    wake_zero_initialised(model, torch.Generator().manual_seed(seed + 1), 0.05)
     encoder, tokenizer = load_text_encoder(text_dir)
     return WorldMemPipeline(model, default_scheduler(), PixelCodec(), memory_config=MEMORY, chunk_size=2,
                             working_window=2, text_encoder=encoder, tokenizer=tokenizer)

@@ -83,9 +83,8 @@ def pipeline_estimate(pipe, new_frames: int, steps: int, guidance_scale: float =
     """:func:`estimate` for a :class:`~worldmem.pipelines.WorldMemPipeline` and its config."""
     from worldmem.memory import MemoryConfig
 
-    base, factor = pipe.transformer.base.config, pipe.codec.spatial_factor
     passes = 1 + int(guidance_scale > 1) + int(text_guidance_scale > 1)
     params = sum(p.numel() for p in pipe.transformer.parameters())
     budget = MemoryConfig.from_dict(pipe.config.memory_config).spatial.max_voxels
-    return estimate(new_frames, int(pipe.config.chunk_size), steps, passes, base.sample_height * factor,
-                    base.sample_width * factor, params, budget, given_frames)
+    return estimate(new_frames, int(pipe.config.chunk_size), steps, passes, *pipe.frame_size, params, budget,
+                    given_frames)
