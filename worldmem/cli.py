@@ -1,31 +1,39 @@
-"""The ``worldmem`` command.
+"""The ``worldmem`` command: one sub-command per module, each built the same way (:mod:`worldmem.utils.cli_errors`).
 
-``worldmem demo [...]`` runs the demo (see ``python -m worldmem.demo --help``); ``worldmem generate [...]``
-generates a long camera-controlled video with a trained pipeline (see ``worldmem generate --help``).
+    worldmem generate ...   a long camera-controlled video from a trained pipeline (:mod:`worldmem.generate`)
+    worldmem demo ...       the memory demo on the synthetic world (:mod:`worldmem.demo`; ``make demo``)
+
+``worldmem COMMAND --help`` lists that command's options. A bad input is one line ``worldmem COMMAND: error:
+...`` and exit status 2.
 """
 
 from __future__ import annotations
 
 import sys
 
-from worldmem.utils.cli_errors import ArgumentParser
+from worldmem.utils.cli_errors import ArgumentParser, run_command, take_overrides
+
+__all__ = ["main"]
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    from worldmem import demo, generate
+
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = ArgumentParser(prog="worldmem", description="worldmem command line")
-    parser.add_argument("command", choices=["demo", "generate"],
-                        help="demo: the memory demo; generate: a long video from a trained pipeline")
-    args, rest = parser.parse_known_args(argv)
-    if args.command == "generate":
-        from worldmem import generate
-
-        return generate.main(rest)
-    if args.command == "demo":
-        from worldmem import demo
-
-        return demo.main(rest)
-    return 2
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = {"generate": sub.add_parser("generate", help="a long camera-controlled video from a trained pipeline",
+                                           description=generate.DESCRIPTION),
+                "demo": sub.add_parser("demo", help="the memory demo on the synthetic world (make demo)",
+                                       description=demo.DESCRIPTION)}
+    generate.add_arguments(commands["generate"])
+    demo.add_arguments(commands["demo"])
+    args, extra = parser.parse_known_args(argv)
+    command = commands[args.command]
+    take_overrides(command, args, extra)
+    if args.command == "generate":  # run.json records the command line after `generate`
+        return run_command(command, lambda parsed: generate.run(parsed, argv[argv.index("generate") + 1:]), args)
+    return run_command(command, demo.run, args)
 
 
 if __name__ == "__main__":

@@ -69,7 +69,7 @@ def _scene_cameras(n: int, size: int):
 
 
 def stage_pipeline(device: torch.device, tiny: bool) -> dict:
-    from worldmem.generate import random_tiny_pipeline
+    from worldmem.models.tiny import random_tiny_pipeline
 
     size = 16 if tiny else 32
     scene, cams = _scene_cameras(6, size)

@@ -24,7 +24,7 @@ def test_estimate_scales_with_the_model_and_the_image():
 
 
 def test_the_pipeline_estimate_reads_its_config():
-    from worldmem.generate import random_tiny_pipeline
+    from worldmem.models.tiny import random_tiny_pipeline
     from worldmem.pipelines.cost import pipeline_estimate
 
     pipe = random_tiny_pipeline(0)
