@@ -1,4 +1,4 @@
-"""The shipped tiny model: it loads, its config is the training config's, and it uses its memory."""
+"""The shipped tiny model: it loads, its config is rebuilt from configs/, and it uses its memory."""
 
 import json
 from pathlib import Path
@@ -7,34 +7,53 @@ import torch
 
 from train.config import load_config, memory_config
 from worldmem import demo
-from worldmem.pipelines import WorldMemPipeline
+from worldmem.pipelines import GenerationConfig, WorldMemPipeline, default_scheduler
+from worldmem.utils.config import load
 
 ROOT = Path(__file__).resolve().parents[1]
 CKPT = ROOT / "checkpoints" / "worldmem-tiny"
+GENERATION = ROOT / "configs" / "generation" / "tiny.yaml"
+
+
+def _training_config():
+    # The last fine-tuning round (docs/models.md) ran with the finer, anti-aliased map's curation config.
+    return load_config(ROOT / "configs" / "tiny.yaml", [f"data.curation={ROOT / 'configs/curation/tiny-aa.yaml'}"])
+
+
+def test_the_shipped_model_index_is_rebuilt_from_configs_alone(tmp_path):
+    """model_index.json equals the index of a pipeline built from configs/tiny.yaml's model and the generation
+    settings of configs/generation/tiny.yaml (write gate, render anchor, sky layer, ...): nothing typed by hand."""
+    from train.loop import build_model
+
+    generation = load(GenerationConfig, GENERATION)
+    model, codec = build_model(_training_config())
+    pipe = WorldMemPipeline(model, default_scheduler(), codec, **generation.to_dict())
+    pipe.save_config(tmp_path)
+    rebuilt = json.loads((tmp_path / "model_index.json").read_text())
+    assert rebuilt == json.loads((CKPT / "model_index.json").read_text())
+    assert WorldMemPipeline.from_pretrained(CKPT).generation == generation  # and it loads as exactly that
 
 
 def test_shipped_checkpoint_loads_and_matches_its_config():
     size = sum(f.stat().st_size for f in CKPT.rglob("*") if f.is_file())
     assert size < 25 * 2**20
     pipe = WorldMemPipeline.from_pretrained(str(CKPT))
-    # The last fine-tuning round (docs/models.md) ran with the finer, anti-aliased map's curation config.
-    cfg = load_config(ROOT / "configs" / "tiny.yaml", [f"data.curation={ROOT / 'configs/curation/tiny-aa.yaml'}"])
+    cfg = _training_config()
     t = pipe.transformer.config
     assert {k: t.base_config[k] for k in cfg.model.base_config} == cfg.model.base_config
     assert (t.spatial_mode, t.num_control_layers, t.keyframe_every, t.use_camera, t.latent_channels) == (
         cfg.model.spatial_mode, cfg.model.num_control_layers, cfg.model.keyframe_every, cfg.model.use_camera,
         pipe.codec.latent_channels)
-    assert pipe.config.chunk_size == cfg.data.chunk_frames and pipe.config.working_window == cfg.data.working_frames
+    gen = pipe.generation
+    assert (gen.chunk_size, gen.working_window) == (cfg.generation.chunk_size, cfg.generation.working_window)
+    assert gen.num_inference_steps == cfg.generation.num_inference_steps  # as validated in training
     # The sky layer was added to the pipeline after training: the model never sees it (the pipeline anchors the
     # remembered sky, docs/memory.md), so the rest of the memory is the training config's.
-    saved = {**pipe.config.memory_config, "spatial": dict(pipe.config.memory_config["spatial"])}
+    saved = gen.memory_config.to_dict()
     assert saved["spatial"].pop("sky_resolution") == 64
     trained = memory_config(cfg)
     assert trained["spatial"].pop("sky_resolution") == 0
     assert saved == trained
-    assert pipe.config.write_gate["mode"] == "new" and pipe.config.write_gate["max_depth"] == 6.0
-    assert pipe.config.write_gate["margin"] == 1  # the map's edge does not creep into the sky (docs/models.md)
-    assert pipe.config.render_anchor == 1.0  # covered pixels follow the map's render (docs/models.md)
     on_disk = json.loads((CKPT / "transformer" / "config.json").read_text())
     assert on_disk["base_config"] == dict(t.base_config) and on_disk["spatial_mode"] == t.spatial_mode
     assert all(torch.isfinite(p).all() for p in pipe.transformer.parameters())

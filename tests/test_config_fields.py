@@ -30,7 +30,7 @@ SEED = 3  # the synthetic scene of curated-sample probes
 
 BASE = [
     "output_dir={tmp}/run", "optim.steps=2", "optim.batch_size=1", "optim.warmup_steps=1", "checkpoint_every=1",
-    "validate_every=1000", "log_every=1", "num_inference_steps=1", "data.chunk_frames=2",
+    "validate_every=1000", "log_every=1", "generation.num_inference_steps=1", "generation.chunk_size=2",
     "model.base_config.num_layers=1", "model.base_config.num_attention_heads=1", "model.base_config.attention_head_dim=16",
     "model.base_config.time_embed_dim=16", "model.base_config.sample_height=16", "model.base_config.sample_width=16",
     "model.num_control_layers=1", "model.keyframe_every=1",
@@ -39,14 +39,29 @@ BASE = [
     "data.curation.min_source_frames=4", "data.curation.revisit_min_gap=4", "data.curation.samples_per_clip=1",
     "data.curation.synthetic_supersample=1", "data.curation.clips_per_shard=1",
 ]
-MEMORY = ["memory={{}}"]  # an explicit memory (the defaults), so that only the probed field differs
+MEMORY = ["generation.memory_config={{}}"]  # an explicit memory (the defaults), so that only the probed field differs
+GM = "generation.memory_config."
+
+
+def _memory(override: str) -> tuple[str, list[str], list[str]]:
+    """The probe of a memory field: ``generation.memory_config.<override>`` on the explicit default memory."""
+    return "memory", [GM + override], MEMORY
+
+
 TEXT = ["model.base_config.max_text_seq_length=4"]  # a model that takes text (width 16, as the tiny T5 of ctx)
 
 # key: (observer, perturbation, context). Values may name {tmp}, {cogvideox}, {shards_a}, {shards_b}.
 PROBES: dict[str, tuple[str, list[str], list[str]]] = {
     "output_dir": ("train_path", ["output_dir={tmp}/elsewhere"], []),
     "seed": ("train", ["seed=1"], []),
-    "num_inference_steps": ("rollout", ["num_inference_steps=2"], []),
+    "generation.num_inference_steps": ("rollout", ["generation.num_inference_steps=2"], []),
+    "generation.guidance_scale": ("pipeline", ["generation.guidance_scale=2"], []),
+    "generation.text_guidance_scale": ("pipeline", ["generation.text_guidance_scale=2"], []),
+    "generation.render_anchor": ("pipeline", ["generation.render_anchor=0.5"], []),
+    "generation.write_gate.rgb_tolerance": ("pipeline", ["generation.write_gate.rgb_tolerance=0.5"], []),
+    "generation.write_gate.depth_tolerance": ("pipeline", ["generation.write_gate.depth_tolerance=0.5"], []),
+    "generation.write_gate.max_depth": ("pipeline", ["generation.write_gate.max_depth=6"], []),
+    "generation.write_gate.margin": ("pipeline", ["generation.write_gate.margin=1"], []),
     "checkpoint_every": ("train", ["checkpoint_every=2"], []),
     "keep_checkpoints": ("train", ["keep_checkpoints=1"], []),
     "validate_every": ("train", ["validate_every=2"], []),
@@ -63,14 +78,14 @@ PROBES: dict[str, tuple[str, list[str], list[str]]] = {
     "model.gradient_checkpointing": ("model", ["model.gradient_checkpointing=true"], []),
     "model.init_from": ("model", ["model.init_from={init_pipe}"], []),
     "model.text_encoder": ("train", ["model.text_encoder={text_encoder}"], TEXT),
-    "write_gate": ("pipeline", ["write_gate=new"], []),
+    "generation.write_gate.mode": ("pipeline", ["generation.write_gate.mode=new"], []),
     "chained.fraction": ("train", ["chained.fraction=1"], []),
     "chained.max_chunks": ("train", ["chained.max_chunks=2"], ["chained.fraction=1"]),
     "chained.steps": ("train", ["chained.steps=2"], ["chained.fraction=1"]),
     "data.source": ("loader", ["data.source=shards"], ["data.shards={shards_a}"]),
     "data.shards": ("loader", ["data.shards={shards_b}"], ["data.source=shards", "data.shards={shards_a}"]),
-    "data.chunk_frames": ("pipeline", ["data.chunk_frames=1"], []),
-    "data.working_frames": ("pipeline", ["data.working_frames=1"], []),
+    "generation.chunk_size": ("pipeline", ["generation.chunk_size=1"], []),
+    "generation.working_window": ("pipeline", ["generation.working_window=1"], []),
     "data.num_workers": ("loader", ["data.num_workers=1"], []),
     "data.curation.image_size": ("sample", ["data.curation.image_size=[16, 24]"], []),
     "data.curation.frame_stride": ("reader", ["data.curation.frame_stride=2"], []),
@@ -116,25 +131,25 @@ PROBES: dict[str, tuple[str, list[str], list[str]]] = {
     "dropout.camera": ("train", ["dropout.camera=1"], []),
     "dropout.text": ("train", ["dropout.text=1"], TEXT + ["model.text_encoder={text_encoder}", "data.source=shards",
                                                           "data.shards={shards_text}"]),
-    "memory.spatial.voxel_size": ("memory", ["memory.spatial.voxel_size=0.1"], MEMORY),
-    "memory.spatial.trunc_voxels": ("memory", ["memory.spatial.trunc_voxels=1"], MEMORY),
-    "memory.spatial.max_weight": ("memory", ["memory.spatial.max_weight=1"], MEMORY),
-    "memory.spatial.carve": ("memory", ["memory.spatial.carve=false"], MEMORY),
-    "memory.spatial.carve_weight": ("memory", ["memory.spatial.carve_weight=8"], MEMORY),
-    "memory.spatial.min_weight": ("memory", ["memory.spatial.min_weight=4"], MEMORY),
-    "memory.spatial.splat_radius": ("memory", ["memory.spatial.splat_radius=2"], MEMORY),
-    "memory.spatial.max_splat_px": ("memory", ["memory.spatial.max_splat_px=1"], MEMORY),
-    "memory.spatial.depth_max": ("memory", ["memory.spatial.depth_max=0.8"], MEMORY),
-    "memory.spatial.render_supersample": ("memory", ["memory.spatial.render_supersample=2"], MEMORY),
-    "memory.spatial.max_voxels": ("memory", ["memory.spatial.max_voxels=200"], MEMORY),
-    "memory.spatial.sky_resolution": ("memory", ["memory.spatial.sky_resolution=16"], MEMORY),
-    "memory.working.window": ("memory", ["memory.working.window=2"], MEMORY),
-    "memory.episodic.keyframe_pool": ("memory", ["memory.episodic.keyframe_pool=1"], MEMORY),
-    "memory.episodic.num_retrieved": ("memory", ["memory.episodic.num_retrieved=1"], MEMORY),
-    "memory.episodic.novelty_threshold": ("memory", ["memory.episodic.novelty_threshold=0.95"], MEMORY),
-    "memory.episodic.min_overlap": ("memory", ["memory.episodic.min_overlap=0.6"], MEMORY),
-    "memory.episodic.visibility_voxel_size": ("memory", ["memory.episodic.visibility_voxel_size=0.6"], MEMORY),
-    "memory.episodic.pixel_stride": ("memory", ["memory.episodic.pixel_stride=8"], MEMORY),
+    GM + "spatial.voxel_size": _memory("spatial.voxel_size=0.1"),
+    GM + "spatial.trunc_voxels": _memory("spatial.trunc_voxels=1"),
+    GM + "spatial.max_weight": _memory("spatial.max_weight=1"),
+    GM + "spatial.carve": _memory("spatial.carve=false"),
+    GM + "spatial.carve_weight": _memory("spatial.carve_weight=8"),
+    GM + "spatial.min_weight": _memory("spatial.min_weight=4"),
+    GM + "spatial.splat_radius": _memory("spatial.splat_radius=2"),
+    GM + "spatial.max_splat_px": _memory("spatial.max_splat_px=1"),
+    GM + "spatial.depth_max": _memory("spatial.depth_max=0.8"),
+    GM + "spatial.render_supersample": _memory("spatial.render_supersample=2"),
+    GM + "spatial.max_voxels": _memory("spatial.max_voxels=200"),
+    GM + "spatial.sky_resolution": _memory("spatial.sky_resolution=16"),
+    GM + "working.window": _memory("working.window=2"),
+    GM + "episodic.keyframe_pool": _memory("episodic.keyframe_pool=1"),
+    GM + "episodic.num_retrieved": _memory("episodic.num_retrieved=1"),
+    GM + "episodic.novelty_threshold": _memory("episodic.novelty_threshold=0.95"),
+    GM + "episodic.min_overlap": _memory("episodic.min_overlap=0.6"),
+    GM + "episodic.visibility_voxel_size": _memory("episodic.visibility_voxel_size=0.6"),
+    GM + "episodic.pixel_stride": _memory("episodic.pixel_stride=8"),
 }
 
 
@@ -191,8 +206,7 @@ def observe_pipeline(cfg, ctx):
     from train.loop import _pipeline
 
     pipe = _pipeline(*_model(cfg), cfg, None)
-    return fingerprint({k: v for k, v in pipe.config.items() if k in ("chunk_size", "working_window", "memory_config",
-                                                                   "write_gate")})
+    return fingerprint(pipe.generation)
 
 
 def observe_rollout(cfg, ctx):

@@ -141,8 +141,8 @@ def token_counts(cfg, base_config: dict) -> dict:
     tc = base_config.get("temporal_compression_ratio", 1) if cfg.model.codec == "vae" else 1
     p = base_config["patch_size"]
     grid = (base_config["sample_height"] // p) * (base_config["sample_width"] // p)
-    chunk = (cfg.data.chunk_frames - 1) // tc + 1
-    working = (cfg.data.working_frames - 1) // tc + 1 if cfg.data.working_frames else 0
+    chunk = (cfg.generation.chunk_size - 1) // tc + 1
+    working = (cfg.generation.working_window - 1) // tc + 1 if cfg.generation.working_window else 0
     text = base_config.get("max_text_seq_length", 0)
     keyframes = cfg.data.curation.max_keyframes
     return {"chunk_latent_frames": chunk, "working_latent_frames": working, "tokens_per_frame": grid,

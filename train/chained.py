@@ -28,8 +28,8 @@ __all__ = ["chained_sample"]
 
 
 @torch.no_grad()
-def chained_sample(pipe, scene_seed: int, config: CurationConfig, num_chunks: int, steps: int, noise_seed: int,
-                   write_gate: str = "all") -> TrainingSample:
+def chained_sample(pipe, scene_seed: int, config: CurationConfig, num_chunks: int, steps: int,
+                   noise_seed: int) -> TrainingSample:
     """A :class:`TrainingSample` of synthetic scene ``scene_seed`` whose context ``pipe`` generated.
 
     Args:
@@ -39,7 +39,6 @@ def chained_sample(pipe, scene_seed: int, config: CurationConfig, num_chunks: in
             one ground-truth frame always seeds the memory).
         steps: denoising steps of the rollout.
         noise_seed: seeds the rollout's noise.
-        write_gate: the write-back gate mode of the rollout.
     """
     one = dataclasses.replace(config, samples_per_clip=1)
     clip, _, windows = clip_windows(synthetic_clip(int(scene_seed), one), one)
@@ -51,8 +50,7 @@ def chained_sample(pipe, scene_seed: int, config: CurationConfig, num_chunks: in
     memory.write(clip.frames[s0:given_end], clip.depth[s0:given_end], clip.cameras[s0:given_end])
     if given_end < t0:
         pipe(memory=memory, cameras=clip.cameras[s0:t0], chunk_size=config.target_frames, num_inference_steps=steps,
-             generator=torch.Generator().manual_seed(noise_seed), progress=False,
-             write_gate={**pipe.config.write_gate, "mode": write_gate})
+             generator=torch.Generator().manual_seed(noise_seed), progress=False)  # the pipeline's write gate
     readout, target = read_chunk(memory, clip, windows[0], one)
     meta = {"key": f"chained-{scene_seed}-{t0}", "generated_frames": t0 - given_end, "given_frames": given_end - s0}
     return TrainingSample(target=target, readout=readout, meta=meta)

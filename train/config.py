@@ -5,7 +5,9 @@
 types, choices outside their ``Literal`` and out-of-range values are one-line :class:`ConfigError` s:
 ``"{file}: {dotted.key}: expected {what}, got {value!r}"``. Every value lives in exactly one place: the
 curation of on-the-fly samples is ``data.curation`` (a mapping or the path of a curation YAML), and the
-memory the saved pipeline uses is ``memory`` (null: the one the training samples were curated with).
+saved pipeline's generation settings are ``generation`` (:class:`~worldmem.pipelines.GenerationConfig`: chunk,
+working window, steps, guidance, write gate, render anchor; its ``memory_config`` null: the memory the training
+samples were curated with).
 See docs/configs.md.
 """
 
@@ -16,11 +18,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from worldmem.data.config import CurationConfig
-from worldmem.memory.config import MemoryConfig
+from worldmem.pipelines.generation_config import GenerationConfig
 from worldmem.utils.config import ConfigError, check, load, require
 
 __all__ = ["TrainConfig", "ModelConfig", "DataConfig", "OptimConfig", "ConditionDropout", "ChainedConfig", "load_config",
-           "ConfigError", "curation_config", "memory_config", "SpatialMode", "LrSchedule"]
+           "ConfigError", "curation_config", "memory_config", "generation_config", "SpatialMode", "LrSchedule"]
 
 SpatialMode = Literal["controlnet", "concat", "both", "none"]
 """How the spatial render enters the model (``worldmem.models.SPATIAL_MODES``)."""
@@ -74,26 +76,14 @@ class DataConfig:
     """Folder written by ``python -m data_curation build`` (for source "shards")."""
     curation: CurationConfig = field(default_factory=CurationConfig)
     """How on-the-fly synthetic samples are curated (a mapping or the path of a curation YAML); its memory
-    settings are also the saved pipeline's unless ``memory`` is set."""
-    chunk_frames: int = 4
-    """Frames generated per sample (must equal the data's target length)."""
-    working_frames: int = 2
-    """Working-window frames per sample (must equal the data's)."""
+    settings are also the saved pipeline's unless ``generation.memory_config`` is set."""
     num_workers: int = 0
     """DataLoader workers."""
 
     def __post_init__(self) -> None:
-        require(self, ">= 1", "chunk_frames")
-        require(self, ">= 0", "working_frames", "num_workers")
+        require(self, ">= 0", "num_workers")
         check(self.source != "shards" or bool(self.shards), "shards",
               "the folder of curated shards for source 'shards'", self.shards)
-        if self.source == "synthetic":
-            c = self.curation
-            check(self.chunk_frames <= c.target_frames, "chunk_frames",
-                  f"at most the data's target frames (curation.target_frames = {c.target_frames})", self.chunk_frames)
-            check(self.working_frames <= c.working_frames, "working_frames",
-                  f"at most the data's working frames (curation.working_frames = {c.working_frames})",
-                  self.working_frames)
 
 
 @dataclass
@@ -167,13 +157,10 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     dropout: ConditionDropout = field(default_factory=ConditionDropout)
     chained: ChainedConfig = field(default_factory=ChainedConfig)
-    write_gate: Literal["all", "new", "agree"] = "all"
-    """Which generated pixels are written back into the map (worldmem.pipelines.write_gate), in the saved
-    pipeline and in chained rollouts."""
-    memory: MemoryConfig | None = None
-    """The saved pipeline's memory (for validation and generation); null: ``data.curation.memory_config()``."""
-    num_inference_steps: int = 8
-    """Denoising steps of the validation rollout."""
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    """The saved pipeline's generation settings, also those of the validation rollout and of chained rollouts
+    (``chunk_size``: frames generated per sample, at most ``data.curation.target_frames``; ``working_window``: at
+    most ``data.curation.working_frames``; ``memory_config`` null: ``data.curation``'s memory)."""
     checkpoint_every: int = 500
     keep_checkpoints: int = 2
     validate_every: int = 500
@@ -183,8 +170,14 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         require(self, ">= 0", "seed", "validation_seed")
-        require(self, ">= 1", "num_inference_steps", "checkpoint_every", "keep_checkpoints", "validate_every",
-                "log_every")
+        require(self, ">= 1", "checkpoint_every", "keep_checkpoints", "validate_every", "log_every")
+        if self.data.source == "synthetic":
+            c, g = self.data.curation, self.generation
+            check(g.chunk_size <= c.target_frames, "generation.chunk_size",
+                  f"at most the data's target frames (data.curation.target_frames = {c.target_frames})", g.chunk_size)
+            check(g.working_window <= c.working_frames, "generation.working_window",
+                  f"at most the data's working frames (data.curation.working_frames = {c.working_frames})",
+                  g.working_window)
 
 
 def _check_files(cfg: TrainConfig) -> None:
@@ -217,6 +210,13 @@ def curation_config(cfg: TrainConfig) -> CurationConfig:
 
 
 def memory_config(cfg: TrainConfig) -> dict:
-    """The pipeline's memory config as a dict: ``memory`` when set, else the one the samples were made with."""
-    memory = cfg.memory if cfg.memory is not None else cfg.data.curation.memory_config()
-    return memory.to_dict()
+    """The pipeline's memory config as a dict: ``generation.memory_config`` when set, else the one the samples were
+    made with."""
+    return generation_config(cfg).memory_config.to_dict()
+
+
+def generation_config(cfg: TrainConfig) -> GenerationConfig:
+    """The saved pipeline's :class:`GenerationConfig`: ``generation`` with its memory resolved (null: the memory of
+    ``data.curation``)."""
+    g = cfg.generation
+    return g if g.memory_config is not None else g.replace(memory_config=cfg.data.curation.memory_config())

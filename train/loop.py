@@ -36,7 +36,7 @@ from diffusers.optimization import get_scheduler
 from diffusers.training_utils import EMAModel
 from tqdm import tqdm
 
-from train.config import TrainConfig, curation_config, memory_config
+from train.config import TrainConfig, curation_config, generation_config
 from train.data import make_loader
 from worldmem.models import PixelCodec, VAECodec, WorldMemTransformer
 from worldmem.pipelines import WorldMemPipeline, default_scheduler, encode_readouts
@@ -138,9 +138,8 @@ def _chained_batch(samples: list, model, codec, cfg: TrainConfig, step: int, ran
         return samples
     was_training = model.training
     model.eval()
-    pipe = WorldMemPipeline(model, default_scheduler(), codec, memory_config=memory_config(cfg),
-                            chunk_size=cfg.data.chunk_frames, working_window=cfg.data.working_frames,
-                            write_gate={"mode": cfg.write_gate}, **_text_components(text))
+    pipe = WorldMemPipeline(model, default_scheduler(), codec, **generation_config(cfg).to_dict(),
+                            **_text_components(text))
     pipe.set_progress_bar_config(disable=True)
     out = list(samples)
     for i in range(k):
@@ -148,7 +147,7 @@ def _chained_batch(samples: list, model, codec, cfg: TrainConfig, step: int, ran
         scene = int(torch.randint(TRAIN_SEEDS.start, TRAIN_SEEDS.stop, (1,), generator=g))
         noise = int(torch.randint(0, 2**31 - 1, (1,), generator=g))
         chunks = 1 + (step + i) % c.max_chunks  # 1 .. max_chunks in turn
-        out[i] = chained_sample(pipe, scene, cfg.data.curation, chunks, c.steps, noise, cfg.write_gate)
+        out[i] = chained_sample(pipe, scene, cfg.data.curation, chunks, c.steps, noise)
     model.train(was_training)
     return out
 
@@ -383,6 +382,5 @@ def _pipeline(model: WorldMemTransformer, codec, cfg: TrainConfig, ema: EMAModel
     model = copy.deepcopy(model).eval()
     if ema is not None:
         ema.copy_to([p for p in model.parameters() if p.requires_grad])
-    return WorldMemPipeline(model, default_scheduler(), codec, memory_config=memory_config(cfg),
-                            chunk_size=cfg.data.chunk_frames, working_window=cfg.data.working_frames,
-                            write_gate={"mode": cfg.write_gate}, **_text_components(text))
+    return WorldMemPipeline(model, default_scheduler(), codec, **generation_config(cfg).to_dict(),
+                            **_text_components(text))

@@ -48,7 +48,7 @@ def validation_rollout(pipe, cfg, out_mp4: Path | None = None, num_frames: int =
                                                                               pipe.config.chunk_size))]
     results, videos = {}, []
     for name, flags in (("", {}), ("_no_memory", {"use_spatial": False, "use_episodic": False})):
-        out = pipe(frames=frames[:n0], depth=depth[:n0], cameras=cams, num_inference_steps=cfg.num_inference_steps,
+        out = pipe(frames=frames[:n0], depth=depth[:n0], cameras=cams, num_inference_steps=cfg.generation.num_inference_steps,
                    generator=torch.Generator().manual_seed(0), progress=False, **flags)
         per_frame = psnr(out.frames.float(), frames).tolist()
         results[f"return_psnr{name}"] = finite_mean(per_frame[n0:])

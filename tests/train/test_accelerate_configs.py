@@ -38,7 +38,8 @@ TINY = [  # the tiny config at test size (as tests/train/test_train.py), on the 
     "model.base_config.num_layers=2", "model.base_config.num_attention_heads=2", "model.base_config.attention_head_dim=16",
     "model.base_config.time_embed_dim=32", "model.base_config.sample_height=16", "model.base_config.sample_width=16",
     "model.num_control_layers=1", "model.keyframe_every=1", "optim.batch_size=2", "optim.warmup_steps=1",
-    "validate_every=1000", "log_every=1", "num_inference_steps=1", "data.chunk_frames=2", "data.source=synthetic",
+    "validate_every=1000", "log_every=1", "generation.num_inference_steps=1", "generation.chunk_size=2",
+    "data.source=synthetic",
     "optim.steps=2", "optim.ema_decay=0",
 ]
 
@@ -169,6 +170,7 @@ def launch(tmp_path, curation_yaml, name: str, *extra: str, cpu: bool) -> subpro
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_the_tiny_model_trains_two_steps_under_the_cpu_file(tmp_path, curation_yaml):
     run = launch(tmp_path, curation_yaml, "cpu", cpu=True)
     assert run.returncode == 0, run.stderr[-3000:]
@@ -180,6 +182,7 @@ def test_the_tiny_model_trains_two_steps_under_the_cpu_file(tmp_path, curation_y
     assert (tmp_path / "pipeline" / "model_index.json").is_file()
 
 
+@pytest.mark.slow
 def test_without_accelerate_use_cpu_the_launch_stops_before_training(tmp_path, curation_yaml):
     # The launcher starts 2 processes but does not pass use_cpu on: without this check each would train alone.
     run = launch(tmp_path, curation_yaml, "cpu", cpu=False)
@@ -189,6 +192,7 @@ def test_without_accelerate_use_cpu_the_launch_stops_before_training(tmp_path, c
     assert not (tmp_path / "checkpoints").exists() and not (tmp_path / "replicas.json").exists()
 
 
+@pytest.mark.slow
 def test_the_fsdp_file_on_the_cpu_stops_before_training_instead_of_running_ddp(tmp_path, curation_yaml):
     run = launch(tmp_path, curation_yaml, "fsdp", "--num_processes", "2", cpu=True)
     assert run.returncode != 0

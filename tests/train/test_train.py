@@ -22,7 +22,7 @@ MICRO = [
     "model.base_config.num_layers=2", "model.base_config.num_attention_heads=2", "model.base_config.attention_head_dim=16",
     "model.base_config.time_embed_dim=32", "model.base_config.sample_height=16", "model.base_config.sample_width=16",
     "model.num_control_layers=1", "model.keyframe_every=1", "optim.batch_size=2", "optim.warmup_steps=1",
-    "checkpoint_every=3", "validate_every=1000", "log_every=1", "num_inference_steps=1",
+    "checkpoint_every=3", "validate_every=1000", "log_every=1", "generation.num_inference_steps=1",
 ]
 
 
@@ -45,7 +45,7 @@ def shards(tmp_path_factory, curation_yaml) -> Path:
 
 
 def micro(tmp_path, curation_yaml, *extra):
-    return MICRO + [f"output_dir={tmp_path}", f"data.curation={curation_yaml}", "data.chunk_frames=2", *extra]
+    return MICRO + [f"output_dir={tmp_path}", f"data.curation={curation_yaml}", "generation.chunk_size=2", *extra]
 
 
 def weights(path: Path) -> dict:
@@ -87,6 +87,7 @@ def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp
     assert latest.startswith("step_") and not (tmp_path / "pipeline").exists()
     assert int(latest[5:]) >= 1
 
+@pytest.mark.slow
 def test_two_processes_under_accelerate_launch_end_with_identical_weights(tmp_path, curation_yaml, shards):
     args = micro(tmp_path, curation_yaml, "optim.steps=2", "data.source=shards", f"data.shards={shards}", "optim.ema_decay=0")
     env = dict(os.environ, OMP_NUM_THREADS="1", ACCELERATE_USE_CPU="1")  # torchrun processes, gloo on the CPU
@@ -107,8 +108,8 @@ def test_two_processes_under_accelerate_launch_end_with_identical_weights(tmp_pa
     (["optim.steps=many"], "<overrides>: optim.steps: expected an integer, got 'many'"),
     (["data.source=shards", "data.shards=/no/such/dir"],
      "<overrides>: data.shards: expected a folder with complete shards (python -m data_curation build), got '/no/such/dir'"),
-    (["data.chunk_frames=9"], "<overrides>: data.chunk_frames: expected at most the data's target frames "
-                              "(curation.target_frames = 4), got 9"),
+    (["generation.chunk_size=9"], "<overrides>: generation.chunk_size: expected at most the data's target frames "
+                                  "(data.curation.target_frames = 4), got 9"),
     (["model.spatial_mode=sideways"], "<overrides>: model.spatial_mode: expected one of 'controlnet', 'concat', 'both', "
                                       "'none', got 'sideways'"),
     (["optim.mixed_precision=fp8"], "<overrides>: optim.mixed_precision: expected one of 'no', 'fp16', 'bf16', got 'fp8'"),
@@ -120,7 +121,8 @@ def test_two_processes_under_accelerate_launch_end_with_identical_weights(tmp_pa
     (["optim.warmup_steps=-1"], "<overrides>: optim.warmup_steps: expected a value >= 0, got -1"),
     (["optim.working_noise=-0.1"], "<overrides>: optim.working_noise: expected a finite value >= 0, got -0.1"),
     (["keep_checkpoints=0"], "<overrides>: keep_checkpoints: expected a value >= 1, got 0"),
-    (["num_inference_steps=0"], "<overrides>: num_inference_steps: expected a value >= 1, got 0"),
+    (["generation.num_inference_steps=0"], "<overrides>: generation.num_inference_steps: expected a value >= 1, "
+                                           "got 0"),
     (["dropout.camera=1.5"], "<overrides>: dropout.camera: expected a finite value in [0, 1], got 1.5"),
     (["dropout.prompt=0.1"], "<overrides>: dropout.prompt: expected a key of ConditionDropout (one of spatial, "),
     (["data.shuffle_buffer=64"], "<overrides>: data.shuffle_buffer: expected a key of DataConfig (one of source, "),
@@ -130,8 +132,12 @@ def test_two_processes_under_accelerate_launch_end_with_identical_weights(tmp_pa
     (["model.codec=vae"], "TINY: model.pretrained: expected a local CogVideoX folder with vae/ for codec 'vae', got ''"),
     (["data.source=shards"], "TINY: data.shards: expected the folder of curated shards for source 'shards', got ''"),
     (["model.pretrained=/no/such/dir"], "<overrides>: model.pretrained: expected an existing local folder, got '/no/such/dir'"),
-    (["memory.spatial.voxel_size=0"], "<overrides>: memory.spatial.voxel_size: expected a finite value > 0, got 0.0"),
-    (["memory.working=3"], "<overrides>: memory.working: expected a mapping or the path of a YAML file, got 3"),
+    (["generation.memory_config.spatial.voxel_size=0"],
+     "<overrides>: generation.memory_config.spatial.voxel_size: expected a finite value > 0, got 0.0"),
+    (["generation.memory_config.working=3"],
+     "<overrides>: generation.memory_config.working: expected a mapping or the path of a YAML file, got 3"),
+    (["generation.working_window=3"], "<overrides>: generation.working_window: expected at most the data's working "
+                                      "frames (data.curation.working_frames = 2), got 3"),
     (["seed.x=1"], "<overrides>: seed: expected a section (a mapping) to set a key in, got 0"),
     (["optim.lr=[1"], "<overrides>: optim.lr: expected a YAML value, got '[1'"),
     (["nonsense"], "<overrides>: nonsense: expected key=value (e.g. optim.lr=1e-4), got 'nonsense'"),
@@ -188,7 +194,7 @@ def test_exponent_floats_from_yaml_and_overrides(tmp_path):
 def test_nested_curation_path_and_overrides_into_it(tmp_path, monkeypatch):
     cfg = load_config(ROOT / "configs" / "tiny.yaml")
     assert cfg.data.curation == load_curation_config(ROOT / "configs" / "curation" / "tiny.yaml")
-    assert memory_config(cfg) == cfg.data.curation.memory_config().to_dict() and cfg.memory is None
+    assert memory_config(cfg) == cfg.data.curation.memory_config().to_dict() and cfg.generation.memory_config is None
     cfg = load_config(ROOT / "configs" / "tiny.yaml", ["data.curation.voxel_size=0.05", "data.curation.image_size=[16, 24]"])
     assert cfg.data.curation.voxel_size == 0.05 and cfg.data.curation.image_size == (16, 24)
     assert cfg.data.curation.samples_per_clip == 4  # the rest still from configs/curation/tiny.yaml
@@ -198,8 +204,8 @@ def test_nested_curation_path_and_overrides_into_it(tmp_path, monkeypatch):
     cfg = load_config("configs/tiny.yaml", ["data.curation=configs/curation/default.yaml", "data.curation.voxel_size=0.03"])
     assert cfg.data.curation == dataclasses.replace(CurationConfig(), voxel_size=0.03)
     # The memory, when given, replaces the one derived from the curation.
-    cfg = load_config("configs/tiny.yaml", ["memory.working.window=1"])
-    assert memory_config(cfg) == MemoryConfig(working=WorkingConfig(window=1)).to_dict()
+    cfg = load_config("configs/tiny.yaml", ["generation.memory_config.working.window=3"])
+    assert memory_config(cfg) == MemoryConfig(working=WorkingConfig(window=3)).to_dict()
     path = tmp_path / "c.yaml"
     path.write_text("data:\n  curation:\n    image_size: [16, 16]\n    voxel_size: 0.08\n")  # or a mapping in place
     assert load_config(path).data.curation.voxel_size == 0.08
@@ -221,6 +227,7 @@ def test_the_command_line_reports_a_bad_config_in_one_line():
     assert run.stderr.strip() == "python -m train: error: <overrides>: optim.lr: expected a finite value > 0, got -1.0"
 
 
+@pytest.mark.slow
 def test_the_command_line_takes_overrides_anywhere(tmp_path, curation_yaml):
     args = micro(tmp_path, curation_yaml)
     cmd = [sys.executable, "-m", "train", *args[:3], "--config", "configs/tiny.yaml", *args[3:6], "--max-steps", "1",
@@ -251,9 +258,9 @@ def test_cogvideox_config_runs_two_steps_with_tiny_random_weights(tmp_path, tmp_
                     "--config", str(curation), "--no-progress"], check=True, cwd=ROOT, capture_output=True)
     cfg = load_config(ROOT / "configs" / "cogvideox-5b.yaml", [
         f"model.pretrained={base}", "model.text_encoder=", "model.num_control_layers=1", "model.keyframe_every=1",
-        f"data.shards={shards}", "data.chunk_frames=9", "data.working_frames=1", "data.num_workers=0",
+        f"data.shards={shards}", "generation.chunk_size=9", "generation.working_window=1", "data.num_workers=0",
         "optim.steps=2", "optim.grad_accum=1", "optim.mixed_precision=no", f"output_dir={tmp_path / 'run'}",
-        "num_inference_steps=1", "validate_every=1000"])
+        "generation.num_inference_steps=1", "validate_every=1000"])
     assert cfg.model.train_new_modules_only and cfg.optim.lr == 1e-5
     before = CogVideoXTransformer3DModel.from_pretrained(base / "transformer").state_dict()
     final = train(cfg, quiet=True)

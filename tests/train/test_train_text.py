@@ -27,8 +27,8 @@ TEXT = ["model.base_config.num_layers=1", "model.base_config.num_attention_heads
         "model.base_config.attention_head_dim=16", "model.base_config.time_embed_dim=16",
         "model.base_config.sample_height=16", "model.base_config.sample_width=16", "model.num_control_layers=1",
         "model.keyframe_every=1", f"model.base_config.max_text_seq_length={L}", f"model.base_config.text_embed_dim={D}",
-        "data.chunk_frames=2", "optim.batch_size=2", "optim.warmup_steps=1", "validate_every=1000", "log_every=1",
-        "num_inference_steps=1"]
+        "generation.chunk_size=2", "optim.batch_size=2", "optim.warmup_steps=1", "validate_every=1000", "log_every=1",
+        "generation.num_inference_steps=1"]
 
 
 @pytest.fixture(scope="module")
