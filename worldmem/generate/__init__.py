@@ -4,7 +4,7 @@
         --cameras cams.json) --trajectory NAME|keys:WWAADD --num-frames N --out DIR
         [--context-frames K] [--stop-after K] [--no-spatial] [--no-episodic] [--save-memory DIR]
         [--resume-memory DIR] [--prompt TEXT [--negative-prompt TEXT] [--text-guidance-scale X]
-        [--text-encoder DIR]] [--guidance-scale X]
+        [--text-encoder DIR]] [--guidance-scale X] [generation.KEY=VALUE ...]
 
 Writes to ``--out``: ``video.mp4`` (the frames), ``depth.mp4`` (colourised depth), ``cameras.json`` (every
 frame's camera: ``{"convention": "opencv_cam_from_world", "height", "width", "cam_from_world": [N x 4 x 4],
@@ -36,6 +36,12 @@ Prompts (docs/prompts.md): ``--prompt`` needs a pipeline with a text encoder (sa
 DIR`` with ``text_encoder/`` and ``tokenizer/``). The guidance scales (default 1: none) act on the prompt against
 ``--negative-prompt`` and on the long-term memory. The saved memory records the prompt, which ``--resume-memory``
 continues with unless ``--prompt`` is given.
+
+Generation settings (docs/configs.md): ``generation.KEY=VALUE`` words anywhere on the line override the pipeline's
+:class:`~worldmem.pipelines.GenerationConfig` for this run (``generation.write_gate.margin=0
+generation.render_anchor=0.5``), through :func:`~worldmem.pipelines.generation_from` as in every command that
+generates; the steps and guidance scales keep their flags (``--steps``, ``--guidance-scale``,
+``--text-guidance-scale``), and a resumed memory keeps its own ``memory_config``.
 
 The command is parse, check, load, run, write (:func:`main`, :func:`run`), one module per job:
 :mod:`~worldmem.generate.arguments` (the flags, their defaults and the checks of the flags alone),

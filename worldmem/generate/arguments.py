@@ -8,12 +8,15 @@ import argparse
 from pathlib import Path
 
 from worldmem.generate.paths import keys_of, scene_seed
-from worldmem.utils.cli_errors import UsageError
+from worldmem.utils.cli_errors import UsageError, add_overrides
 
-__all__ = ["DEFAULT_NUM_FRAMES", "DEFAULT_TRAJECTORY", "add_arguments", "check_args", "settle"]
+__all__ = ["DEFAULT_NUM_FRAMES", "DEFAULT_TRAJECTORY", "FLAG_SETTINGS", "add_arguments", "check_args", "settle"]
 
 DEFAULT_NUM_FRAMES = 48
 DEFAULT_TRAJECTORY = "out-and-back"
+FLAG_SETTINGS = {"generation.num_inference_steps": "--steps", "generation.guidance_scale": "--guidance-scale",
+                 "generation.text_guidance_scale": "--text-guidance-scale"}
+"""Generation settings that this command sets with a flag of its own (one way per value on its command line)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,6 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--guidance-scale", type=float, default=1.0, help="guidance on the long-term memory (default 1)")
     parser.add_argument("--text-encoder", type=Path, default=None,
                         help="a local folder with text_encoder/ and tokenizer/ (e.g. a CogVideoX pipeline folder)")
+    add_overrides(parser, help="override the pipeline's generation settings (worldmem.pipelines.GenerationConfig), "
+                               "anywhere on the line, e.g. generation.write_gate.margin=0 generation.render_anchor=0.5 "
+                               "(steps and guidance: --steps, --guidance-scale, --text-guidance-scale)")
 
 
 def settle(args: argparse.Namespace) -> argparse.Namespace:
@@ -117,3 +123,9 @@ def check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--text-encoder: no such folder {args.text_encoder} (expected text_encoder/ and tokenizer/)")
     if args.checkpoint is not None and not (args.checkpoint / "model_index.json").is_file():
         raise UsageError(f"--checkpoint: no model_index.json in {args.checkpoint} (expected a saved WorldMemPipeline)")
+    for item in args.overrides:
+        key = item.partition("=")[0]
+        if key in FLAG_SETTINGS:
+            raise UsageError(f"{key}: set with {FLAG_SETTINGS[key]} on this command line, got {item!r}")
+        if args.resume_memory is not None and key.startswith("generation.memory_config"):
+            raise UsageError(f"{key}: not with --resume-memory (the saved memory keeps its own config), got {item!r}")

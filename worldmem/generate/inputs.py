@@ -87,17 +87,26 @@ def _load_memory(args):
 
 
 def _load_pipeline(args):
-    """The pipeline of ``--checkpoint``, or the random tiny model seeded with ``--seed``."""
+    """The pipeline of ``--checkpoint``, or the random tiny model seeded with ``--seed``, with the command's
+    ``generation.KEY=VALUE`` overrides applied to its generation settings."""
+    from worldmem.pipelines import generation_from, load_pipeline
+    from worldmem.utils.config import ConfigError
+
     if args.random_init:
         from worldmem.models.tiny import random_tiny_pipeline
 
-        return random_tiny_pipeline(seed=args.seed)
-    from worldmem.pipelines import load_pipeline
-
-    try:
-        return load_pipeline(args.checkpoint)
-    except ValueError as err:
-        raise UsageError(f"--checkpoint: {err}") from None
+        pipe = random_tiny_pipeline(seed=args.seed)
+    else:
+        try:
+            pipe = load_pipeline(args.checkpoint)
+        except ValueError as err:
+            raise UsageError(f"--checkpoint: {err}") from None
+    if args.overrides:
+        try:
+            pipe.set_generation(generation_from(pipe, args.overrides))
+        except ConfigError as err:
+            raise UsageError(str(err)) from None
+    return pipe
 
 
 def _text_flags(args, pipe, memory) -> dict:
