@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo lint bench clean-venv
+.PHONY: test test-fast demo lint bench clean-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ $(STAMP): $(PY) pyproject.toml
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests
+
+# For iteration: every test but those marked slow (`make test`, which CI runs, runs them all).
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow" tests
 
 demo: $(STAMP)
 	$(PY) -m worldmem.demo --out outputs/demo

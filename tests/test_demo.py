@@ -1,8 +1,11 @@
 import json
 
+import pytest
+
 from worldmem import demo
 
 
+@pytest.mark.slow
 def test_memory_demo_writes_every_output(tmp_path, capsys):
     assert demo.main(["--out", str(tmp_path), "--frames", "12", "--size", "48", "--chunk", "3"]) == 0
     for name in ("memory_demo.mp4", "memory.ply", "summary.json", "memory/memory.json", "memory/memory.safetensors"):

@@ -55,6 +55,7 @@ def test_generate_from_posed_frames_on_disk(tmp_path):
     assert float(step @ forward) > 0.05
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, message", [
     (["--random-init", "--scene", "synthetic:x", "--out", "o"], "--scene: expected synthetic:SEED"),
     (["--random-init", "--scene", "synthetic:1", "--trajectory", "zigzag", "--out", "o"], "unknown name 'zigzag'"),
@@ -73,6 +74,7 @@ def test_bad_arguments_give_one_line_errors(args, message, tmp_path):
     assert message in run.stderr and run.stderr.strip().count("\n") == 0, run.stderr
 
 
+@pytest.mark.slow
 def test_unwritable_outputs_are_refused_before_any_work(tmp_path):
     (tmp_path / "afile").write_text("x")
     locked = tmp_path / "locked"

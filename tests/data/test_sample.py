@@ -83,6 +83,7 @@ def _static(config: CurationConfig) -> CurationConfig:
     return dataclasses.replace(config, synthetic_dynamic_fraction=0.0)
 
 
+@pytest.mark.slow
 def test_memory_render_matches_static_targets_on_covered_pixels():
     """Default (64 x 64) settings, the first three static rooms and courtyards among the training seeds: the
     render's PSNR on covered pixels, pooled over the six samples, is >= 25 dB and no sample is below 22 dB

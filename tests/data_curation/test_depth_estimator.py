@@ -152,6 +152,7 @@ def test_tiny_random_model_end_to_end(tmp_path, tiny_model, re10k):
                   progress=False)
 
 
+@pytest.mark.slow
 def test_estimator_in_worker_processes_gives_the_same_output(tmp_path, tiny_model):
     """Spawned workers load the estimator from the plan's entry (once each) and write the same bytes."""
     frames, depth, cams = fixtures.rendered(16, 64, 64, seed=1)

@@ -51,6 +51,7 @@ def closed_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_ray_writes_the_local_engines_bytes(local_ray, reference, config_file, tmp_path):
     out = tmp_path / "out"
     res = run_build([f"synthetic:{CLIPS}"], out, load_curation_config(config_file), workers=2, engine="ray",
@@ -60,6 +61,7 @@ def test_ray_writes_the_local_engines_bytes(local_ray, reference, config_file, t
     assert ray.is_initialized()  # a Ray the caller started is left to the caller
 
 
+@pytest.mark.slow
 def test_failures_and_out_of_order_results_as_the_local_engine(local_ray, config_file, tmp_path, monkeypatch):
     """Failing clips land in failures.jsonl as with the local engine, and shards of several clips keep plan order
     however the clips come back (here: all of them in reverse)."""
@@ -92,6 +94,7 @@ def test_failures_and_out_of_order_results_as_the_local_engine(local_ray, config
     assert all(f["stage"] == "clip" and f["key"] is None for f in failures)
 
 
+@pytest.mark.slow
 def test_a_stopped_ray_build_resumes_to_the_same_bytes(local_ray, reference, config_file, tmp_path, monkeypatch):
     out, config = tmp_path / "out", load_curation_config(config_file)
     real, written = build._write_shard, []
@@ -115,6 +118,7 @@ def test_a_stopped_ray_build_resumes_to_the_same_bytes(local_ray, reference, con
     same_dataset(reference, out)
 
 
+@pytest.mark.slow
 def test_command_line_starts_its_own_ray(reference, config_file, tmp_path):
     out = tmp_path / "out"
     # A local build that stopped with shard 1 missing; the rerun with --engine ray writes only that one.

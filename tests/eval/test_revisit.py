@@ -50,6 +50,7 @@ def run_dir(checkpoint, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_revisit_run_writes_every_output(run_dir, capsys):
     for name in ("results.json", "report.md", "report.html", "psnr_per_frame.png"):
         assert (run_dir / name).is_file() and (run_dir / name).stat().st_size > 0, name
@@ -79,6 +80,7 @@ def test_revisit_run_writes_every_output(run_dir, capsys):
     assert "<h2>Reference</h2>" in (run_dir / "report.html").read_text()
 
 
+@pytest.mark.slow
 def test_oracle_beats_working_only_on_a_static_scene(run_dir):
     res = json.loads((run_dir / "results.json").read_text())
     scored = [s for s in res["scenes"] if s["revisit_frames"]]
@@ -194,6 +196,7 @@ def test_bad_inputs_are_one_line_errors(checkpoint, tmp_path, capsys):
     assert "keys:WW" in _error(capsys, good + ["--trajectories", "keys:WW"])  # 3 frames, not 8
 
 
+@pytest.mark.slow
 def test_covisibility_helper_is_consistent_with_away(run_dir):
     """The recorded away count of the excursion is what the matrix of its path gives."""
     res = json.loads((run_dir / "results.json").read_text())

@@ -32,6 +32,7 @@ def _noisy_stream(memory: SpatialMemory, frames: int, seed: int = 0):
         yield memory.num_voxels
 
 
+@pytest.mark.slow
 def test_a_noisy_write_stream_stays_within_the_budget():
     budget = 8_000
     bounded = SpatialMemory(SpatialConfig(voxel_size=0.05, max_voxels=budget))

@@ -33,7 +33,11 @@ def test_the_table_covers_every_entry_point():
     assert len(second) >= 100 and {c.group for c in second} == set(GROUPS) - {"values"}
 
 
-@pytest.mark.parametrize("case", CASES, ids=[f"{c.entry}: {c.name}" for c in CASES])
+SLOW_GROUPS = {"faults"}  # runs killed with SIGKILL, then rerun: seconds each (`make test-fast` skips them)
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.slow) if c.group in SLOW_GROUPS else c
+                                  for c in CASES], ids=[f"{c.entry}: {c.name}" for c in CASES])
 def test_broken_input_is_refused_in_one_line(case, shared, tmp_path):
     outcome, detail = run_case(case, tmp_path / "case", shared)
     RECORDED.append((case, outcome, detail))
@@ -107,6 +111,7 @@ def test_lr_written_1e_minus_4_is_accepted_as_a_float(tmp_path):
     assert load_config(fx.write(tmp_path / "lr.yaml", "optim: {lr: 3E-4}\n")).optim.lr == 3e-4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("argv, prefix, names", [
     (["-m", "worldmem.cli", "generate", "--random-init", "--scene", "synthetic:1", "--steps", "0", "--out", "OUT"],
      "worldmem generate: error: ", "--steps"),
