@@ -28,10 +28,10 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from worldmem.utils.cli_errors import ArgumentParser, add_overrides, parse_command
+from worldmem.utils.cli_errors import ArgumentParser, UsageError, add_overrides, parse_command, run_command
 from worldmem.utils.io import atomic_write_json, output_file_problem
 
-__all__ = ["run_laps", "main"]
+__all__ = ["run_laps", "add_arguments", "run", "main"]
 
 
 def run_laps(pipe, laps: int, seed: int | None = None) -> dict:
@@ -93,30 +93,34 @@ def run_laps(pipe, laps: int, seed: int | None = None) -> dict:
     return result
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = ArgumentParser(prog="python -m eval.bench.laps", description=__doc__.split("\n\n")[1])
+def add_arguments(parser) -> None:
+    """Declares the flags of ``python -m eval.bench.laps`` on ``parser``."""
     parser.add_argument("--checkpoint", type=Path, required=True, help="a saved WorldMemPipeline folder")
     parser.add_argument("--laps", type=int, default=10, help="turns of the loop (at least 3; default 10)")
     parser.add_argument("--out", type=Path, default=Path("outputs/bench/laps.json"), help="json written here")
     add_overrides(parser, help="override the checkpoint's generation settings, e.g. generation.render_anchor=0.5 "
                                "generation.write_gate.margin=2 generation.memory_config.spatial.sky_resolution=0")
-    args = parse_command(parser, argv)
+
+
+def run(args) -> dict:
+    """Runs the loop for parsed ``args`` and writes the json; a bad input raises
+    :class:`~worldmem.utils.cli_errors.UsageError`."""
     if args.laps < 3:
-        parser.error(f"--laps: expected at least 3 (lap 3 is compared with lap 2), got {args.laps}")
+        raise UsageError(f"--laps: expected at least 3 (lap 3 is compared with lap 2), got {args.laps}")
     problem = output_file_problem(args.out, ".json")
     if problem:
-        parser.error(f"--out: {problem}")
+        raise UsageError(f"--out: {problem}")
     from worldmem.pipelines import generation_from, load_pipeline
     from worldmem.utils.config import ConfigError
 
     try:
         pipe = load_pipeline(args.checkpoint)
     except ValueError as err:
-        parser.error(f"--checkpoint: {err}")
+        raise UsageError(f"--checkpoint: {err}") from None
     try:
         pipe.set_generation(generation_from(pipe, args.overrides))
     except ConfigError as err:
-        parser.error(str(err))
+        raise UsageError(str(err)) from None
     pipe.set_progress_bar_config(disable=True)
     res = run_laps(pipe, args.laps)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -130,7 +134,14 @@ def main(argv: list[str] | None = None) -> int:
           + (f" (lap {args.laps} / lap 2 = {res['voxels_last_over_lap2']:.2f})" if "voxels_last_over_lap2" in res else ""))
     print("coverage: " + fmt(res["coverage"]) + "; sky given a depth: " + fmt(res["sky_with_depth"]))
     print(f"wrote {args.out}")
-    return 0
+    return res
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m eval.bench.laps ARGS``."""
+    parser = ArgumentParser(prog="python -m eval.bench.laps", description=__doc__.split("\n\n")[1])
+    add_arguments(parser)
+    return run_command(parser, run, parse_command(parser, argv))
 
 
 if __name__ == "__main__":
