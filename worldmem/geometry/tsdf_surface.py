@@ -1,7 +1,7 @@
 """Surface geometry for :class:`~worldmem.geometry.tsdf.SparseTSDF` (conventions in that module).
 
 - :func:`depth_slant`: how obliquely each pixel of a depth map sees its surface (space carving uses it);
-- :func:`zero_crossings`: points and colours on the fused field's zero level set, from the TSDF's hash table
+- :func:`zero_crossings`: points and colours on the fused field's zero level set, from the TSDF's voxel index
   and dense per-voxel arrays (:meth:`SparseTSDF.extract_points` is the public entry);
 - :func:`update_crossings`: the same brought up to date after some voxels changed (:meth:`SparseTSDF.surface`).
 """
@@ -49,7 +49,8 @@ def zero_crossings(table: VoxelBlockIndex, tsdf: torch.Tensor, weight: torch.Ten
     """Zero crossings between neighbouring voxels.
 
     Args:
-        table: the voxels' hash table (dense index ``n`` holds ``table.keys[n]``).
+        table: the voxels' :class:`~worldmem.geometry.voxel_blocks.VoxelBlockIndex` (dense index ``n`` holds
+            ``table.keys[n]``).
         tsdf, weight: (N,) normalised tsdf and weight per dense index; color: (N, 3) in [0, 1].
         voxel_size: edge length of a voxel; min_weight: the least weight a voxel needs to take part.
         sources: optional sorted dense indices (K,): only crossings that start from these voxels.
