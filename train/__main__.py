@@ -25,7 +25,7 @@ def budget(argv: list[str]) -> int:
     parser.add_argument("--config", type=Path, required=True, help="training YAML, e.g. configs/cogvideox-5b.yaml")
     parser.add_argument("--out", type=Path, required=True, help="json output (the table is printed and stored in it)")
     parser.add_argument("overrides", nargs="*", metavar="key=value",
-                        help="overrides, anywhere on the line, e.g. data.chunk_frames=25 model.num_control_layers=4")
+                        help="overrides, anywhere on the line, e.g. generation.chunk_size=25 model.num_control_layers=4")
     args = parser.parse_intermixed_args(argv)
     problem = output_file_problem(args.out, ".json")
     if problem:
