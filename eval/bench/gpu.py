@@ -4,7 +4,7 @@ Each stage runs on ``--device`` (default: cuda where there is one, else the CPU)
 compared with the same computation on the CPU; a stage that raises is recorded with its error's first line
 and the command exits with status 1 after the others have run:
 
-- ``pipeline``: the random tiny pipeline (``worldmem.models.tiny.random_tiny_pipeline``) generating one chunk in
+- ``pipeline``: the random tiny pipeline (``worldmem.pipelines.tiny.random_tiny_pipeline``) generating one chunk in
   a synthetic scene from the same seed on both devices (frames and depth, mean and max difference);
 - ``render``: ``render_points`` of random points into two cameras (coverage, depth, colour differences);
 - ``tsdf``: ``SparseTSDF.integrate`` of synthetic frames given on the device (voxel count, surface points);
@@ -69,7 +69,7 @@ def _scene_cameras(n: int, size: int):
 
 
 def stage_pipeline(device: torch.device, tiny: bool) -> dict:
-    from worldmem.models.tiny import random_tiny_pipeline
+    from worldmem.pipelines.tiny import random_tiny_pipeline
 
     size = 16 if tiny else 32
     scene, cams = _scene_cameras(6, size)

@@ -1,6 +1,6 @@
 """``python -m eval bench rollout``: generation throughput, per-chunk cost over a long rollout, peak memory.
 
-The model is the tiny configuration with random weights (``worldmem.models.tiny.random_tiny_pipeline``: the same
+The model is the tiny configuration with random weights (``worldmem.pipelines.tiny.random_tiny_pipeline``: the same
 architecture and sizes as the trained tiny model, so the cost is the same) or ``--checkpoint DIR``, at its
 native frame size, along a forward-looking loop in a held-out synthetic scene; the first ``working_window``
 frames are given, everything after is generated with the pipeline's generation settings (``pipe.generation``: its
@@ -130,8 +130,8 @@ def _laps(frames: torch.Tensor, voxels: list[int], context: int, chunk: int, per
 
 def bench_rollout(out: Path, repeats: int = 5, quick: bool = False, checkpoint: Path | None = None) -> dict:
     from worldmem.data.readers.synthetic import EVAL_SEEDS, render_supersampled
-    from worldmem.models.tiny import random_tiny_pipeline
     from worldmem.pipelines import load_pipeline
+    from worldmem.pipelines.tiny import random_tiny_pipeline
     from worldmem.synthetic import SyntheticScene
 
     torch.manual_seed(0)
@@ -163,7 +163,7 @@ def bench_rollout(out: Path, repeats: int = 5, quick: bool = False, checkpoint: 
     results: dict = {
         "machine": {"cpu_threads": torch.get_num_threads(), "python": platform.python_version(),
                     "torch": torch.__version__},
-        "model": str(checkpoint) if checkpoint is not None else "random tiny (worldmem.models.tiny.random_tiny_pipeline)",
+        "model": str(checkpoint) if checkpoint is not None else "random tiny (worldmem.pipelines.tiny.random_tiny_pipeline)",
         "image_size": [height, width],
         "steps": steps, "chunk_size": chunk, "working_window": window, "context_frames": context,
         "repeats": repeats,

@@ -12,7 +12,7 @@ BASE = ["--random-init", "--scene", "synthetic:4", "--num-frames", "10", "--step
 
 def test_an_override_acts_as_the_pipelines_own_keyword_and_may_stand_anywhere(tmp_path, monkeypatch):
     from worldmem.generate.paths import path_cameras, scene_record
-    from worldmem.models.tiny import random_tiny_pipeline
+    from worldmem.pipelines.tiny import random_tiny_pipeline
     from worldmem.synthetic import SyntheticScene
 
     videos = _capture_videos(monkeypatch)

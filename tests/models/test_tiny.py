@@ -4,8 +4,9 @@ import torch
 
 from worldmem.data.config import load_curation_config
 from worldmem.models import WorldMemTransformer
-from worldmem.models.tiny import TINY_CURATION_CONFIG, random_tiny_pipeline, wake_zero_initialised
+from worldmem.models.tiny import TINY_CURATION_CONFIG, wake_zero_initialised
 from worldmem.models.transformer import TINY_BASE_CONFIG
+from worldmem.pipelines.tiny import random_tiny_pipeline
 
 
 def _weights(pipe) -> dict[str, torch.Tensor]:

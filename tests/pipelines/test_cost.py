@@ -24,8 +24,8 @@ def test_estimate_scales_with_the_model_and_the_image():
 
 
 def test_the_pipeline_estimate_reads_its_config():
-    from worldmem.models.tiny import random_tiny_pipeline
     from worldmem.pipelines.cost import pipeline_estimate
+    from worldmem.pipelines.tiny import random_tiny_pipeline
 
     pipe = random_tiny_pipeline(0)
     e = pipeline_estimate(pipe, 46, 8, guidance_scale=2.0, given_frames=2)

@@ -139,7 +139,7 @@ def write(path: Path, text: str | bytes) -> Path:
 @functools.cache
 def tiny_pipeline():
     """The random tiny pipeline (32x32), for the API cases."""
-    from worldmem.models.tiny import random_tiny_pipeline
+    from worldmem.pipelines.tiny import random_tiny_pipeline
 
     pipe = random_tiny_pipeline(0)
     pipe.set_progress_bar_config(disable=True)

@@ -5,7 +5,7 @@ import torch
 from train.chained import chained_sample
 from worldmem.data import make_synthetic_sample
 from worldmem.data.config import CurationConfig
-from worldmem.models.tiny import random_tiny_pipeline
+from worldmem.pipelines.tiny import random_tiny_pipeline
 
 CONFIG = CurationConfig(image_size=(16, 16), target_frames=4, working_frames=2, max_keyframes=2, voxel_size=0.08,
                         synthetic_frames=14, source_frames=12, min_source_frames=6, revisit_min_gap=4,

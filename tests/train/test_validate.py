@@ -7,7 +7,7 @@ import torch
 
 from train.validate import validation_rollout
 from worldmem.metrics import same_pose_pairs, same_pose_psnr
-from worldmem.models.tiny import random_tiny_pipeline
+from worldmem.pipelines.tiny import random_tiny_pipeline
 
 # The two fields validation reads: the held-out scene and the step count.
 CFG = SimpleNamespace(validation_seed=1000000, generation=SimpleNamespace(num_inference_steps=1))

@@ -1,17 +1,15 @@
 """Atomic writes: whole files and folders or nothing, with the permissions the user's umask gives."""
 
-import os
-
-import pytest
-
 import json
+import os
 import signal
 import subprocess
 import sys
 
+import pytest
+
 from worldmem.utils import io
-from worldmem.utils.io import (atomic_directory, atomic_write, atomic_write_json, overlap_problem, recover,
-                               replace_problem)
+from worldmem.utils.io import atomic_directory, atomic_write, atomic_write_json, overlap_problem, recover, replace_problem
 
 
 @pytest.fixture

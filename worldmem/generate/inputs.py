@@ -93,7 +93,7 @@ def _load_pipeline(args):
     from worldmem.utils.config import ConfigError
 
     if args.random_init:
-        from worldmem.models.tiny import random_tiny_pipeline
+        from worldmem.pipelines.tiny import random_tiny_pipeline
 
         pipe = random_tiny_pipeline(seed=args.seed)
     else:
