@@ -276,3 +276,14 @@ def test_incremental_surface_equals_a_fresh_extraction():
         for a, b in zip(got, want, strict=True):
             assert torch.equal(a, b)
     assert incremental_updates >= 8
+
+
+def test_files_written_before_the_keyframe_pool_rename_still_load(tmp_path):
+    """memory.json and model_index.json of earlier versions name the episodic capacity max_keyframes."""
+    from worldmem.pipelines import GenerationConfig
+
+    old = {"episodic": {"max_keyframes": 3, "num_retrieved": 2}}
+    assert MemoryConfig.from_dict(old).episodic.keyframe_pool == 3
+    assert GenerationConfig.from_dict({"memory_config": old}).memory_config.episodic.keyframe_pool == 3
+    with pytest.raises(ValueError, match="max_keyframes"):  # both names: which one is meant is unknown
+        MemoryConfig.from_dict({"episodic": {"max_keyframes": 3, "keyframe_pool": 4}})

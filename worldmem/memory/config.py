@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from worldmem.utils.config import check, from_dict, require
 
@@ -88,6 +89,9 @@ class WorkingConfig:
 
 @dataclass(frozen=True)
 class EpisodicConfig:
+    RENAMED_KEYS: ClassVar[dict[str, str]] = {"max_keyframes": "keyframe_pool"}
+    """Saved memories and pipelines written before the capacity's rename name it ``max_keyframes``."""
+
     keyframe_pool: int = 8
     """Capacity: the most keyframes held; when full, inserting evicts the keyframe whose removal loses the least
     coverage (the same name and meaning as ``CurationConfig.keyframe_pool``)."""

@@ -286,12 +286,17 @@ def from_dict(cls, data: Mapping | None, prefix: str = ""):
     """Builds dataclass ``cls`` from ``data`` (dacite, strict); errors name their dotted key below ``prefix``.
 
     Nested dataclasses are built first, each by this function, so that an error raised in a nested
-    ``__post_init__`` names its full key.
+    ``__post_init__`` names its full key. A dataclass may list keys it had under an earlier name
+    (``RENAMED_KEYS = {"old": "new"}``, a class variable): files written before the rename load with the key
+    renamed (the same value; a file holding both names is refused as holding an unknown key).
     """
     data = {} if data is None else data
     if not isinstance(data, Mapping):
         raise ConfigError(prefix, "a mapping", _kind(data))
     data = dict(data)
+    for old, new in getattr(cls, "RENAMED_KEYS", {}).items():  # files written before a key was renamed
+        if old in data and new not in data:
+            data[new] = data.pop(old)
     hints = _hints(cls)
     for name, value in data.items():
         hint = hints.get(name)
