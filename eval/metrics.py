@@ -126,8 +126,10 @@ def warp_consistency(frames: torch.Tensor, depth: torch.Tensor, cameras: Cameras
     check_shape("depth", d, (num, 1, h, w))
     check_finite("depth", d)
     if not isinstance(cameras, Cameras) or tuple(cameras.batch_shape) != (num,) or (cameras.height, cameras.width) != (h, w):
-        got = f"batch shape {tuple(cameras.batch_shape)}, size {(cameras.height, cameras.width)}" \
-            if isinstance(cameras, Cameras) else type(cameras).__name__
+        if isinstance(cameras, Cameras):
+            got = f"batch shape {tuple(cameras.batch_shape)}, size {(cameras.height, cameras.width)}"
+        else:
+            got = type(cameras).__name__
         raise ValueError(f"cameras: expected Cameras with batch shape ({num},) and size {(h, w)}, got {got}")
     if num < 2:
         return torch.zeros(0)

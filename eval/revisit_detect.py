@@ -61,8 +61,10 @@ class Revisit:
 
 def _check_inputs(cameras: Cameras, depth) -> torch.Tensor:
     if not isinstance(cameras, Cameras) or len(cameras.batch_shape) != 1:
-        got = f"Cameras with batch shape {tuple(cameras.batch_shape)}" if isinstance(cameras, Cameras) \
-            else type(cameras).__name__
+        if isinstance(cameras, Cameras):
+            got = f"Cameras with batch shape {tuple(cameras.batch_shape)}"
+        else:
+            got = type(cameras).__name__
         raise ValueError(f"cameras: expected Cameras with batch shape (T,), got {got}")
     d = as_float_tensor("depth", depth, dtype=cameras.dtype)
     check_shape("depth", d, (len(cameras), 1, cameras.height, cameras.width))
@@ -173,8 +175,8 @@ def find_revisits(cameras: Cameras, depth: torch.Tensor, min_covisibility: float
     Returns:
         the revisits sorted by frame, at most one per frame.
     """
-    if isinstance(min_covisibility, bool) or not isinstance(min_covisibility, (int, float)) \
-            or not 0.0 < float(min_covisibility) <= 1.0:
+    number = isinstance(min_covisibility, (int, float)) and not isinstance(min_covisibility, bool)
+    if not number or not 0.0 < float(min_covisibility) <= 1.0:
         raise ValueError(f"min_covisibility: expected a value in (0, 1], got {min_covisibility!r}")
     if isinstance(min_gap, bool) or not isinstance(min_gap, int) or min_gap < 1:
         raise ValueError(f"min_gap: expected an int >= 1, got {min_gap!r}")

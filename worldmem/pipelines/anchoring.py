@@ -22,8 +22,10 @@ def render_latents(readout: MemoryReadout, codec) -> torch.Tensor | None:
     ref, sky = readout.reference, readout.distant
     if not bool(ref.mask.any()) and sky is None:
         return None
-    fill = torch.full((1, 3, 1, 1), 0.5) if readout.working is None else \
-        readout.working.frames.mean(dim=(0, 2, 3)).view(1, 3, 1, 1)
+    if readout.working is None:
+        fill = torch.full((1, 3, 1, 1), 0.5)
+    else:
+        fill = readout.working.frames.mean(dim=(0, 2, 3)).view(1, 3, 1, 1)
     rgb = fill.to(ref.rgb.dtype).expand_as(ref.rgb)
     rgb = torch.where(ref.mask, ref.rgb, rgb if sky is None else torch.where(sky.mask, sky.rgb, rgb))
     depth = torch.where(ref.mask, ref.depth, torch.zeros_like(ref.depth))
