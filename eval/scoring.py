@@ -3,24 +3,28 @@
 :func:`evaluate_episode` finds the revisits of the ground-truth path (:func:`eval.revisit_detect.find_revisits`),
 runs every variant (:mod:`eval.variants`) and scores each rollout with :func:`score_rollout` (the revisit
 metrics, every protocol) and :func:`eval.protocols.score_plan` (the protocol's own); the keys of the result are
-those of docs/evaluation.md. A metric that cannot be computed is None (null in results.json).
+those of docs/evaluation.md. A metric that cannot be computed is None (null in results.json). Its parts
+(:func:`plan_episode`, :func:`score_variant`, :func:`scene_entry`) also score the videos of any model
+(``python -m eval score``, :mod:`eval.kit`) with the same code.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
 from eval.episodes import Episode
 from eval.metrics import depth_abs_rel, psnr, ssim, warp_consistency
-from eval.protocols import make_plan, same_pose_psnr, score_plan
+from eval.protocols import ScoringPlan, make_plan, same_pose_psnr, score_plan
 from eval.revisit_detect import Revisit, covisibility_matrix, find_revisits
 from eval.variants import ORACLE, Rollout, oracle_render, run_variant
 from worldmem.geometry.cameras import Cameras
 from worldmem.metrics import finite_mean
 
-__all__ = ["away_frames", "pair_psnr", "score_rollout", "evaluate_episode"]
+__all__ = ["away_frames", "pair_psnr", "score_rollout", "EpisodePlan", "plan_episode", "score_variant", "scene_entry",
+           "evaluate_episode"]
 
 
 def _nanmean(t: torch.Tensor) -> float | None:
@@ -80,6 +84,64 @@ def score_rollout(rollout: Rollout, episode: Episode, revisits: list[Revisit], l
     }
 
 
+@dataclass
+class EpisodePlan:
+    """What is scored in one episode, the same for every rollout (from the ground truth only).
+
+    Attributes:
+        matrix: (T, T) covisibility of the ground-truth path (:func:`~eval.revisit_detect.covisibility_matrix`).
+        found: every revisit of the path; ``scored``: those at generated frames (``frame >= context``).
+        plan: the protocol's :class:`~eval.protocols.ScoringPlan`.
+    """
+
+    matrix: torch.Tensor
+    found: list[Revisit]
+    scored: list[Revisit]
+    plan: ScoringPlan
+
+
+def plan_episode(episode: Episode, min_gap: int, min_covisibility: float, protocol: str) -> EpisodePlan:
+    """The revisits and the protocol's plan of ``episode`` (``protocol``: one of :data:`eval.protocols.PROTOCOLS`)."""
+    cams, gt_depth, c = episode.cameras, episode.depth, episode.context
+    stride = max(1, math.ceil(max(cams.height, cams.width) / 64))
+    matrix = covisibility_matrix(cams, gt_depth, stride=stride)
+    found = find_revisits(cams, gt_depth, min_covisibility=min_covisibility, min_gap=min_gap, matrix=matrix)
+    scored = [r for r in found if r.frame >= c]
+    return EpisodePlan(matrix, found, scored, make_plan(protocol, matrix, c, min_gap, min_covisibility))
+
+
+def score_variant(rollout: Rollout, episode: Episode, plan: EpisodePlan, lpips_model=None) -> dict:
+    """One rollout's metrics (:func:`score_rollout` and :func:`~eval.protocols.score_plan`): a variant's entry."""
+    metrics = score_rollout(rollout, episode, plan.scored, lpips_model)
+    metrics.update(score_plan(plan.plan, rollout.frames, episode.frames))
+    return metrics
+
+
+def scene_entry(episode: Episode, plan: EpisodePlan, metrics: dict[str, dict], min_covisibility: float) -> dict:
+    """The scene entry of results.json: the episode, its revisits and plan, the ground truth's reference scores
+    and ``metrics`` (variant name -> :func:`score_variant`)."""
+    cams, gt, gt_depth, c = episode.cameras, episode.frames, episode.depth, episode.context
+    scored = plan.scored
+    pairs = [(r.earlier_frame, r.frame) for r in scored if r.earlier_frame >= c]
+    return {
+        "scene": episode.scene,
+        "trajectory": episode.trajectory,
+        "num_frames": len(cams),
+        "context_frames": c,
+        "dynamic": episode.dynamic,
+        "revisit_frames": [r.frame for r in scored],
+        "revisits": [[r.frame, r.earlier_frame, round(r.covisibility, 4)] for r in plan.found],
+        "away_frames": away_frames(plan.matrix, scored, min_covisibility),
+        "reference": {
+            "warp_psnr": _nanmean(warp_consistency(gt[c - 1 :], gt_depth[c - 1 :], cams[c - 1 :])),
+            "revisit_psnr_vs_first_visit": pair_psnr(gt, gt_depth, cams, pairs),
+            "same_pose_psnr": same_pose_psnr(gt, plan.plan.pairs),  # 100 dB unless things move
+        },
+        **plan.plan.entry(),
+        "variants": metrics,
+    }
+
+
 def evaluate_episode(pipe, episode: Episode, variants: list[str], steps: int, noise_seed: int, min_gap: int,
                      min_covisibility: float, lpips_model=None, oracle_fill: str = "working_mean",
                      progress=None, protocol: str = "given-half") -> tuple[dict, dict[str, Rollout]]:
@@ -90,11 +152,7 @@ def evaluate_episode(pipe, episode: Episode, variants: list[str], steps: int, no
     episode's given frames are already the protocol's).
     """
     cams, gt, gt_depth, c = episode.cameras, episode.frames, episode.depth, episode.context
-    stride = max(1, math.ceil(max(cams.height, cams.width) / 64))
-    matrix = covisibility_matrix(cams, gt_depth, stride=stride)
-    found = find_revisits(cams, gt_depth, min_covisibility=min_covisibility, min_gap=min_gap, matrix=matrix)
-    scored = [r for r in found if r.frame >= c]
-    plan = make_plan(protocol, matrix, c, min_gap, min_covisibility)
+    plan = plan_episode(episode, min_gap, min_covisibility, protocol)
     rollouts: dict[str, Rollout] = {}
     metrics: dict[str, dict] = {}
     for name in variants:
@@ -105,29 +163,10 @@ def evaluate_episode(pipe, episode: Episode, variants: list[str], steps: int, no
                                            pipe.config.working_window, fill=oracle_fill)
         else:
             rollouts[name] = run_variant(pipe, name, gt, gt_depth, cams, c, steps, noise_seed)
-        metrics[name] = score_rollout(rollouts[name], episode, scored, lpips_model)
-        metrics[name].update(score_plan(plan, rollouts[name].frames, gt))
+        metrics[name] = score_variant(rollouts[name], episode, plan, lpips_model)
         if name == ORACLE:  # how much of each scored frame the ground-truth map covers
             covered = (rollouts[name].depth > 0).flatten(1).float().mean(1)
-            metrics[name]["revisit_coverage"] = finite_mean(float(covered[r.frame]) for r in scored)
+            metrics[name]["revisit_coverage"] = finite_mean(float(covered[r.frame]) for r in plan.scored)
         if progress is not None:
             progress.update(1)
-    pairs = [(r.earlier_frame, r.frame) for r in scored if r.earlier_frame >= c]
-    entry = {
-        "scene": episode.scene,
-        "trajectory": episode.trajectory,
-        "num_frames": len(cams),
-        "context_frames": c,
-        "dynamic": episode.dynamic,
-        "revisit_frames": [r.frame for r in scored],
-        "revisits": [[r.frame, r.earlier_frame, round(r.covisibility, 4)] for r in found],
-        "away_frames": away_frames(matrix, scored, min_covisibility),
-        "reference": {
-            "warp_psnr": _nanmean(warp_consistency(gt[c - 1 :], gt_depth[c - 1 :], cams[c - 1 :])),
-            "revisit_psnr_vs_first_visit": pair_psnr(gt, gt_depth, cams, pairs),
-            "same_pose_psnr": same_pose_psnr(gt, plan.pairs),  # 100 dB unless things move
-        },
-        **plan.entry(),
-        "variants": metrics,
-    }
-    return entry, rollouts
+    return scene_entry(episode, plan, metrics, min_covisibility), rollouts
