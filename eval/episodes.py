@@ -27,7 +27,7 @@ from worldmem.geometry.paths import KEYS_PREFIX, PATH_NAMES, make_path, path_spe
 from worldmem.utils.cli_errors import UsageError
 
 __all__ = ["DEFAULT_TRAJECTORIES", "RevisitError", "Episode", "eval_path", "check_trajectory_name",
-           "synthetic_episodes", "source_clips", "source_episodes"]
+           "protocol_options", "dynamic_scenes_rule", "synthetic_episodes", "source_clips", "source_episodes"]
 
 DEFAULT_TRAJECTORIES = ("out-and-back", "loop", "excursion")
 
@@ -47,6 +47,8 @@ class Episode:
     cameras: Cameras
     context: int
     dynamic: bool | None = None
+    moving: torch.Tensor | None = None
+    """(T, 1, H, W) bool: the truth's pixels that show a moving object (synthetic episodes; None for recorded)."""
 
 
 def eval_path(scene, name: str, num_frames: int, size: int) -> Cameras:
@@ -66,30 +68,49 @@ def check_trajectory_name(name: str, num_frames: int) -> None:
         raise RevisitError(f"--trajectories: {name!r} gives {len(keys) + 1} frames, expected --num-frames {num_frames}")
 
 
-def _render_synthetic(seed: int, dynamic: bool, name: str, num_frames: int, size: int):
+def _render_synthetic(seed: int, dynamic: bool, name: str, num_frames: int, size: int, offset: bool = False,
+                      with_moving: bool = False):
     from worldmem.data.config import CurationConfig
     from worldmem.data.readers.synthetic import render_supersampled
     from worldmem.synthetic import SyntheticScene
 
     scene = SyntheticScene.random(seed=seed, dynamic=dynamic)
     cams = eval_path(scene, name, num_frames, size)
-    frames, depth, _ = render_supersampled(scene, cams, torch.arange(num_frames, dtype=torch.float32),
-                                           CurationConfig().synthetic_supersample)
-    return frames, depth, cams
+    if offset:
+        from eval.offset import offset_return
+
+        cams = offset_return(cams, scene.free_box)
+    frames, depth, ids = render_supersampled(scene, cams, torch.arange(num_frames, dtype=torch.float32),
+                                             CurationConfig().synthetic_supersample)
+    return (frames, depth, cams, scene.dynamic_mask(ids)) if with_moving else (frames, depth, cams)
+
+
+def protocol_options(protocol: str) -> dict:
+    """The :func:`synthetic_episodes` keywords of a protocol: ``offset`` moves the way back sideways (protocol
+    offset), ``all_dynamic`` gives every scene moving objects (protocol dynamic)."""
+    return {"offset": protocol == "offset", "all_dynamic": protocol == "dynamic"}
+
+
+def dynamic_scenes_rule(protocol: str) -> str:
+    """Which synthetic scenes of a protocol have moving objects, in words (results.json's ``dynamic_scenes``)."""
+    return "every scene" if protocol == "dynamic" else "scene k has moving objects when k % 3 == 2"
 
 
 def synthetic_episodes(seeds: list[int], names: list[str], num_frames: int, size: int,
-                       context: int | None) -> Iterator[Episode]:
-    """Every (seed, path) episode; scene ``k`` of ``seeds`` has moving objects when ``k % 3 == 2``."""
+                       context: int | None, offset: bool = False, all_dynamic: bool = False) -> Iterator[Episode]:
+    """Every (seed, path) episode; scene ``k`` of ``seeds`` has moving objects when ``k % 3 == 2`` (every
+    scene with ``all_dynamic``, the dynamic protocol); ``offset``: the way back shifted sideways and turned
+    (:func:`eval.offset.offset_return`, the offset protocol)."""
     for k, seed in enumerate(seeds):
-        dynamic = k % 3 == 2
+        dynamic = all_dynamic or k % 3 == 2
         for name in names:
             try:
-                frames, depth, cams = _render_synthetic(seed, dynamic, name, num_frames, size)
+                frames, depth, cams, moving = _render_synthetic(seed, dynamic, name, num_frames, size, offset,
+                                                                with_moving=True)
             except ValueError as err:
                 raise RevisitError(f"--trajectories: {err}") from None
             c = context if context is not None else num_frames // 2
-            yield Episode(f"synthetic:{seed}", name, frames, depth, cams, c, dynamic)
+            yield Episode(f"synthetic:{seed}", name, frames, depth, cams, c, dynamic, moving)
 
 
 def source_clips(source: str, limit: int | None, size: tuple[int, int], num_frames: int, frame_stride: int,

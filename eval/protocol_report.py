@@ -3,7 +3,9 @@
 :func:`headline` condenses a results dict (``config.protocol`` one of :data:`eval.protocols.PROTOCOLS`) into
 the figures the protocol is judged by (``results["headline"]``): for recall and cycle the same-pose PSNR of
 ``full`` against ``working_only`` per scene (mean over the scene's paths), their mean, the gain and the number
-of scenes where full is worse; for cycle the same-pose and ground-truth PSNR at each horizon; for every
+of scenes where full is worse (dynamic: the same, on every pixel); for cycle the same-pose and ground-truth
+PSNR at each horizon; for offset each variant's reprojection PSNR, the ground truth's (the ceiling) and the
+fraction of the ceiling-minus-working_only gap it closes (``offset_gap_closed``); for every
 protocol the drift at frames 4 and 40 and the sharpness, per variant. :func:`sections` renders them (and the
 protocol's notes) as ``(title, markdown, html)`` report sections; :func:`format_headline` as terminal text.
 """
@@ -14,6 +16,8 @@ import html
 from collections.abc import Mapping
 from pathlib import Path
 
+from eval.dynamic import GHOST_MIN_CHANGE
+from eval.offset import OCCLUSION_REL_TOL, OFFSET_SHIFT, OFFSET_TURN_DEG, gap_closed
 from eval.protocols import CYCLE_HORIZONS, DRIFT_FRAMES, DRIFT_TOLERANCE, HORIZON_WINDOW
 from eval.table import Column, Table, metric_table
 from worldmem.metrics import finite_mean
@@ -42,16 +46,29 @@ def protocol_columns(protocol: str) -> list[Column]:
         for h in CYCLE_HORIZONS:
             cols += [Column(f"same_pose_psnr_at_{h}", f"same-pose @{h} (dB)"),
                      Column(f"gt_psnr_at_{h}", f"vs GT @{h} (dB)")]
+    if protocol == "offset":
+        cols += [Column("offset_psnr", "offset reprojection (dB)"),
+                 Column("offset_psnr_truth", "ground truth, same warp (dB)"),
+                 Column("offset_gap_closed", "gap closed", "{:.3f}"),
+                 Column("offset_psnr_own_depth", "own-depth reprojection (dB)"),
+                 Column("return_psnr_covered", "return vs GT, covered (dB)")]
+    if protocol == "dynamic":
+        cols += [Column("static_same_pose_psnr", "static same-pose PSNR (dB)"),
+                 Column("static_return_psnr", "static return vs GT (dB)"),
+                 Column("ghost_rate", "ghost rate", "{:.3f}", "min")]
     cols += [Column(f"drift_at_{f}", f"drift @{f} (dB)") for f in DRIFT_FRAMES]
-    return cols + [Column("sharpness", "sharpness", "{:.3f}", "one")]
+    return cols + [Column("sharpness", "sharpness", "{:.3f}", "one"), Column("motion", "motion", "{:.3f}", "one")]
 
 
 def headline(results: Mapping) -> dict:
     """The protocol's headline figures (module doc); ``results`` with ``summary`` filled in."""
     protocol, summary = results["config"]["protocol"], results["summary"]
+    no_memory = summary.get("working_only", {}).get("offset_psnr")
     out: dict = {"protocol": protocol,
-                 "table": {v: {c.key: row.get(c.key) for c in protocol_columns(protocol)} for v, row in summary.items()}}
-    if protocol == "given-half":
+                 "table": {v: {c.key: row.get(c.key) if c.key != "offset_gap_closed" else
+                               gap_closed(row.get("offset_psnr"), no_memory, row.get("offset_psnr_truth"))
+                               for c in protocol_columns(protocol)} for v, row in summary.items()}}
+    if protocol in ("given-half", "offset"):
         return out
     scenes: dict[str, list[Mapping]] = {}
     for s in results["scenes"]:
@@ -73,8 +90,19 @@ def headline(results: Mapping) -> dict:
 
 # ---------------------------------------------------------------------------------------------- rendering
 def variant_table(results: Mapping) -> Table:
-    """The headline table: one row per variant, the :func:`protocol_columns`, the best in bold."""
-    return metric_table("variant", results["headline"]["table"], protocol_columns(results["config"]["protocol"]))
+    """The headline table: one row per variant in the order of the ranking rule (:mod:`eval.ranking`; its rank
+    or why it is unranked in the first column), the :func:`protocol_columns`, the best in bold."""
+    from eval.ranking import rank
+
+    protocol, rows = results["config"]["protocol"], results["headline"]["table"]
+    summary = results.get("summary") or rows
+    order = rank({name: summary.get(name, row) for name, row in rows.items()}, protocol)
+    table = metric_table("variant", {name: rows[name] for name, _, _ in order}, protocol_columns(protocol))
+    table.header = ["rank", *table.header]
+    table.rows = [[str(k) if k is not None else f"unranked: {why}", *row]
+                  for (_, k, why), row in zip(order, table.rows, strict=True)]
+    table.bold = [[False, *b] for b in table.bold] if table.bold else None
+    return table
 
 
 def gain_table(results: Mapping) -> Table | None:
@@ -111,11 +139,28 @@ def _notes(results: Mapping) -> list[tuple[str, list[str]]]:
     cfg, ref = results["config"], results.get("reference", {})
     protocol = cfg["protocol"]
     given = {"recall": f"the first {cfg['context_rule']} of each retracing path (frame T-1-i has frame i's camera)",
+             "offset": f"the first {cfg['context_rule']} of each retracing path whose way back is shifted "
+                       f"{OFFSET_SHIFT} scene units sideways and turned {OFFSET_TURN_DEG:g} degrees",
+             "dynamic": f"the first {cfg['context_rule']} of each retracing path, in scenes whose objects move",
              "cycle": f"the first {cfg['context_rule']} of each retracing path of {cfg['num_frames']} frames",
              "given-half": f"the first {cfg['context_rule']} of each path"}[protocol]
     notes = [f"Protocol {protocol}. Given frames: {given} (ground truth, fused into the memory); the rest is "
              "generated along the ground-truth cameras. PSNR/SSIM per frame are null on the given frames."]
-    if protocol != "given-half":
+    if protocol == "offset":
+        notes += [f"Offset reprojection: each generated return frame j against the generated outward frame i that "
+                  f"sees most of it with j - i >= {cfg['min_gap']}, frame i warped into camera j through the true "
+                  f"depth with an occlusion test ({OCCLUSION_REL_TOL:g} relative), PSNR on the valid pixels. Ground "
+                  "truth, same warp: the ceiling at this resolution. Gap closed: (variant - working_only) / "
+                  "(ceiling - working_only). Own depth: the same warp through the variant's own depth.",
+                  f"Return vs GT, covered: PSNR against the ground truth on the return-half frames of which a given "
+                  f"frame sees >= {cfg['min_covisibility']} (covisibility)."]
+    if protocol == "dynamic":
+        notes += [f"Static same-pose PSNR and static return vs GT: as recall's, on the pixels static in the truth "
+                  f"at both times (moving pixels grown by one pixel). Ghost rate: of the pixels a mover left between "
+                  f"frame i and frame T-1-i (gap >= {cfg['min_gap']}, truth change >= {GHOST_MIN_CHANGE:g}), the "
+                  "fraction where the return frame is nearer the old truth than the new (0 = no ghost; a frozen "
+                  "first visit scores 1)."]
+    if protocol in ("recall", "cycle", "dynamic"):
         notes += [f"Same-pose PSNR: frame i (way out) against frame T-1-i (way back) of the same video, for every "
                   f"i >= C with a gap T-1-2i >= {cfg['min_gap']} frames (> working window {cfg['working_window']} "
                   f"+ chunk {cfg['chunk_size']}): both generated, neither given.",
@@ -136,7 +181,7 @@ def _notes(results: Mapping) -> list[tuple[str, list[str]]]:
               f"Videos: {' | '.join(VIDEO_PANELS)}."]
     reference = [f"Ground truth warp PSNR (the camera-following ceiling): {_fmt(ref.get('warp_psnr'))} dB",
                  f"Ground truth PSNR vs 1st visit (same pairs): {_fmt(ref.get('revisit_psnr_vs_first_visit'))} dB"]
-    if protocol != "given-half":
+    if protocol in ("recall", "cycle", "dynamic"):
         reference.append(f"Ground truth same-pose PSNR (100 dB on static scenes; lower where things move): "
                          f"{_fmt(ref.get('same_pose_psnr'))} dB")
     aways = [s["away_frames"] for s in results["scenes"] if s["trajectory"] == "excursion" and s["away_frames"] is not None]
