@@ -93,7 +93,7 @@ def test_a_model_written_outside_the_project_is_scored(kit, tmp_path):
     metrics = scene["variants"]["repeat_last"]
     assert metrics["same_pose_psnr"] == 100.0  # a constant video: why the headline shows sharpness beside it
     assert np.isfinite(metrics["return_psnr_covered"]) and metrics["return_psnr_covered"] < 30
-    assert metrics["sharpness"] is not None and metrics["depth_abs_rel"] is None  # no depth file
+    assert metrics["sharpness"] is not None and metrics["depth_abs_rel"] is None and metrics["warp_psnr"] is None
     for name in ("report.md", "report.html", "psnr_per_frame.png", "drift_curve.png"):
         assert (report / name).is_file(), name
 
