@@ -6,6 +6,9 @@
     python -m eval strip --checkpoint DIR --out docs/recall_strip.png   (eval/strip.py; docs/evaluation.md)
     python -m eval bench NAME [--quick] [--repeats N] [--out PATH] [--checkpoint DIR]   (eval/bench/command.py)
     python -m eval bench gpu [--device cuda|cpu] [--tiny]           (eval/bench/gpu.py)
+    python -m eval compare REPORT [REPORT ...] --out DIR             (eval/compare.py; docs/evaluation.md)
+    python -m eval export --protocol P --out KIT [...]               (eval/kit/export.py; docs/evaluation.md)
+    python -m eval score --kit KIT --videos DIR --out DIR [--name N] (eval/kit/score.py; docs/evaluation.md)
 
 Every sub-command is built the same way (:mod:`worldmem.utils.cli_errors`): its module's ``add_arguments(parser)``
 declares its flags (``python -m eval SUB --help`` lists them) and ``run(args)`` does the work, raising
@@ -17,8 +20,9 @@ into ``outputs/bench/bench.json``.
 
 from __future__ import annotations
 
-from eval import plot_paths, revisit, scale_fit, strip
+from eval import compare, plot_paths, revisit, scale_fit, strip
 from eval.bench import command as bench
+from eval.kit import export, score
 from worldmem.utils.cli_errors import ArgumentParser, run_command, take_overrides
 
 __all__ = ["SUBCOMMANDS", "main"]
@@ -29,6 +33,9 @@ SUBCOMMANDS = {
     "scale-fit": (scale_fit, "how well the cameras fix a depth estimator's scale (synthetic clips)"),
     "strip": (strip, "the view-recall figure: way out above the same cameras on the way back"),
     "bench": (bench, "performance benchmarks (medians, same-run ratios)"),
+    "compare": (compare, "several models' revisit reports in one ranked table (report.md, report.html)"),
+    "export": (export, "the benchmark kit: a protocol's episodes as files any model can run"),
+    "score": (score, "scores any model's videos of a kit (the report of eval revisit)"),
 }
 """Sub-command -> (its module, with ``add_arguments`` and ``run``; its one-line help)."""
 

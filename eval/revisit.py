@@ -1,6 +1,7 @@
 """``python -m eval revisit``: the revisit-consistency benchmark (the command: arguments, checks, run, outputs).
 
-    python -m eval revisit --checkpoint DIR --out DIR [--protocol recall|cycle|given-half] [--scenes N] [--seed S]
+    python -m eval revisit (--checkpoint DIR | --model MODULE:FACTORY [--name NAME] [--image-size N]) --out DIR
+        [--protocol recall|cycle|given-half] [--scenes N] [--seed S]
         [--trajectories NAMES] [--num-frames F] [--context-frames C] [--steps K]
         [--lpips-weights PATH] [--source KIND:PATH [--depth-dir DIR] [--frame-stride N]]
         [--variants full,working_only,episodic,spatial,oracle] [--min-gap G] [--min-covisibility X]
@@ -24,6 +25,10 @@ Protocol (docs/evaluation.md has the full text; :mod:`eval.protocols` the rules)
   chunk size), recall and cycle max(8, working window + chunk size + 1), so the earlier view is never in the
   working window. Only generated frames are scored.
 
+``--model MODULE:FACTORY`` scores any model of the adapter protocol (:mod:`eval.adapter`; e.g. the baselines of
+:mod:`eval.baselines`) instead of a checkpoint: one variant, named after the factory (or ``--name``), scored by the
+same code.
+
 Everything is written into a temporary folder next to ``--out`` and renamed into place at the end.
 """
 
@@ -41,6 +46,8 @@ from eval.episodes import (
     Episode,
     RevisitError,
     check_trajectory_name,
+    dynamic_scenes_rule,
+    protocol_options,
     source_episodes,
     synthetic_episodes,
 )
@@ -73,6 +80,12 @@ def _write_episode_video(out_dir: Path, entry: dict, episode: Episode, rollouts:
     from worldmem.utils.video import side_by_side, write_video
 
     black = torch.zeros_like(episode.frames)
+    if "full" not in rollouts and "working_only" not in rollouts and ORACLE not in rollouts:  # --model
+        panels = [episode.frames, *(r.frames for r in rollouts.values())]
+        rel = f"videos/{_slug(entry['scene'])}_{_slug(entry['trajectory'])}.mp4"
+        (out_dir / "videos").mkdir(parents=True, exist_ok=True)
+        write_video(out_dir / rel, side_by_side(*panels), fps=6)
+        return rel
     full, working = rollouts.get("full"), rollouts.get("working_only")
     panels = [episode.frames,
               full.frames if full is not None else black,
@@ -87,7 +100,15 @@ def _write_episode_video(out_dir: Path, entry: dict, episode: Episode, rollouts:
 
 # ---------------------------------------------------------------------------------------------- command
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", type=Path, required=True, help="a saved WorldMemPipeline folder")
+    p.add_argument("--checkpoint", type=Path, default=None, help="a saved WorldMemPipeline folder")
+    p.add_argument("--model", default=None,
+                   help="MODULE:FACTORY of a model with generate(given_frames, given_depth, cameras, generator) "
+                        "(eval/adapter.py; e.g. eval.baselines:repeat_last, my_model.py:make_model); "
+                        "instead of --checkpoint")
+    p.add_argument("--name", default=None, help="with --model: the variant's name (default: the factory's name)")
+    p.add_argument("--image-size", type=int, default=None,
+                   help="with --model: the frame size (default: the model's frame_size, else 32, the shipped "
+                        "model's)")
     p.add_argument("--out", type=Path, required=True, help="output folder (results.json, report.*, videos/)")
     p.add_argument("--protocol", default="recall",
                    help=f"one of {', '.join(PROTOCOLS)} (default recall; docs/evaluation.md)")
@@ -107,7 +128,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="KIND:PATH of a curation reader instead of synthetic scenes (--protocol given-half)")
     p.add_argument("--depth-dir", default=None, help="depth .npy folder for sources without depth (realestate10k)")
     p.add_argument("--frame-stride", type=int, default=1, help="with --source: keep every n-th frame")
-    p.add_argument("--variants", default=",".join(VARIANT_NAMES), help="comma-separated subset of the variants")
+    p.add_argument("--variants", default=None,
+                   help=f"comma-separated subset of the variants (default {','.join(VARIANT_NAMES)}; not with --model)")
     p.add_argument("--min-gap", type=int, default=None,
                    help="min_gap G of revisits and same-pose pairs (default max(8, working window + chunk size), "
                         "+1 for recall and cycle)")
@@ -144,8 +166,28 @@ def _validate(args) -> tuple[list[str], list[str]]:
     if protocol not in PROTOCOLS:
         raise RevisitError(f"--protocol: unknown {protocol!r}; expected one of {', '.join(PROTOCOLS)}")
     few = protocol != "given-half"
+    if (args.checkpoint is None) == (args.model is None):
+        raise RevisitError("--checkpoint: give exactly one of --checkpoint DIR and --model MODULE:FACTORY")
+    if args.model is None:
+        for flag, value in (("--name", args.name), ("--image-size", args.image_size)):
+            if value is not None:
+                raise RevisitError(f"{flag}: only with --model")
+    else:
+        if args.variants is not None:
+            raise RevisitError("--variants: not with --model (the model is the one variant)")
+        if args.overrides:
+            raise RevisitError(f"--model: generation overrides apply to --checkpoint only, got {args.overrides[0]}")
+        if args.image_size is not None and args.image_size < 8:
+            raise RevisitError(f"--image-size: expected >= 8, got {args.image_size}")
+        if args.name is not None and not re.fullmatch(r"[A-Za-z0-9_.-]+", args.name):
+            raise RevisitError(f"--name: expected letters, digits, '_', '.', '-', got {args.name!r}")
+        from eval.adapter import model_name
+
+        args.variants = args.name or model_name(args.model)
+    if args.variants is None:
+        args.variants = ",".join(VARIANT_NAMES)
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    unknown = [v for v in variants if v not in VARIANT_NAMES]
+    unknown = [v for v in variants if v not in VARIANT_NAMES and args.model is None]
     if unknown or not variants:
         raise RevisitError(f"--variants: unknown {unknown or args.variants!r}; expected some of {', '.join(VARIANT_NAMES)}")
     if args.source is not None and few:
@@ -203,7 +245,9 @@ def _validate(args) -> tuple[list[str], list[str]]:
     if args.lpips_weights is not None and not args.lpips_weights.is_file():
         raise RevisitError(f"--lpips-weights: no such file {args.lpips_weights}")
     source_folder = args.source.split(":", 1)[1] if args.source and ":" in args.source else None
-    why = check_replaceable(Path(args.out), {"--checkpoint": args.checkpoint, "--lpips-weights": args.lpips_weights,
+    model_file = args.model.rsplit(":", 1)[0] if args.model and ".py:" in args.model else None
+    why = check_replaceable(Path(args.out), {"--checkpoint": args.checkpoint, "--model": model_file,
+                                             "--lpips-weights": args.lpips_weights,
                                              "--source": source_folder, "--depth-dir": args.depth_dir})
     if why is not None:
         raise RevisitError(why if why.startswith("--out") else f"--out: {why}")
@@ -234,10 +278,9 @@ def _min_gap(args, window: int, chunk: int) -> int:
 
 
 def _rollouts(args, pipe, out: Path, episodes, total: int, scene_ids: list, variants: list[str], min_gap: int,
-              lpips_model) -> tuple[list[dict], list]:
+              lpips_model, window: int | None, models: dict | None = None) -> tuple[list[dict], list]:
     from tqdm.auto import tqdm
 
-    window = int(pipe.config.working_window)
     scenes, skipped = [], []
     bar = tqdm(total=total * len(variants), desc=f"revisit {args.protocol}", unit="rollout", dynamic_ncols=True)
     with bar:
@@ -251,8 +294,8 @@ def _rollouts(args, pipe, out: Path, episodes, total: int, scene_ids: list, vari
                 continue
             entry, rollouts = evaluate_episode(pipe, episode, variants, args.steps, args.noise_seed, min_gap,
                                                args.min_covisibility, lpips_model, args.oracle_fill, progress=bar,
-                                               protocol=args.protocol)
-            if episode.trajectory == "excursion":
+                                               protocol=args.protocol, models=models)
+            if episode.trajectory == "excursion" and window is not None:
                 away = entry["away_frames"]
                 entry["away_ok"] = away is not None and away >= AWAY_FACTOR * window
                 if not entry["away_ok"]:
@@ -281,15 +324,29 @@ def run(args) -> dict:
     from worldmem.utils.io import atomic_directory
 
     variants, names = _validate(args)
-    pipe = _load_pipe(args.checkpoint)
-    try:  # the checkpoint's settings with the command's generation.KEY=VALUE overrides
-        pipe.set_generation(generation_from(pipe, args.overrides))
-    except ConfigError as err:
-        raise RevisitError(str(err)) from None
-    gen = pipe.generation
-    size = pipe.frame_size
-    chunk, window = gen.chunk_size, gen.working_window
-    min_gap = _min_gap(args, window, chunk)
+    models = None
+    if args.model is None:
+        pipe = _load_pipe(args.checkpoint)
+        try:  # the checkpoint's settings with the command's generation.KEY=VALUE overrides
+            pipe.set_generation(generation_from(pipe, args.overrides))
+        except ConfigError as err:
+            raise RevisitError(str(err)) from None
+        gen = pipe.generation
+        size = pipe.frame_size
+        chunk, window = gen.chunk_size, gen.working_window
+    else:
+        from eval.adapter import DEFAULT_IMAGE_SIZE, load_model, model_settings
+
+        pipe, gen = None, None
+        model = load_model(args.model)
+        settings = model_settings(model)
+        models = {variants[0]: model}
+        chunk, window = settings["chunk_size"], settings["working_window"]
+        size = settings["frame_size"] or (args.image_size or DEFAULT_IMAGE_SIZE,) * 2
+        if args.image_size is not None and tuple(size) != (args.image_size,) * 2:
+            raise RevisitError(f"--image-size: the model makes {size[0]}x{size[1]} frames (its frame_size), "
+                               f"got {args.image_size}")
+    min_gap = _min_gap(args, window or 0, chunk or 0)
     lpips_model, lpips_reason = None, "no AlexNet weights given (pass --lpips-weights PATH to a torchvision alexnet state_dict)"
     if args.lpips_weights is not None:
         lpips_model, lpips_reason = load_lpips(args.lpips_weights, resize=64 if min(size) < MIN_SIZE else None)
@@ -298,37 +355,48 @@ def run(args) -> dict:
 
     if args.source is None:
         if size[0] != size[1]:
-            raise RevisitError(f"--checkpoint: synthetic paths need square frames, the model makes {size}; use --source")
+            flag = "--checkpoint" if pipe is not None else "--model"
+            raise RevisitError(f"{flag}: synthetic paths need square frames, the model makes {size}; use --source")
         seeds = list(range(args.seed, args.seed + (args.scenes or DEFAULT_SCENES)))
-        episodes = synthetic_episodes(seeds, names, args.num_frames, size[0], args.context_frames)
+        episodes = synthetic_episodes(seeds, names, args.num_frames, size[0], args.context_frames,
+                                      **protocol_options(args.protocol))
         total, scene_ids = len(seeds) * len(names), seeds
     else:
         episodes, scene_ids = source_episodes(args.source, args.scenes, size, args.num_frames, args.frame_stride,
                                               args.depth_dir, args.context_frames, PROG)
         total = len(scene_ids)
 
-    _announce(pipe, args, total, len(variants))
+    if pipe is not None:
+        _announce(pipe, args, total, len(variants))
+    else:
+        print(f"{PROG}: {total} paths x model {variants[0]} ({args.model})", flush=True)
     out, made = Path(args.out), {}
 
     def fill(stage: Path) -> None:  # the whole report folder, renamed to --out only once complete
-        scenes, skipped = _rollouts(args, pipe, stage, episodes, total, scene_ids, variants, min_gap, lpips_model)
+        scenes, skipped = _rollouts(args, pipe, stage, episodes, total, scene_ids, variants, min_gap, lpips_model,
+                                    window, models)
         if not scenes:
             raise RevisitError(f"no scene could be evaluated ({len(skipped)} skipped)")
         c = args.context_frames
         results = {
             "config": {
-                "checkpoint": str(args.checkpoint), "protocol": args.protocol, "source": args.source or "synthetic",
+                "checkpoint": None if args.checkpoint is None else str(args.checkpoint), "model": args.model,
+                "protocol": args.protocol, "source": args.source or "synthetic",
                 "seeds": scene_ids if args.source is None else None, "clips": None if args.source is None else scene_ids,
-                "dynamic_scenes": "scene k has moving objects when k % 3 == 2" if args.source is None else None,
+                "dynamic_scenes": dynamic_scenes_rule(args.protocol) if args.source is None else None,
                 "trajectories": names if args.source is None else ["recorded"], "num_frames": args.num_frames,
                 "context_frames": c, "context_rule": f"{c} frames" if c is not None else "half (F // 2)",
-                "steps": args.steps, "write_gate": gen.write_gate.mode, "write_margin": gen.write_gate.margin,
-                "render_anchor": gen.render_anchor, "noise_seed": args.noise_seed,
-                "sky_resolution": gen.memory_config.spatial.sky_resolution, "overrides": list(args.overrides),
+                "steps": args.steps if gen is not None else None,
+                "write_gate": gen.write_gate.mode if gen is not None else None,
+                "write_margin": gen.write_gate.margin if gen is not None else None,
+                "render_anchor": gen.render_anchor if gen is not None else None, "noise_seed": args.noise_seed,
+                "sky_resolution": gen.memory_config.spatial.sky_resolution if gen is not None else None,
+                "overrides": list(args.overrides),
                 "variants": variants, "image_size": list(size),
                 "chunk_size": chunk, "working_window": window, "min_gap": min_gap,
                 "min_covisibility": args.min_covisibility, "oracle_fill": args.oracle_fill,
-                "away_required_frames": AWAY_FACTOR * window, "video_panels": list(VIDEO_PANELS),
+                "away_required_frames": None if window is None else AWAY_FACTOR * window,
+                "video_panels": list(VIDEO_PANELS) if models is None else ["ground truth", *variants],
                 "skipped": skipped,
             },
             "scenes": scenes,

@@ -11,13 +11,16 @@ those of docs/evaluation.md. A metric that cannot be computed is None (null in r
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
 
+from eval.adapter import model_rollout
 from eval.episodes import Episode
 from eval.metrics import depth_abs_rel, psnr, ssim, warp_consistency
 from eval.protocols import ScoringPlan, make_plan, same_pose_psnr, score_plan
+from eval.ranking import motion_ratio
 from eval.revisit_detect import Revisit, covisibility_matrix, find_revisits
 from eval.variants import ORACLE, Rollout, oracle_render, run_variant
 from worldmem.geometry.cameras import Cameras
@@ -81,6 +84,7 @@ def score_rollout(rollout: Rollout, episode: Episode, revisits: list[Revisit], l
         "lpips": lp,
         "depth_abs_rel": _nanmean(depth_abs_rel(depth[gen], gt_depth[gen], valid=depth[gen] > 0)),
         "warp_psnr": _nanmean(warp_consistency(frames[c - 1 :], depth[c - 1 :], cams[c - 1 :])),
+        "motion": motion_ratio(frames, gt, c),  # the ranking rule's second gate (eval.ranking)
     }
 
 
@@ -113,7 +117,8 @@ def plan_episode(episode: Episode, min_gap: int, min_covisibility: float, protoc
 def score_variant(rollout: Rollout, episode: Episode, plan: EpisodePlan, lpips_model=None) -> dict:
     """One rollout's metrics (:func:`score_rollout` and :func:`~eval.protocols.score_plan`): a variant's entry."""
     metrics = score_rollout(rollout, episode, plan.scored, lpips_model)
-    metrics.update(score_plan(plan.plan, rollout.frames, episode.frames))
+    metrics.update(score_plan(plan.plan, rollout.frames, episode.frames, cameras=episode.cameras,
+                              gt_depth=episode.depth, depth=rollout.depth, moving=episode.moving))
     return metrics
 
 
@@ -144,12 +149,15 @@ def scene_entry(episode: Episode, plan: EpisodePlan, metrics: dict[str, dict], m
 
 def evaluate_episode(pipe, episode: Episode, variants: list[str], steps: int, noise_seed: int, min_gap: int,
                      min_covisibility: float, lpips_model=None, oracle_fill: str = "working_mean",
-                     progress=None, protocol: str = "given-half") -> tuple[dict, dict[str, Rollout]]:
+                     progress=None, protocol: str = "given-half",
+                     models: Mapping | None = None) -> tuple[dict, dict[str, Rollout]]:
     """Runs every variant on one episode and scores it: ``(scene entry of results.json, rollouts by name)``.
 
     ``progress``: an optional tqdm bar, advanced by one per variant. ``protocol``: one of
     :data:`eval.protocols.PROTOCOLS` (which pairs and frames :func:`~eval.protocols.score_plan` scores; the
-    episode's given frames are already the protocol's).
+    episode's given frames are already the protocol's). ``models``: variant name -> a model of the adapter
+    protocol (:mod:`eval.adapter`); those variants run through :func:`eval.adapter.model_rollout` (``pipe`` may
+    then be None when no other variant is asked for).
     """
     cams, gt, gt_depth, c = episode.cameras, episode.frames, episode.depth, episode.context
     plan = plan_episode(episode, min_gap, min_covisibility, protocol)
@@ -158,7 +166,9 @@ def evaluate_episode(pipe, episode: Episode, variants: list[str], steps: int, no
     for name in variants:
         if progress is not None:
             progress.set_postfix_str(f"{episode.scene} {episode.trajectory} {name}")
-        if name == ORACLE:
+        if models is not None and name in models:
+            rollouts[name] = model_rollout(models[name], episode, noise_seed)
+        elif name == ORACLE:
             rollouts[name] = oracle_render(gt, gt_depth, cams, c, pipe.config.chunk_size, pipe.config.memory_config,
                                            pipe.config.working_window, fill=oracle_fill)
         else:
