@@ -174,3 +174,18 @@ def test_bad_videos_and_kits_are_one_line_errors(kit, tmp_path, capsys):
     # a failed export leaves nothing either
     assert "EVAL_SEEDS" in _error(capsys, ["export", *FLAGS, "--seed", "5", "--out", str(out)], out)
     assert "unknown trajectory" in _error(capsys, ["export", "--trajectories", "zigzag", "--out", str(out)], out)
+
+
+def test_an_mp4_video_is_read_frame_for_frame(kit, tmp_path):
+    from eval.episodes import synthetic_episodes
+    from worldmem.utils.video import write_video
+
+    truth = next(synthetic_episodes([1_000_000], ["out-and-back"], 24, 32, 2)).frames
+    (tmp_path / "truth_mp4").mkdir()
+    write_video(tmp_path / "truth_mp4" / f"{EID}.mp4", truth)
+    assert main(["score", "--kit", str(kit), "--videos", str(tmp_path / "truth_mp4"), "--out",
+                 str(tmp_path / "r"), "--name", "truth"]) == 0
+    metrics = json.loads((tmp_path / "r" / "results.json").read_text())["scenes"][0]["variants"]["truth"]
+    assert metrics["return_psnr_covered"] > 27  # H.264 loses a little (about 31 dB); one frame off: about 20 dB
+    drift = [x for x in metrics["drift_curve"] if x is not None]
+    assert drift and min(drift) > 25
