@@ -19,6 +19,7 @@ from pathlib import Path
 from eval.dynamic import GHOST_MIN_CHANGE
 from eval.offset import OCCLUSION_REL_TOL, OFFSET_SHIFT, OFFSET_TURN_DEG, gap_closed
 from eval.protocols import CYCLE_HORIZONS, DRIFT_FRAMES, DRIFT_TOLERANCE, HORIZON_WINDOW
+from eval.ranking import MIN_MOTION, MIN_SHARPNESS, rank_key
 from eval.table import Column, Table, metric_table
 from worldmem.metrics import finite_mean
 
@@ -162,8 +163,10 @@ def _notes(results: Mapping) -> list[tuple[str, list[str]]]:
                   "first visit scores 1)."]
     if protocol in ("recall", "cycle", "dynamic"):
         notes += [f"Same-pose PSNR: frame i (way out) against frame T-1-i (way back) of the same video, for every "
-                  f"i >= C with a gap T-1-2i >= {cfg['min_gap']} frames (> working window {cfg['working_window']} "
-                  f"+ chunk {cfg['chunk_size']}): both generated, neither given.",
+                  f"i >= C with a gap T-1-2i >= {cfg['min_gap']} frames"
+                  + (f" (> working window {cfg['working_window']} + chunk {cfg['chunk_size']})"
+                     if cfg.get("working_window") is not None and cfg.get("chunk_size") is not None else "")
+                  + ": both generated, neither given.",
                   f"Return vs GT, covered: PSNR against the ground truth on the return-half frames of which a given "
                   f"frame sees >= {cfg['min_covisibility']} (covisibility)."]
     if protocol == "cycle":
@@ -178,14 +181,17 @@ def _notes(results: Mapping) -> list[tuple[str, list[str]]]:
               "PSNR vs 1st visit: the first-visit frame warped into the revisit view with ground-truth depth.",
               f"oracle: the spatial memory rendered from ground truth (every ground-truth frame before the chunk), "
               f"uncovered pixels filled with {cfg['oracle_fill']}; its depth AbsRel counts covered pixels only.",
-              f"Videos: {' | '.join(VIDEO_PANELS)}."]
+              f"Videos: {' | '.join(cfg.get('video_panels') or VIDEO_PANELS)}.",
+              f"Ranking (eval/ranking.py): a variant is ranked by {rank_key(protocol)} only when its sharpness >= "
+              f"{MIN_SHARPNESS} and its motion >= {MIN_MOTION} (mean absolute change between consecutive generated "
+              "frames over the ground truth's); the others are listed unranked, with the gate they failed."]
     reference = [f"Ground truth warp PSNR (the camera-following ceiling): {_fmt(ref.get('warp_psnr'))} dB",
                  f"Ground truth PSNR vs 1st visit (same pairs): {_fmt(ref.get('revisit_psnr_vs_first_visit'))} dB"]
     if protocol in ("recall", "cycle", "dynamic"):
         reference.append(f"Ground truth same-pose PSNR (100 dB on static scenes; lower where things move): "
                          f"{_fmt(ref.get('same_pose_psnr'))} dB")
     aways = [s["away_frames"] for s in results["scenes"] if s["trajectory"] == "excursion" and s["away_frames"] is not None]
-    if any(s["trajectory"] == "excursion" for s in results["scenes"]):
+    if any(s["trajectory"] == "excursion" for s in results["scenes"]) and cfg.get("working_window") is not None:
         reference.append(f"Excursions stay away {min(aways) if aways else 'n/a'} frames at least before returning "
                          f"(required: {AWAY_FACTOR} x working window = {AWAY_FACTOR * cfg['working_window']}).")
     return [("Protocol", notes), ("Reference", reference)]

@@ -132,3 +132,14 @@ def test_load_model_names_the_flag():
     with pytest.raises(RevisitError, match="^--model: expected MODULE:FACTORY"):
         load_model("a:b:c")
     assert callable(load_model("eval.baselines:repeat_last").generate)
+
+
+def test_a_model_without_window_or_chunk_gets_a_report_without_them(tmp_path):
+    out = tmp_path / "gh"
+    assert main(["revisit", "--model", "eval.baselines:repeat_last", "--protocol", "given-half", "--scenes", "1",
+                 "--trajectories", "excursion", "--image-size", "16", "--out", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["config"]["working_window"] is None and results["config"]["min_gap"] == 8
+    md = (out / "report.md").read_text()
+    assert "None" not in md and "Videos: ground truth | repeat_last." in md
+    assert "unranked: motion" in md
