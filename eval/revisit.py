@@ -41,6 +41,7 @@ from pathlib import Path
 
 import torch
 
+from eval.cycle_figure import cycle_section, plot_cycle
 from eval.episodes import (
     DEFAULT_TRAJECTORIES,
     Episode,
@@ -409,6 +410,9 @@ def run(args) -> dict:
         save_results(results, stage / "results.json")
         _, plot_note = plot_drift(results, stage)
         before, after = sections(results, plot_note)
+        cycle_plot, _ = plot_cycle(results, stage)
+        if cycle_plot is not None:
+            before.append(cycle_section(cycle_plot.name))
         write_report(results, stage, before, after)
         made["results"] = results
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from eval.adapter import model_rollout
+from eval.cycle_figure import memory_at_horizons
 from eval.episodes import Episode
 from eval.metrics import depth_abs_rel, psnr, ssim, warp_consistency
 from eval.protocols import ScoringPlan, make_plan, same_pose_psnr, score_plan
@@ -119,6 +120,8 @@ def score_variant(rollout: Rollout, episode: Episode, plan: EpisodePlan, lpips_m
     metrics = score_rollout(rollout, episode, plan.scored, lpips_model)
     metrics.update(score_plan(plan.plan, rollout.frames, episode.frames, cameras=episode.cameras,
                               gt_depth=episode.depth, depth=rollout.depth, moving=episode.moving))
+    if plan.plan.protocol == "cycle" and rollout.memory_sizes is not None:
+        metrics.update(memory_at_horizons(rollout.memory_sizes, plan.plan.horizons))
     return metrics
 
 

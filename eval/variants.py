@@ -49,6 +49,8 @@ class Rollout:
     frames: torch.Tensor
     depth: torch.Tensor
     memory_render: torch.Tensor | None = None
+    memory_sizes: list[tuple[int, int, int]] | None = None
+    """``(frames written so far, map voxels, episodic keyframes)`` after each chunk's write (pipeline variants)."""
 
 
 def run_variant(pipe, name: str, frames: torch.Tensor, depth: torch.Tensor, cameras: Cameras, context: int,
@@ -65,16 +67,20 @@ def run_variant(pipe, name: str, frames: torch.Tensor, depth: torch.Tensor, came
     flags = PIPELINE_VARIANTS[name]
     renders: list[torch.Tensor] = []
 
+    sizes: list[tuple[int, int, int]] = []
+
     def grab(_pipe, _index, info):
         spatial = info["readout"].spatial
         renders.append(spatial.rgb.float().cpu() if spatial is not None else torch.zeros_like(info["frames"]))
+        memory = info["memory"]
+        sizes.append((memory.num_frames, memory.spatial.num_voxels, len(memory.episodic)))
 
     out = pipe(frames=frames[:context], depth=depth[:context], cameras=cameras, num_inference_steps=steps,
                generator=torch.Generator().manual_seed(seed), progress=False, callback_on_chunk_end=grab, **flags)
     render = None
     if flags["use_spatial"]:
         render = torch.cat([torch.zeros_like(frames[:context]), *renders])
-    return Rollout(frames=out.frames.float(), depth=out.depth.float(), memory_render=render)
+    return Rollout(frames=out.frames.float(), depth=out.depth.float(), memory_render=render, memory_sizes=sizes)
 
 
 @torch.no_grad()

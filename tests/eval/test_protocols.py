@@ -230,3 +230,16 @@ def test_reports_are_renamed_into_place_never_half_written(checkpoint, tmp_path,
     assert _recall_run(checkpoint, out, "--variants", "working_only") == 0
     assert "config" in json.loads((out / "results.json").read_text()) and (out / "report.md").is_file()
     assert [p.name for p in tmp_path.iterdir()] == ["run"]
+
+
+@pytest.mark.slow
+def test_cycle_run_draws_revisit_error_against_horizon_and_memory_size(checkpoint, tmp_path):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "cycle"
+    assert main(["revisit", "--checkpoint", str(checkpoint), "--out", str(out), "--protocol", "cycle", "--scenes", "1",
+                 "--steps", "1", "--trajectories", "turn-and-back", "--variants", "full"]) == 0
+    full = json.loads((out / "results.json").read_text())["scenes"][0]["variants"]["full"]
+    voxels = [full[f"memory_voxels_at_{h}"] for h in (25, 50, 100)]
+    assert all(v is not None and v > 0 for v in voxels) and voxels == sorted(voxels)  # the map only grows here
+    assert full["memory_keyframes_at_100"] >= 1
+    assert (out / "cycle_memory.png").is_file() and "cycle_memory.png" in (out / "report.md").read_text()
