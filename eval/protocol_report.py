@@ -19,7 +19,7 @@ from pathlib import Path
 from eval.dynamic import GHOST_MIN_CHANGE
 from eval.offset import OCCLUSION_REL_TOL, OFFSET_SHIFT, OFFSET_TURN_DEG, gap_closed
 from eval.protocols import CYCLE_HORIZONS, DRIFT_FRAMES, DRIFT_TOLERANCE, HORIZON_WINDOW
-from eval.ranking import MIN_MOTION, MIN_SHARPNESS, rank_key
+from eval.ranking import MIN_MOTION, MIN_SHARPNESS, rank, rank_key
 from eval.table import Column, Table, metric_table
 from worldmem.metrics import finite_mean
 
@@ -69,6 +69,7 @@ def headline(results: Mapping) -> dict:
                  "table": {v: {c.key: row.get(c.key) if c.key != "offset_gap_closed" else
                                gap_closed(row.get("offset_psnr"), no_memory, row.get("offset_psnr_truth"))
                                for c in protocol_columns(protocol)} for v, row in summary.items()}}
+    out["ranking"] = [{"variant": v, "rank": k, "unranked": why} for v, k, why in rank(summary, protocol)]
     if protocol in ("given-half", "offset"):
         return out
     scenes: dict[str, list[Mapping]] = {}
@@ -93,8 +94,6 @@ def headline(results: Mapping) -> dict:
 def variant_table(results: Mapping) -> Table:
     """The headline table: one row per variant in the order of the ranking rule (:mod:`eval.ranking`; its rank
     or why it is unranked in the first column), the :func:`protocol_columns`, the best in bold."""
-    from eval.ranking import rank
-
     protocol, rows = results["config"]["protocol"], results["headline"]["table"]
     summary = results.get("summary") or rows
     order = rank({name: summary.get(name, row) for name, row in rows.items()}, protocol)

@@ -73,3 +73,13 @@ def test_the_ranking_rule_never_ranks_a_constant_video_first(episode):
     order = rank(entry["variants"], "recall")
     assert order[0][:2] == ("truth", 1)
     assert dict((n, k) for n, k, _ in order)["repeat_last"] is None
+
+
+def test_the_headline_records_the_ranking():
+    from eval.protocol_report import headline
+
+    summary = {"model": {"same_pose_psnr": 20.0, "sharpness": 0.9, "motion": 0.9},
+               "repeat_last": {"same_pose_psnr": 100.0, "sharpness": 0.9, "motion": 0.0}}
+    out = headline({"config": {"protocol": "given-half"}, "summary": summary, "scenes": []})
+    assert out["ranking"][1] == {"variant": "repeat_last", "rank": None, "unranked": "motion 0.000 < 0.5"}
+    assert out["ranking"][0]["unranked"] == "revisit_psnr n/a"  # given-half ranks by revisit_psnr
