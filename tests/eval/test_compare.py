@@ -80,3 +80,32 @@ def test_bad_reports_are_one_line_errors(reports, tmp_path, capsys):
     (keep / "notes.txt").write_text("mine")
     assert "--out" in _error(capsys, ["compare", str(reports / "rl"), "--out", str(keep)])
     assert (keep / "notes.txt").read_text() == "mine"
+
+
+def test_a_baseline_scores_the_same_through_the_kit_and_compares_with_its_revisit_report(tmp_path, capsys):
+    import numpy as np
+    import torch
+
+    from eval.baselines import warp_given
+    from worldmem.geometry.cameras import Cameras
+
+    episode_flags = ["--scenes", "1", "--trajectories", "out-and-back", "--num-frames", "24"]  # G = 8 for both
+    assert main(["export", *episode_flags, "--out", str(tmp_path / "kit")]) == 0
+    kit, videos = tmp_path / "kit", tmp_path / "warp_given"
+    videos.mkdir()
+    for ep in json.loads((kit / "episodes.json").read_text())["episodes"]:
+        folder = kit / ep["id"]
+        given = torch.from_numpy(np.load(folder / "given.npy")).permute(0, 3, 1, 2)
+        depth = torch.from_numpy(np.load(folder / "given_depth.npy"))[:, None]
+        cameras = Cameras.from_dict(json.loads((folder / "cameras.json").read_text()))
+        frames, z = warp_given().generate(given, depth, cameras, torch.Generator())
+        np.save(videos / f"{ep['id']}.npy", frames.permute(0, 2, 3, 1).numpy())
+        np.save(videos / f"{ep['id']}_depth.npy", z[:, 0].numpy())
+    assert main(["score", "--kit", str(kit), "--videos", str(videos), "--out", str(tmp_path / "scored")]) == 0
+    assert main(["revisit", "--model", "eval.baselines:warp_given", *episode_flags,
+                 "--out", str(tmp_path / "revisited")]) == 0
+    assert main(["compare", str(tmp_path / "scored"), str(tmp_path / "revisited"), "--out", str(tmp_path / "c")]) == 0
+    rows = json.loads((tmp_path / "c" / "compare.json").read_text())["rows"]
+    kit_row, revisit_row = rows["warp_given (scored)"], rows["warp_given (revisited)"]
+    for key in ("same_pose_psnr", "return_psnr_covered", "sharpness", "motion", "depth_abs_rel"):
+        assert kit_row[key] == pytest.approx(revisit_row[key], abs=1e-4), key
