@@ -70,7 +70,7 @@ def test_run_json_records_the_same_command_line_through_either_entry(tmp_path):
 def test_every_eval_sub_command_has_the_one_shape(capsys):
     from eval.cli import SUBCOMMANDS, main
 
-    assert set(SUBCOMMANDS) == {"revisit", "plot-paths", "scale-fit", "strip", "bench"}
+    assert set(SUBCOMMANDS) == {"revisit", "plot-paths", "scale-fit", "strip", "bench", "export", "score", "compare"}
     for name, (module, _) in SUBCOMMANDS.items():
         assert callable(module.add_arguments) and callable(module.run), name
         assert not hasattr(module, "main"), f"{name}: a second entry shape"
@@ -81,7 +81,7 @@ def test_every_eval_sub_command_has_the_one_shape(capsys):
     assert "--protocol" in _help(main, ["revisit", "--help"], capsys)
 
 
-@pytest.mark.parametrize("name", ["revisit", "plot-paths", "scale-fit", "strip", "bench"])
+@pytest.mark.parametrize("name", ["revisit", "plot-paths", "scale-fit", "strip", "bench", "compare"])
 def test_a_usage_error_of_any_eval_sub_command_is_caught_once(name, capsys, monkeypatch):
     from eval.cli import SUBCOMMANDS, main
 
@@ -90,7 +90,8 @@ def test_a_usage_error_of_any_eval_sub_command_is_caught_once(name, capsys, monk
 
     monkeypatch.setattr(SUBCOMMANDS[name][0], "run", refuse)
     required = {"revisit": ["--checkpoint", "c", "--out", "o"], "strip": ["--checkpoint", "c", "--out", "o"],
-                "plot-paths": ["--out", "o.png"], "scale-fit": ["--out", "o.png"], "bench": ["geometry"]}
+                "plot-paths": ["--out", "o.png"], "scale-fit": ["--out", "o.png"], "bench": ["geometry"],
+                "compare": ["r", "--out", "o"]}
     with pytest.raises(SystemExit) as info:
         main([name, *required[name]])
     err = capsys.readouterr().err
