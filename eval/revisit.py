@@ -41,7 +41,6 @@ from pathlib import Path
 
 import torch
 
-from eval.cycle_figure import cycle_section, plot_cycle
 from eval.episodes import (
     DEFAULT_TRAJECTORIES,
     Episode,
@@ -52,13 +51,13 @@ from eval.episodes import (
     source_episodes,
     synthetic_episodes,
 )
-from eval.protocol_report import AWAY_FACTOR, VIDEO_PANELS, format_headline, headline, plot_drift, sections
+from eval.protocol_report import AWAY_FACTOR, VIDEO_PANELS, format_headline
 from eval.protocols import DEFAULT_CONTEXT, DEFAULT_NUM_FRAMES, MAX_CONTEXT, MIN_CYCLE_FRAMES, PROTOCOLS, RETRACING_PATHS
 from eval.revisit_detect import DEFAULT_MIN_COVISIBILITY
 from eval.scoring import evaluate_episode
 from eval.variants import ORACLE, VARIANT_NAMES, Rollout
 from worldmem.geometry.paths import DEFAULT_BOX, PATH_NAMES, make_path, retraces
-from worldmem.metrics import default_min_gap, finite_mean
+from worldmem.metrics import default_min_gap
 from worldmem.utils.cli_errors import add_overrides
 
 __all__ = ["DEFAULT_TRAJECTORIES", "AWAY_FACTOR", "RevisitError", "add_arguments", "default_paths", "run"]
@@ -318,7 +317,8 @@ def _rollouts(args, pipe, out: Path, episodes, total: int, scene_ids: list, vari
 def run(args) -> dict:
     """Runs the benchmark for parsed ``args`` and writes every output; raises :class:`RevisitError`."""
     from eval.lpips import MIN_SIZE, load_lpips
-    from eval.report import print_summary_table, save_results, summarize, write_report
+    from eval.report import print_summary_table
+    from eval.report_folder import complete, write_folder
     from eval.staging import REPORT_MARKER
     from worldmem.pipelines import generation_from
     from worldmem.utils.config import ConfigError
@@ -403,17 +403,7 @@ def run(args) -> dict:
             "scenes": scenes,
             "lpips": {"available": lpips_model is not None, "reason": lpips_reason},
         }
-        results["summary"] = summarize(results)
-        results["reference"] = {key: finite_mean(s["reference"].get(key) for s in scenes)
-                                for key in ("warp_psnr", "revisit_psnr_vs_first_visit", "same_pose_psnr")}
-        results["headline"] = headline(results)
-        save_results(results, stage / "results.json")
-        _, plot_note = plot_drift(results, stage)
-        before, after = sections(results, plot_note)
-        cycle_plot, _ = plot_cycle(results, stage)
-        if cycle_plot is not None:
-            before.append(cycle_section(cycle_plot.name))
-        write_report(results, stage, before, after)
+        write_folder(complete(results), stage)
         made["results"] = results
 
     atomic_directory(out, fill, marker=REPORT_MARKER)

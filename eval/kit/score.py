@@ -56,11 +56,10 @@ def run(args) -> dict:
     """Scores the videos for parsed ``args`` and writes the report; raises :class:`RevisitError`."""
     from eval.episodes import protocol_options, synthetic_episodes
     from eval.lpips import MIN_SIZE, load_lpips
-    from eval.protocol_report import format_headline, headline, plot_drift, sections
-    from eval.report import save_results, summarize, write_report
+    from eval.protocol_report import format_headline
+    from eval.report_folder import complete, write_folder
     from eval.scoring import plan_episode, scene_entry, score_variant
     from eval.staging import REPORT_MARKER, check_replaceable
-    from worldmem.metrics import finite_mean
     from worldmem.utils.io import atomic_directory
     from worldmem.utils.paths import plain_name
 
@@ -126,16 +125,10 @@ def run(args) -> dict:
         "scenes": scenes,
         "lpips": {"available": lpips_model is not None, "reason": lpips_reason},
     }
-    results["summary"] = summarize(results)
-    results["reference"] = {key: finite_mean(s["reference"].get(key) for s in scenes)
-                            for key in ("warp_psnr", "revisit_psnr_vs_first_visit", "same_pose_psnr")}
-    results["headline"] = headline(results)
+    complete(results)
 
     def fill(stage: Path) -> None:
-        save_results(results, stage / REPORT_MARKER)
-        _, plot_note = plot_drift(results, stage)
-        before, after = sections(results, plot_note)
-        write_report(results, stage, before, after)
+        write_folder(results, stage)
 
     try:
         atomic_directory(args.out, fill, marker=REPORT_MARKER)
