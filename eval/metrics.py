@@ -26,10 +26,10 @@ from collections.abc import Sequence
 import torch
 
 from worldmem.geometry import Cameras, render_points
-from worldmem.metrics import PSNR_MAX_DB, as_frames, as_mask, psnr
-from worldmem.utils.checks import as_float_tensor, check_finite, check_shape
+from worldmem.metrics import PSNR_MAX_DB, as_frames, psnr
+from worldmem.utils.checks import as_float_tensor, check_finite, check_mask, check_shape
 
-__all__ = ["PSNR_MAX_DB", "psnr", "ssim", "depth_abs_rel", "warp_consistency", "drift_curve"]
+__all__ = ["PSNR_MAX_DB", "psnr", "ssim", "depth_abs_rel", "sample_at_pixels", "warp_consistency", "drift_curve"]
 
 
 def ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -83,9 +83,20 @@ def depth_abs_rel(pred_depth: torch.Tensor, gt_depth: torch.Tensor, valid: torch
     check_finite("gt_depth", g)
     ok = g > 0
     if valid is not None:
-        ok = ok & as_mask("valid", valid, p.shape[0], p.shape[2], p.shape[3])
+        ok = ok & check_mask("valid", valid, p.shape[0], p.shape[2], p.shape[3])
     rel = torch.where(ok, (p.double() - g.double()).abs() / g.double().clamp_min(1e-12), torch.zeros((), dtype=torch.float64))
     return (rel.flatten(1).sum(1) / ok.flatten(1).sum(1)).float()
+
+
+def sample_at_pixels(image: torch.Tensor, uv: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """``image`` (1, C, H, W) sampled bilinearly at the pixel coordinates ``uv`` (..., height * width, 2), given
+    in ``image``'s pixels (centres at +0.5, as ``Cameras.project`` returns them); (1, C, height, width).
+    Coordinates outside the image take the border's colour (callers mask them)."""
+    h, w = image.shape[-2:]
+    # grid_sample with align_corners=False puts pixel centres at +0.5, as our convention does.
+    grid = torch.stack([uv[..., 0] / w * 2.0 - 1.0, uv[..., 1] / h * 2.0 - 1.0], dim=-1).reshape(1, height, width, 2)
+    return torch.nn.functional.grid_sample(image, grid.to(image.dtype), mode="bilinear", padding_mode="border",
+                                           align_corners=False)
 
 
 def warp_consistency(frames: torch.Tensor, depth: torch.Tensor, cameras: Cameras, radius_px: float = 0.5) -> torch.Tensor:
@@ -146,10 +157,7 @@ def warp_consistency(frames: torch.Tensor, depth: torch.Tensor, cameras: Cameras
         splat = render_points(points[t][keep], z[:, None], dst, radius=radius_px * z / focal[t])
         lifted = dst.unproject(splat.depth)  # (1, H, W, 3); uncovered pixels lift to the centre, masked below
         uv, _ = src.project(lifted.reshape(1, h * w, 3))
-        # grid_sample with align_corners=False puts pixel centres at +0.5, as our convention does.
-        grid = torch.stack([uv[..., 0] / w * 2.0 - 1.0, uv[..., 1] / h * 2.0 - 1.0], dim=-1).reshape(1, h, w, 2)
-        warped = torch.nn.functional.grid_sample(f[t : t + 1], grid.to(f.dtype), mode="bilinear",
-                                                 padding_mode="border", align_corners=False)
+        warped = sample_at_pixels(f[t : t + 1], uv, h, w)
         out[t] = psnr(warped.clamp(0.0, 1.0), f[t + 1 : t + 2], mask=splat.mask)[0]
     return out
 

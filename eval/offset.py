@@ -25,6 +25,7 @@ import math
 
 import torch
 
+from eval.metrics import sample_at_pixels
 from worldmem.geometry.cameras import Cameras
 from worldmem.metrics import finite_mean, psnr
 
@@ -115,9 +116,7 @@ def warp_into(frame: torch.Tensor, depth_src: torch.Tensor, depth_dst: torch.Ten
     seen = torch.zeros(h * w, dtype=torch.float64)
     seen[inside] = d_src[row[inside], col[inside]]
     valid = inside & (d_dst.reshape(-1) > 0) & (seen > 0) & ((z - seen).abs() <= rel_tol * seen)
-    grid = torch.stack([uv[:, 0] / w * 2.0 - 1.0, uv[:, 1] / h * 2.0 - 1.0], dim=-1).reshape(1, h, w, 2)
-    warped = torch.nn.functional.grid_sample(frame[None].double(), grid, mode="bilinear", padding_mode="border",
-                                             align_corners=False)[0]
+    warped = sample_at_pixels(frame[None].double(), uv, h, w)[0]
     return warped.clamp(0, 1).float(), valid.reshape(h, w)
 
 

@@ -31,9 +31,9 @@ from collections.abc import Iterable
 
 import torch
 
-from worldmem.utils.checks import as_float_tensor, check_finite, check_shape
+from worldmem.utils.checks import as_float_tensor, check_finite, check_mask, check_shape
 
-__all__ = ["PSNR_MAX_DB", "DEFAULT_MIN_GAP", "as_frames", "as_mask", "psnr", "as_one_image", "finite_mean",
+__all__ = ["PSNR_MAX_DB", "DEFAULT_MIN_GAP", "as_frames", "psnr", "as_one_image", "finite_mean",
            "default_min_gap", "same_pose_pairs", "same_pose_psnr"]
 
 PSNR_MAX_DB = 100.0
@@ -56,18 +56,6 @@ def as_frames(name: str, x, like: torch.Tensor | None = None) -> torch.Tensor:
     return t
 
 
-def as_mask(name: str, mask, num_frames: int, height: int, width: int) -> torch.Tensor:
-    """``mask`` as a (T, 1, H, W) bool tensor; a one-line ValueError naming ``name`` for another shape or for
-    values other than 0/1."""
-    m = torch.as_tensor(mask)
-    check_shape(name, m, (num_frames, 1, height, width))
-    if m.dtype != torch.bool:
-        if not bool(((m == 0) | (m == 1)).all()):
-            raise ValueError(f"{name}: expected a boolean mask (or values 0/1) of shape (T, 1, H, W)")
-        m = m.bool()
-    return m
-
-
 def psnr(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Peak signal-to-noise ratio per frame, ``10 log10(1 / MSE)`` (data range 1), in dB.
 
@@ -85,7 +73,7 @@ def psnr(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = N
     if mask is None:
         mse = err.flatten(1).mean(1)
     else:
-        m = as_mask("mask", mask, *p.shape[:1], *p.shape[2:]).to(err.dtype)
+        m = check_mask("mask", mask, *p.shape[:1], *p.shape[2:]).to(err.dtype)
         count = m.flatten(1).sum(1) * p.shape[1]
         mse = (err * m).flatten(1).sum(1) / count  # 0 / 0 = NaN for an empty mask
     return (10.0 * torch.log10(1.0 / mse.clamp_min(_MSE_FLOOR))).float()
