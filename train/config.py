@@ -34,16 +34,25 @@ LrSchedule = Literal["constant", "constant_with_warmup", "linear", "cosine", "co
 class ModelConfig:
     """The transformer (and codec) to train."""
 
+    backbone: Literal["cogvideox", "wan"] = "cogvideox"
+    """The base family (``worldmem.models.backbones``): CogVideoX or Wan (Wan2.1-T2V-1.3B, Wan2.2-TI2V-5B)."""
     base_config: dict[str, Any] = field(default_factory=dict)
-    """Keyword arguments of the main-stream CogVideoX transformer; empty = the tiny CPU model."""
+    """Keyword arguments of the main-stream base transformer; empty = the family's tiny CPU model."""
     pretrained: str = ""
-    """A local CogVideoX(-I2V) pipeline or transformer folder to start from (empty: random init)."""
+    """A local diffusers pipeline or transformer folder of the backbone's family to start from (empty: random
+    init)."""
     codec: Literal["pixel", "vae"] = "pixel"
     """"pixel" (RGB-D in pixel space) or "vae" (the VAE of ``pretrained``)."""
     spatial_mode: SpatialMode = "concat"
     """How the spatial render enters: controlnet, concat, both, none."""
     num_control_layers: int = 2
-    """Blocks copied into the ControlNet branch (spatial_mode controlnet or both)."""
+    """Blocks copied into the control branch (spatial_mode controlnet or both)."""
+    control_placement: Literal["first", "spread"] = "first"
+    """Where the control outputs enter: after the first blocks (ControlNet) or after blocks spread over the
+    depth (VACE)."""
+    sample_size: list[int] = field(default_factory=list)
+    """Latent [height, width] of the frames for a base whose config has no size (Wan); empty: the family's
+    default (Wan2.1 480x832, Wan2.2 704x1280; 32x32 for the tiny pixel model)."""
     keyframe_every: int = 2
     """A keyframe cross-attention layer after every this many blocks (0: none)."""
     use_camera: bool = True
@@ -63,7 +72,9 @@ class ModelConfig:
     def __post_init__(self) -> None:
         require(self, ">= 0", "num_control_layers", "keyframe_every")
         check(self.codec != "vae" or bool(self.pretrained), "pretrained",
-              "a local CogVideoX folder with vae/ for codec 'vae'", self.pretrained)
+              "a local CogVideoX or Wan folder with vae/ for codec 'vae'", self.pretrained)
+        check(len(self.sample_size) in (0, 2) and all(isinstance(v, int) and v > 0 for v in self.sample_size),
+              "sample_size", "[] or [height, width], positive integers", self.sample_size)
 
 
 @dataclass

@@ -91,13 +91,19 @@ def build_model(cfg: TrainConfig) -> tuple[WorldMemTransformer, torch.nn.Module]
     """The transformer and codec described by ``cfg.model`` (from a local CogVideoX folder when set)."""
     m = cfg.model
     kwargs = dict(spatial_mode=m.spatial_mode, num_control_layers=m.num_control_layers,
-                  keyframe_every=m.keyframe_every, use_camera=m.use_camera)
+                  keyframe_every=m.keyframe_every, use_camera=m.use_camera, control_placement=m.control_placement,
+                  sample_size=list(m.sample_size) or None)
+    wan = m.backbone == "wan"
     if m.pretrained:
-        model = WorldMemTransformer.from_cogvideox(m.pretrained, **kwargs)
+        model = (WorldMemTransformer.from_wan if wan else WorldMemTransformer.from_cogvideox)(m.pretrained, **kwargs)
     else:
         # No pretrained folder means the pixel codec (codec "vae" needs one): its channels are the model's.
-        model = WorldMemTransformer(base_config=m.base_config or None, latent_channels=PixelCodec.latent_channels, **kwargs)
-    codec = VAECodec.from_cogvideox(m.pretrained) if m.codec == "vae" else PixelCodec()
+        model = WorldMemTransformer(base_config=m.base_config or None, latent_channels=PixelCodec.latent_channels,
+                                    backbone=m.backbone, **kwargs)
+    if m.codec == "vae":
+        codec = VAECodec.from_wan(m.pretrained) if wan else VAECodec.from_cogvideox(m.pretrained)
+    else:
+        codec = PixelCodec()
     if codec.latent_channels != model.config.latent_channels:
         raise ValueError(f"model.pretrained: the codec has {codec.latent_channels} channels, "
                          f"the model expects {model.config.latent_channels}")

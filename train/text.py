@@ -30,8 +30,8 @@ class TrainText:
     """
 
     def __init__(self, path: str, model):
-        base = model.base.config
-        self.path, self.length, self.width = Path(path), int(base.max_text_seq_length), int(base.text_embed_dim)
+        adapter = model.adapter
+        self.path, self.length, self.width = Path(path), int(adapter.text_length), int(adapter.text_dim)
         try:  # the widths agree before any step (the config alone; the weights load on first use)
             d_model = json.loads((self.path / "text_encoder" / "config.json").read_text()).get("d_model")
         except (OSError, ValueError):

@@ -122,57 +122,77 @@ class PixelCodec(ModelMixin, ConfigMixin):
         return mask.float()
 
 
-class VAECodec(ModelMixin, ConfigMixin):
-    """RGB codec through a diffusers CogVideoX video VAE (``AutoencoderKLCogVideoX``); no depth channel.
+VAE_FAMILIES = ("cogvideox", "wan")
 
-    ``T`` frames become ``(T - 1) // temporal_factor + 1`` latent frames; latent frame ``i`` stands for frame
-    ``i * temporal_factor`` (its camera). CogVideoX's causal decoder turns ``k`` latent frames back into
-    ``(k - 1) * 4 + 1`` frames only for odd ``k``, so generated chunks hold ``8m + 1`` frames (9, 17, ..., 49).
+
+class VAECodec(ModelMixin, ConfigMixin):
+    """RGB codec through a diffusers video VAE, no depth channel: CogVideoX's ``AutoencoderKLCogVideoX`` or Wan's
+    ``AutoencoderKLWan`` (Wan2.1: 8x spatial, 16 channels; Wan2.2: 16x spatial, 48 channels), chosen by ``family``.
+
+    ``T`` frames become ``(T - 1) // 4 + 1`` latent frames (both are causal with 4x temporal compression); latent
+    frame ``i`` stands for frame ``4 i`` (its camera). The decoders invert that for ``k`` latent frames as
+    ``(k - 1) * 4 + 1`` frames: CogVideoX's only for odd ``k``, so its chunks hold ``8m + 1`` frames (9, 17, ...,
+    49); Wan's for any ``k``, so its chunks hold ``4m + 1`` frames (5, 9, ..., 81). The pipeline checks the rule
+    (:meth:`chunk_size_error`) before generating.
+
+    Latents are scaled as each family's pipelines do: CogVideoX by ``scaling_factor``; Wan per channel,
+    ``(z - latents_mean) / latents_std``.
 
     Args:
         vae_config: the VAE's diffusers config (``AutoencoderKLCogVideoX.load_config(path)``).
+        family: "cogvideox" or "wan".
     """
 
     has_depth = False
 
     @register_to_config
-    def __init__(self, vae_config: dict):
+    def __init__(self, vae_config: dict, family: str = "cogvideox"):
         super().__init__()
-        from diffusers import AutoencoderKLCogVideoX
-
+        if family not in VAE_FAMILIES:
+            raise ValueError(f"family: expected one of {VAE_FAMILIES}, got {family!r}")
         cfg = {k: v for k, v in dict(vae_config).items() if not k.startswith("_")}
-        self.vae = AutoencoderKLCogVideoX.from_config(cfg)
+        self.vae = _vae_class(family).from_config(cfg)
+        if family == "wan":
+            c = self.vae.config
+            self.register_buffer("latents_mean", torch.tensor(c.latents_mean).view(1, 1, c.z_dim, 1, 1), persistent=False)
+            self.register_buffer("latents_std", torch.tensor(c.latents_std).view(1, 1, c.z_dim, 1, 1), persistent=False)
 
     @classmethod
     def from_vae(cls, vae) -> VAECodec:
-        codec = cls(vae_config={k: v for k, v in vae.config.items() if not k.startswith("_")})
+        """The codec around a loaded ``AutoencoderKLCogVideoX`` or ``AutoencoderKLWan``."""
+        family = "wan" if type(vae).__name__ == "AutoencoderKLWan" else "cogvideox"
+        codec = cls(vae_config={k: v for k, v in vae.config.items() if not k.startswith("_")}, family=family)
         codec.vae.load_state_dict(vae.state_dict())
         return codec
 
     @classmethod
     def from_cogvideox(cls, path) -> VAECodec:
         """Loads the VAE of a local diffusers CogVideoX checkpoint (``path/vae`` or a VAE folder)."""
-        from pathlib import Path
+        return cls.from_vae(_load_vae("cogvideox", "from_cogvideox", path))
 
-        from diffusers import AutoencoderKLCogVideoX
+    @classmethod
+    def from_wan(cls, path) -> VAECodec:
+        """Loads the VAE of a local diffusers Wan checkpoint (``path/vae`` or a VAE folder)."""
+        return cls.from_vae(_load_vae("wan", "from_wan", path))
 
-        path = Path(path)
-        folder = path / "vae" if (path / "vae" / "config.json").is_file() else path
-        if not (folder / "config.json").is_file():
-            raise FileNotFoundError(f"VAECodec.from_cogvideox: no VAE config.json under {path} (or {path}/vae)")
-        return cls.from_vae(AutoencoderKLCogVideoX.from_pretrained(folder))
+    @property
+    def family(self) -> str:
+        return self.config.family
 
     @property
     def latent_channels(self) -> int:
-        return self.vae.config.latent_channels
+        c = self.vae.config
+        return c.z_dim if self.family == "wan" else c.latent_channels
 
     @property
     def spatial_factor(self) -> int:
-        return 2 ** (len(self.vae.config.block_out_channels) - 1)
+        c = self.vae.config
+        return int(c.scale_factor_spatial) if self.family == "wan" else 2 ** (len(c.block_out_channels) - 1)
 
     @property
     def temporal_factor(self) -> int:
-        return int(self.vae.config.temporal_compression_ratio)
+        c = self.vae.config
+        return int(c.scale_factor_temporal) if self.family == "wan" else int(c.temporal_compression_ratio)
 
     def latent_frames(self, num_frames: int) -> int:
         return (num_frames - 1) // self.temporal_factor + 1
@@ -182,20 +202,32 @@ class VAECodec(ModelMixin, ConfigMixin):
 
     def chunk_size_error(self, num_frames: int) -> str | None:
         """Why a chunk of ``num_frames`` cannot be decoded, or None."""
-        step = 2 * self.temporal_factor
+        if self.family == "wan":
+            step, why = self.temporal_factor, "for this causal VAE"
+        else:
+            step, why = 2 * self.temporal_factor, "(an odd number of latent frames) for this VAE"
         if num_frames < 1 or (num_frames - 1) % step:
-            return f"expected {step}m + 1 frames (an odd number of latent frames) for this VAE, got {num_frames}"
+            return f"expected {step}m + 1 frames {why}, got {num_frames}"
         return None
+
+    def _scale(self, z: torch.Tensor) -> torch.Tensor:
+        if self.family == "wan":
+            return (z - self.latents_mean.to(z)) / self.latents_std.to(z)
+        return z * self.vae.config.scaling_factor
+
+    def _unscale(self, latents: torch.Tensor) -> torch.Tensor:
+        if self.family == "wan":
+            return latents * self.latents_std.to(latents) + self.latents_mean.to(latents)
+        return latents / self.vae.config.scaling_factor
 
     def encode(self, frames: torch.Tensor, depth: torch.Tensor | None = None) -> torch.Tensor:
         """frames (B, T, 3, H, W) in [0, 1] -> latents (B, T', C, h, w) (the posterior mode, scaled)."""
         x = (frames * 2.0 - 1.0).movedim(1, 2).to(self.vae.device, self.vae.dtype)  # frames may be the memory's (CPU)
-        latents = self.vae.encode(x).latent_dist.mode() * self.vae.config.scaling_factor
-        return latents.movedim(2, 1)
+        return self._scale(self.vae.encode(x).latent_dist.mode().movedim(2, 1))
 
     def decode(self, latents: torch.Tensor) -> tuple[torch.Tensor, None]:
         """latents (B, T', C, h, w) -> frames (B, T, 3, H, W) in [0, 1], None (no depth)."""
-        x = self.vae.decode(latents.movedim(1, 2) / self.vae.config.scaling_factor).sample
+        x = self.vae.decode(self._unscale(latents).movedim(1, 2)).sample
         x = x[:, :, : (latents.shape[1] - 1) * self.temporal_factor + 1]
         return ((x.movedim(2, 1) + 1.0) / 2.0).clamp(0.0, 1.0), None
 
@@ -206,3 +238,19 @@ class VAECodec(ModelMixin, ConfigMixin):
         m = mask[:, idx].float().flatten(0, 1)
         m = F.adaptive_avg_pool2d(m, (h // self.spatial_factor, w // self.spatial_factor))
         return m.view(b, len(idx), 1, *m.shape[-2:])
+
+
+def _vae_class(family: str):
+    from diffusers import AutoencoderKLCogVideoX, AutoencoderKLWan
+
+    return AutoencoderKLWan if family == "wan" else AutoencoderKLCogVideoX
+
+
+def _load_vae(family: str, caller: str, path):
+    from pathlib import Path
+
+    path = Path(path)
+    folder = path / "vae" if (path / "vae" / "config.json").is_file() else path
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(f"VAECodec.{caller}: no VAE config.json under {path} (or {path}/vae)")
+    return _vae_class(family).from_pretrained(folder)

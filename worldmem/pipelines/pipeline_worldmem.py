@@ -142,17 +142,17 @@ class WorldMemPipeline(DiffusionPipeline):
     def frame_size(self) -> tuple[int, int]:
         """(height, width) in pixels of the frames this pipeline takes and makes: the transformer's sample size
         times the codec's spatial factor (the one place that computes it)."""
-        base, factor = self.transformer.base.config, self.codec.spatial_factor
-        return base.sample_height * factor, base.sample_width * factor
+        (h, w), factor = self.transformer.sample_size, self.codec.spatial_factor
+        return h * factor, w * factor
 
     def set_text_encoder(self, text_encoder, tokenizer) -> None:
         """Sets (or, with None and None, removes) the text encoder and tokenizer; clears the prompt cache."""
         if text_encoder is not None or tokenizer is not None:
-            base = self.transformer.base.config
-            check_text_encoder(text_encoder, tokenizer, base.max_text_seq_length, base.text_embed_dim)
+            adapter = self.transformer.adapter
+            check_text_encoder(text_encoder, tokenizer, adapter.text_length, adapter.text_dim)
         self.register_modules(text_encoder=text_encoder, tokenizer=tokenizer)
         self._prompts = None if text_encoder is None else PromptCache(text_encoder, tokenizer,
-                                                                      self.transformer.base.config.max_text_seq_length)
+                                                                      self.transformer.adapter.text_length)
 
     def encode_prompt(self, prompt: str) -> torch.Tensor:
         """(1, L, D) embedding of ``prompt`` in the transformer's device and dtype (cached per prompt)."""
