@@ -138,3 +138,26 @@ def test_wan_vae_codec_frame_rule_factors_and_scaling(tmp_path, version, factor,
     codec.save_pretrained(tmp_path / "codec")
     again = VAECodec.from_pretrained(tmp_path / "codec")
     assert again.family == "wan" and again.spatial_factor == factor
+
+
+def test_umt5_prompts_follow_diffusers_wan_and_reach_a_wan_model(tmp_path):
+    from tests.models.tiny_text import save_tiny_text_encoder
+    from worldmem.models.text import encode_prompts, load_text_encoder
+
+    encoder, tokenizer = load_text_encoder(save_tiny_text_encoder(tmp_path, d_model=20, umt5=True))
+    assert type(encoder).__name__ == "UMT5EncoderModel"
+    emb = encode_prompts(encoder, tokenizer, ["a red room", ""], 8)
+    # Wan's convention: the encoder sees the attention mask, and the padding's embeddings are zero.
+    tokens = tokenizer(["a red room"], padding="max_length", max_length=8, return_tensors="pt")
+    assert tokens.input_ids.tolist() == [[3, 4, 7, 1, 0, 0, 0, 0]]
+    ref = encoder(tokens.input_ids, attention_mask=tokens.attention_mask)[0]
+    torch.testing.assert_close(emb[0, :4], ref[0, :4])
+    assert emb[0, 4:].abs().sum() == 0 and emb[0, :4].abs().sum() > 0 and emb[1, 1:].abs().sum() == 0
+    torch.manual_seed(0)
+    model = WorldMemTransformer(base_config=tiny_wan(4), backbone="wan", latent_channels=4, sample_size=[H, W])
+    wake_zero_initialised(model, torch.Generator().manual_seed(0), 0.05)
+    x = inputs(4, b=1)
+    with torch.no_grad():
+        a = model(**dict(x, encoder_hidden_states=emb[:1])).sample
+        b = model(**dict(x, encoder_hidden_states=emb[1:])).sample
+    assert (a - b).abs().max() > 1e-5  # the prompt changes the output

@@ -1,7 +1,8 @@
-"""Prompts: a T5 text encoder and its tokenizer from a local folder, and prompt embeddings cached per prompt.
+"""Prompts: a T5 or umT5 text encoder and its tokenizer from a local folder, and prompt embeddings cached per prompt.
 
-The conventions are those of diffusers' CogVideoX pipelines (``_get_t5_prompt_embeds``), so that a model built
-``from_cogvideox`` sees text as its base model was trained with it:
+The conventions are those of diffusers' pipelines (``_get_t5_prompt_embeds``), so that a model built
+``from_cogvideox`` or ``from_wan`` sees text as its base model was trained with it. For a T5 encoder
+(CogVideoX's):
 
 - a prompt is tokenised with the tokenizer's special tokens (T5 appends ``</s>``), padded with ``<pad>`` to
   exactly ``max_length`` tokens and truncated there (``max_length`` is the transformer's
@@ -12,9 +13,13 @@ The conventions are those of diffusers' CogVideoX pipelines (``_get_t5_prompt_em
 - "no prompt" is the empty prompt ``""`` (only ``</s>`` and padding), never zero tokens: the unconditional
   branch of text guidance and text dropout in training both use it.
 
-On disk a text encoder is a folder with ``text_encoder/`` (a transformers ``T5EncoderModel``) and
-``tokenizer/`` (any transformers tokenizer), as a CogVideoX pipeline folder or a saved WorldMemPipeline has
-them. Nothing is downloaded: paths are local, loaded with ``local_files_only``.
+For a umT5 encoder (Wan's, ``model_type`` "umt5"; 512 tokens), as diffusers' Wan pipelines do: the encoder runs
+with the attention mask, and the embeddings of the padding are set to zero (the prompt's own tokens, ``</s>``
+included, keep theirs).
+
+On disk a text encoder is a folder with ``text_encoder/`` (a transformers ``T5EncoderModel`` or
+``UMT5EncoderModel``) and ``tokenizer/`` (any transformers tokenizer), as a CogVideoX or Wan pipeline folder or
+a saved WorldMemPipeline has them. Nothing is downloaded: paths are local, loaded with ``local_files_only``.
 """
 
 from __future__ import annotations
@@ -58,7 +63,9 @@ def load_text_encoder(path: str | os.PathLike, dtype: torch.dtype | None = None)
     tf.logging.set_verbosity_error()
     tf.logging.disable_progress_bar()
     try:
-        encoder = tf.T5EncoderModel.from_pretrained(str(path / "text_encoder"), local_files_only=True)
+        umt5 = '"umt5"' in (path / "text_encoder" / "config.json").read_text(encoding="utf-8", errors="replace")
+        encoder_class = tf.UMT5EncoderModel if umt5 else tf.T5EncoderModel
+        encoder = encoder_class.from_pretrained(str(path / "text_encoder"), local_files_only=True)
         tokenizer = tf.AutoTokenizer.from_pretrained(str(path / "tokenizer"), local_files_only=True)
     except Exception as err:  # noqa: BLE001 - transformers raises many types for a broken folder: one line
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
@@ -89,9 +96,14 @@ def encode_prompts(text_encoder, tokenizer, prompts: list[str], max_length: int)
     """(N, max_length, d_model) embeddings of ``prompts`` (on the encoder's device, in its dtype)."""
     if isinstance(prompts, str) or not all(isinstance(p, str) for p in prompts):
         raise ValueError(f"prompts: expected a list of strings, got {prompts!r}"[:200])
-    ids = tokenizer(list(prompts), padding="max_length", max_length=max_length, truncation=True,
-                    add_special_tokens=True, return_tensors="pt").input_ids
-    return text_encoder(ids.to(text_encoder.device))[0]
+    tokens = tokenizer(list(prompts), padding="max_length", max_length=max_length, truncation=True,
+                       add_special_tokens=True, return_attention_mask=True, return_tensors="pt")
+    ids = tokens.input_ids.to(text_encoder.device)
+    if getattr(text_encoder.config, "model_type", "") != "umt5":
+        return text_encoder(ids)[0]
+    mask = tokens.attention_mask.to(text_encoder.device)
+    embeddings = text_encoder(ids, attention_mask=mask)[0]
+    return embeddings * mask[..., None].to(embeddings.dtype)
 
 
 class PromptCache:
