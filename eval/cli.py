@@ -5,7 +5,7 @@
     python -m eval scale-fit --out docs/scale_fit.png [--clips N]   (eval/scale_fit.py; docs/data.md)
     python -m eval strip --checkpoint DIR --out docs/recall_strip.png   (eval/strip.py; docs/evaluation.md)
     python -m eval bench NAME [--quick] [--repeats N] [--out PATH] [--checkpoint DIR]   (eval/bench/command.py)
-    python -m eval bench gpu [--device cuda|cpu] [--tiny]           (eval/bench/gpu.py)
+    python -m eval bench gpu [--device cuda|cpu] [--tiny] [--config TRAIN_YAML]  (eval/bench/gpu.py)
     python -m eval compare REPORT [REPORT ...] --out DIR             (eval/compare.py; docs/evaluation.md)
     python -m eval export --protocol P --out KIT [...]               (eval/kit/export.py; docs/evaluation.md)
     python -m eval score --kit KIT --videos DIR --out DIR [--name N] (eval/kit/score.py; docs/evaluation.md)

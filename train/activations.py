@@ -1,6 +1,6 @@
 """Activation memory of the transformer's layers, measured on the CPU and scaled with the token count.
 
-Method: one full-width layer (a CogVideoX block materialised from the configured model, a keyframe
+Method: one full-width layer (a CogVideoX or Wan block materialised from the configured model, a keyframe
 cross-attention layer, a linear layer) runs its forward pass in bf16 on the CPU at a few small token counts under
 ``torch.autograd.graph.saved_tensors_hooks``; every tensor autograd keeps for the backward pass is counted
 once per storage (bytes of the storage, so views are not counted twice), parameters and tensors shared by all
@@ -9,8 +9,14 @@ FlashAttention on a GPU, saves the output and one log-sum-exp per query, not the
 checked on a further size; the fitted line is then evaluated at the configured size. Which tensors autograd
 keeps depends on what requires gradients, so frozen blocks (``train_new_modules_only``) are measured frozen.
 
-The same block is checked against diffusers' own ``CogVideoXBlock`` built from the published configuration with
-the same weights: their outputs are equal at the reduced token count.
+The same block is checked against diffusers' own block (``CogVideoXBlock`` or ``WanTransformerBlock``) built
+from the published configuration with the same weights: their outputs are equal at the reduced token count.
+
+What a block's saved bytes grow with differs by family (:class:`BlockProbe`): CogVideoX attends jointly over
+video and text tokens, so its line is in video + text tokens (the text growing with the video while fitting);
+Wan reads its text by cross-attention, so its line is in video tokens with the text at its full configured
+length (512 umT5 tokens) at every measured size, and its timestep modulation is per token (working frames at
+t = 0), as in training.
 """
 
 from __future__ import annotations
@@ -21,11 +27,12 @@ from functools import partial
 import torch
 from diffusers.models.embeddings import get_3d_rotary_pos_embed
 from diffusers.models.transformers.cogvideox_transformer_3d import CogVideoXBlock
+from diffusers.models.transformers.transformer_wan import WanRotaryPosEmbed, WanTransformerBlock
 from torch import nn
 
 from worldmem.models.memory_layers import KeyframeCrossAttention
 
-__all__ = ["saved_bytes", "materialize", "diffusers_block", "block_fit", "keyframe_fit", "linear_fit",
+__all__ = ["saved_bytes", "materialize", "BlockProbe", "block_fit", "keyframe_fit", "linear_fit",
            "check_block_against_diffusers"]
 
 DTYPE = torch.bfloat16
@@ -66,28 +73,63 @@ def materialize(module: nn.Module, seed: int = 0) -> nn.Module:
     return module
 
 
-def diffusers_block(base_config: dict) -> CogVideoXBlock:
-    """diffusers' own block for a ``CogVideoXTransformer3DModel`` config (the arguments the model passes it)."""
-    c = base_config
-    return CogVideoXBlock(dim=c["num_attention_heads"] * c["attention_head_dim"],
-                          num_attention_heads=c["num_attention_heads"], attention_head_dim=c["attention_head_dim"],
-                          time_embed_dim=c["time_embed_dim"], dropout=c.get("dropout", 0.0),
-                          activation_fn=c.get("activation_fn", "gelu-approximate"),
-                          attention_bias=c.get("attention_bias", True),
-                          norm_elementwise_affine=c.get("norm_elementwise_affine", True),
-                          norm_eps=c.get("norm_eps", 1e-5))
+class BlockProbe:
+    """How to build, feed and measure one block of a base family.
 
+    Args:
+        family: "cogvideox" or "wan".
+        base_config: the base transformer's config.
+        text_tokens: the text length of one sample (Wan: measured at it; CogVideoX: scaled with the video).
+    """
 
-def _block_inputs(block: nn.Module, frames: int, gh: int, gw: int, text: int, grad: bool, emb_grad: bool):
-    dim = block.norm1.norm.normalized_shape[0]
-    heads = block.attn1.heads
-    temb_dim = block.norm1.linear.in_features
-    g = torch.Generator().manual_seed(frames * 1000 + gh * 10 + gw)
-    video = torch.randn(1, frames * gh * gw, dim, generator=g).to(DTYPE).requires_grad_(grad)
-    words = torch.randn(1, text, dim, generator=g).to(DTYPE).requires_grad_(grad)
-    emb = torch.randn(1, temb_dim, generator=g).to(DTYPE).requires_grad_(emb_grad)
-    rope = get_3d_rotary_pos_embed(dim // heads, ((0, 0), (gh, gw)), (gh, gw), frames)
-    return video, words, emb, rope
+    def __init__(self, family: str, base_config: dict, text_tokens: int):
+        self.family, self.config, self.text_tokens = family, base_config, text_tokens
+        if family == "wan":  # the text stays at its full length; the video grows
+            self.sizes = tuple((f, gh, gw, text_tokens) for f, gh, gw, _ in BLOCK_SIZES)
+        else:
+            self.sizes = BLOCK_SIZES
+
+    def tokens(self, video: int, text: int) -> int:
+        """The fit's axis: video + text tokens (CogVideoX, joint attention) or video tokens (Wan)."""
+        return video if self.family == "wan" else video + text
+
+    def reference_block(self) -> nn.Module:
+        """diffusers' own block for the config (the arguments its model passes it)."""
+        c = self.config
+        if self.family == "wan":
+            return WanTransformerBlock(c["num_attention_heads"] * c["attention_head_dim"], c["ffn_dim"],
+                                       c["num_attention_heads"], c.get("qk_norm", "rms_norm_across_heads"),
+                                       c.get("cross_attn_norm", True), c.get("eps", 1e-6), c.get("added_kv_proj_dim"))
+        return CogVideoXBlock(dim=c["num_attention_heads"] * c["attention_head_dim"],
+                              num_attention_heads=c["num_attention_heads"], attention_head_dim=c["attention_head_dim"],
+                              time_embed_dim=c["time_embed_dim"], dropout=c.get("dropout", 0.0),
+                              activation_fn=c.get("activation_fn", "gelu-approximate"),
+                              attention_bias=c.get("attention_bias", True),
+                              norm_elementwise_affine=c.get("norm_elementwise_affine", True),
+                              norm_eps=c.get("norm_eps", 1e-5))
+
+    def call_reference(self, block: nn.Module, video, text, emb, rope) -> tuple:
+        if self.family == "wan":
+            return block(video, text, emb, rope), text
+        return block(hidden_states=video, encoder_hidden_states=text, temb=emb, image_rotary_emb=rope)
+
+    def inputs(self, block: nn.Module, frames: int, gh: int, gw: int, text: int, grad: bool, emb_grad: bool):
+        """(video, text, timestep conditioning, rope) of one sample at a (frames, gh, gw) token grid."""
+        c = self.config
+        dim = c["num_attention_heads"] * c["attention_head_dim"]
+        heads = c["num_attention_heads"]
+        g = torch.Generator().manual_seed(frames * 1000 + gh * 10 + gw)
+        n = frames * gh * gw
+        video = torch.randn(1, n, dim, generator=g).to(DTYPE).requires_grad_(grad)
+        words = torch.randn(1, text, dim, generator=g).to(DTYPE).requires_grad_(grad)
+        if self.family == "wan":
+            emb = torch.randn(1, n, 6, dim, generator=g).to(DTYPE).requires_grad_(emb_grad)  # per token
+            rope = WanRotaryPosEmbed(dim // heads, (1, 1, 1), c.get("rope_max_seq_len", 1024))(
+                torch.empty(1, 1, frames, gh, gw))
+        else:
+            emb = torch.randn(1, c["time_embed_dim"], generator=g).to(DTYPE).requires_grad_(emb_grad)
+            rope = get_3d_rotary_pos_embed(dim // heads, ((0, 0), (gh, gw)), (gh, gw), frames)
+        return video, words, emb, rope
 
 
 def _line(points: list[tuple[int, int]], check: tuple[int, int]) -> dict:
@@ -99,17 +141,17 @@ def _line(points: list[tuple[int, int]], check: tuple[int, int]) -> dict:
             "linear_check_rel_error": abs(predicted - check[1]) / check[1]}
 
 
-def block_fit(block: nn.Module, trainable: bool, emb_grad: bool) -> dict:
-    """Saved bytes of one block's forward vs its tokens (video + text): ``bytes_fixed + bytes_per_token * L``."""
+def block_fit(block: nn.Module, probe: BlockProbe, run_block, trainable: bool, emb_grad: bool) -> dict:
+    """Saved bytes of one block's forward vs ``probe.tokens``: ``bytes_fixed + bytes_per_token * L``.
+    ``run_block(block, video, text, emb, rope)`` is the model's own block call."""
     block.requires_grad_(trainable)
     exclude = _storages(block)
     rows = []
-    for frames, gh, gw, text in BLOCK_SIZES:
-        video, words, emb, rope = _block_inputs(block, frames, gh, gw, text, True, emb_grad)
+    for frames, gh, gw, text in probe.sizes:
+        video, words, emb, rope = probe.inputs(block, frames, gh, gw, text, True, emb_grad)
         excl = exclude | {r.untyped_storage().data_ptr() for r in rope} | {emb.untyped_storage().data_ptr()}
-        n = saved_bytes(partial(block, hidden_states=video, encoder_hidden_states=words, temb=emb,
-                                image_rotary_emb=rope), excl)
-        rows.append((video.shape[1] + text, n))
+        n = saved_bytes(partial(run_block, block, video, words, emb, rope), excl)
+        rows.append((probe.tokens(video.shape[1], text), n))
     block.requires_grad_(True)
     return _line([rows[0], rows[2]], rows[1])
 
@@ -147,18 +189,18 @@ def linear_fit(dim_in: int, dim_out: int) -> dict:
     return _line([rows[0], rows[2]], rows[1])
 
 
-def check_block_against_diffusers(ours: nn.Module, base_config: dict, run_block) -> dict:
-    """Our (materialised) block and diffusers' ``CogVideoXBlock`` with the same weights: outputs at a reduced
-    token count. ``run_block(block, video, text, emb, rope)`` is the model's own block call."""
-    with torch.device("meta"):  # built empty, then given our weights: no random init of 132 M parameters
-        theirs = diffusers_block(base_config)
+def check_block_against_diffusers(ours: nn.Module, probe: BlockProbe, run_block) -> dict:
+    """Our (materialised) block and diffusers' own with the same weights: outputs at a reduced token count.
+    ``run_block(block, video, text, emb, rope)`` is the model's own block call."""
+    with torch.device("meta"):  # built empty, then given our weights: no random init of the full-width block
+        theirs = probe.reference_block()
     theirs = theirs.to_empty(device="cpu").to(DTYPE)
     theirs.load_state_dict(ours.state_dict())
-    frames, gh, gw, text = BLOCK_SIZES[1]
-    video, words, emb, rope = _block_inputs(ours, frames, gh, gw, text, False, False)
+    frames, gh, gw, text = probe.sizes[1]
+    video, words, emb, rope = probe.inputs(ours, frames, gh, gw, text, False, False)
     with torch.no_grad():
         a = run_block(ours, video, words, emb, rope)
-        b = theirs(hidden_states=video, encoder_hidden_states=words, temb=emb, image_rotary_emb=rope)
+        b = probe.call_reference(theirs, video, words, emb, rope)
     equal = all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
     diff = max(float((x.float() - y.float()).abs().max()) for x, y in zip(a, b, strict=True))
     return {"equal": equal, "max_abs_diff": diff, "tokens": frames * gh * gw + text,

@@ -41,6 +41,10 @@ class ModelConfig:
     pretrained: str = ""
     """A local diffusers pipeline or transformer folder of the backbone's family to start from (empty: random
     init)."""
+    published: str = ""
+    """The published configuration this config is written for (``configs/models/NAME-transformer.json``,
+    ``NAME-vae.json``): what ``python -m train budget`` counts while ``pretrained`` is not on disk. Empty:
+    CogVideoX-5B-I2V for codec "vae"."""
     codec: Literal["pixel", "vae"] = "pixel"
     """"pixel" (RGB-D in pixel space) or "vae" (the VAE of ``pretrained``)."""
     spatial_mode: SpatialMode = "concat"

@@ -1,10 +1,12 @@
 """``python -m eval bench NAME``: the performance benchmarks of :data:`eval.bench.BENCHMARKS` as one command.
 
     python -m eval bench NAME [--quick] [--repeats N] [--out PATH] [--checkpoint DIR] [--device cuda|cpu] [--tiny]
+                              [--config TRAIN_YAML]
 
 Each benchmark prints medians and same-run ratios and writes a json (default ``outputs/bench/NAME.json``;
-``bench.json`` for ``all``). ``--checkpoint`` is for the benchmarks that run a pipeline (rollout, all), ``--device``
-and ``--tiny`` for ``gpu``; a flag that the named benchmark does not read is an error, not silently ignored.
+``bench.json`` for ``all``). ``--checkpoint`` is for the benchmarks that run a pipeline (rollout, all), ``--device``,
+``--tiny`` and ``--config`` (the model of its full-size chunk) for ``gpu``; a flag that the named benchmark does
+not read is an error, not silently ignored.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="rollout/all: a saved WorldMemPipeline (default: the random tiny model)")
     p.add_argument("--device", default=None, help="gpu: the device to check (default cuda where there is one)")
     p.add_argument("--tiny", action="store_true", help="gpu: tiny sizes only (the default on the CPU)")
+    p.add_argument("--config", type=Path, default=None,
+                   help="gpu: the training config whose model the full-size chunk and training step run (default "
+                        "configs/cogvideox-5b.yaml; configs/wan2.1-1.3b.yaml, configs/wan2.2-ti2v-5b.yaml)")
 
 
 def _check(args: argparse.Namespace) -> tuple[Path, dict]:
@@ -46,8 +51,12 @@ def _check(args: argparse.Namespace) -> tuple[Path, dict]:
         kwargs["checkpoint"] = args.checkpoint
     if args.name in DEVICE_BENCHMARKS:
         kwargs.update(device=args.device, tiny=args.tiny)
-    elif args.device is not None or args.tiny:
-        raise UsageError(f"--device/--tiny: only for {', '.join(sorted(DEVICE_BENCHMARKS))}")
+        if args.config is not None:
+            if not args.config.is_file():
+                raise UsageError(f"--config: {args.config}: no such file (expected a training config YAML)")
+            kwargs["config"] = args.config
+    elif args.device is not None or args.tiny or args.config is not None:
+        raise UsageError(f"--device/--tiny/--config: only for {', '.join(sorted(DEVICE_BENCHMARKS))}")
     out = args.out or Path("outputs/bench") / ("bench.json" if args.name == "all" else f"{args.name}.json")
     problem = output_file_problem(out, ".json")
     if problem:

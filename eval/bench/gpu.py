@@ -1,4 +1,5 @@
-"""``python -m eval bench gpu [--device cuda] [--tiny]``: the GPU check, one script, under 10 minutes on one H200.
+"""``python -m eval bench gpu [--device cuda] [--tiny] [--config TRAIN_YAML]``: the GPU check, one script, under 10
+minutes on one H200.
 
 Each stage runs on ``--device`` (default: cuda where there is one, else the CPU) and, where it has one, is
 compared with the same computation on the CPU; a stage that raises is recorded with its error's first line
@@ -10,18 +11,21 @@ and the command exits with status 1 after the others have run:
 - ``tsdf``: ``SparseTSDF.integrate`` of synthetic frames given on the device (voxel count, surface points);
 - ``train_bf16``: the tiny training loss (``train.loop.training_loss``) for a few AdamW steps under bf16
   autocast on the device: finite, decreasing on a repeated batch, weights changed;
-- ``chunk_5b``: one chunk of a random-weights model of the configured 5B size (CogVideoX-5B-I2V with 18
-  ControlNet copies and keyframe attention every 14th block, ``configs/models/``) at 49 x 480 x 720 (13 + 2
-  latent frames, 226 text tokens, 4 keyframes): one denoising forward pass in bf16 and one training step of the
-  new modules with gradient checkpointing, their time and peak device memory (compare with ``python -m train budget``).
+- ``chunk``: one chunk of a random-weights model of the size ``--config`` describes (the training config's
+  model as ``python -m train budget`` builds it from the published configuration in ``configs/models/``;
+  default ``configs/cogvideox-5b.yaml``: CogVideoX-5B-I2V with 18 ControlNet copies and keyframe attention
+  every 14th block at 49 x 480 x 720, 13 + 2 latent frames and 226 text tokens; ``configs/wan2.1-1.3b.yaml``:
+  Wan2.1-1.3B with 8 VACE-placed control copies at 33 x 480 x 832, 9 + 2 latent frames and 512 umT5 tokens;
+  ``configs/wan2.2-ti2v-5b.yaml``: the same at 33 x 704 x 1280), with the config's keyframes: one denoising
+  forward pass in bf16 and one training step of what the config trains with its checkpointing, their time and
+  peak device memory (compare with the budget).
 
 ``--tiny`` (the default on the CPU) runs the same code at tiny sizes: a 16x16 pipeline, a 2-block model of the
-5B configuration's shape at an 8x12 latent size, 3 training steps; a test runs it on the CPU.
+configured family's shape at an 8x12 latent size, 3 training steps; a test runs it on the CPU for each config.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -29,7 +33,7 @@ import torch
 
 from worldmem.utils.io import atomic_write_json
 
-__all__ = ["bench_gpu", "chunk_config"]
+__all__ = ["bench_gpu", "chunk_model"]
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -157,22 +161,56 @@ def stage_train_bf16(device: torch.device, tiny: bool) -> dict:
             "seconds": time.perf_counter() - t0, "peak_gib": _peak_gib(device)}
 
 
-def chunk_config(tiny: bool) -> tuple[dict, dict]:
-    """(base config, memory kwargs and sizes) of the 5B-sized chunk; tiny: the same shape, 2 small blocks."""
-    base = {k: v for k, v in json.loads((ROOT / "configs/models/cogvideox-5b-i2v-transformer.json").read_text()).items()
-            if not k.startswith("_")}
-    sizes = {"frames": 49, "working_frames": 5, "keyframes": 4, "control_layers": 18, "keyframe_every": 14}
+DEFAULT_CONFIG = ROOT / "configs" / "cogvideox-5b.yaml"
+TINY_BASE = {  # the family's shape at tiny width: 2 blocks, small heads, an 8x12 latent frame, 8 text tokens
+    "cogvideox": dict(num_layers=2, num_attention_heads=2, attention_head_dim=16, time_embed_dim=32,
+                      text_embed_dim=32, max_text_seq_length=8, sample_height=8, sample_width=12, sample_frames=9),
+    "wan": dict(num_layers=2, num_attention_heads=2, attention_head_dim=24, ffn_dim=64, text_dim=32, freq_dim=32),
+}
+TINY_SETTINGS = ["model.num_control_layers=1", "model.keyframe_every=1", "generation.chunk_size=9",
+                 "data.curation.max_keyframes=2"]
+
+
+def chunk_model(config: Path, tiny: bool, device):
+    """(model with random weights on ``device`` in bf16, its sizes) of training config ``config``."""
+    from train.budget import build_meta_model, resolve_base_config, token_counts
+    from train.config import TrainConfig
+    from worldmem.utils.config import load
+
+    cfg = load(TrainConfig, config, TINY_SETTINGS if tiny else [])
+    base, _ = resolve_base_config(cfg)
     if tiny:
-        base.update(num_layers=2, num_attention_heads=2, attention_head_dim=16, time_embed_dim=32, text_embed_dim=32,
-                    max_text_seq_length=8, sample_height=8, sample_width=12, sample_frames=9)
-        sizes.update(frames=9, keyframes=2, control_layers=1, keyframe_every=1)
-    return base, sizes
+        base.update(TINY_BASE[cfg.model.backbone])
+        if cfg.model.backbone == "wan":
+            cfg.model.sample_size = [8, 12]
+    with torch.device("meta"):
+        model = build_meta_model(cfg, base)
+    model = torch.nn.Module.to(model.to_empty(device=device), torch.bfloat16)  # (diffusers' .to warns on fp32 modules)
+    g = torch.Generator(device=device).manual_seed(0)
+    with torch.no_grad():
+        for p in model.parameters():  # random weights; every zero-initialised path made to matter
+            p.normal_(0.0, 0.02, generator=g)
+        for b in model.buffers():  # sin-cos and rotary tables rebuilt below (values of the learned ones irrelevant)
+            b.normal_(0.0, 0.02, generator=g)
+    if cfg.model.backbone == "wan":  # the rotary tables are buffers computed at construction: rebuild them
+        rope = type(model.base.rope)(model.base.rope.attention_head_dim, model.base.rope.patch_size,
+                                     model.base.rope.max_seq_len)
+        model.base.rope = rope.to(device)
+        model.adapter.base = model.base
+    tokens = token_counts(cfg, model)
+    text = model.adapter.text_length if tokens["text_tokens"] > 1 else 1
+    sizes = {"frames": cfg.generation.chunk_size, "working_frames": cfg.generation.working_window,
+             "latent_frames": tokens["chunk_latent_frames"], "working_latent_frames": tokens["working_latent_frames"],
+             "keyframes": cfg.data.curation.max_keyframes, "latent_size": tokens["latent_size"],
+             "text_tokens": 8 if tiny else text, "video_tokens": tokens["video_tokens"],
+             "frozen_base": cfg.model.train_new_modules_only, "checkpointing": cfg.model.gradient_checkpointing,
+             "backbone": cfg.model.backbone, "config": str(config)}
+    return model, sizes
 
 
-def _chunk_inputs(base: dict, sizes: dict, device, dtype, g: torch.Generator) -> dict:
-    tc = base["temporal_compression_ratio"]
-    f, fw = (sizes["frames"] - 1) // tc + 1, (sizes["working_frames"] - 1) // tc + 1
-    c, h, w, k = base["out_channels"], base["sample_height"], base["sample_width"], sizes["keyframes"]
+def _chunk_inputs(model, sizes: dict, device, dtype, g: torch.Generator) -> dict:
+    f, fw = sizes["latent_frames"], sizes["working_latent_frames"]
+    (h, w), k, c = sizes["latent_size"], sizes["keyframes"], model.config.latent_channels
 
     def r(*shape):
         return torch.randn(shape, generator=g).to(device, dtype)
@@ -181,26 +219,14 @@ def _chunk_inputs(base: dict, sizes: dict, device, dtype, g: torch.Generator) ->
             "working": r(1, fw, c, h, w), "spatial": r(1, f, c + 1, h, w), "keyframes": r(1, k, c, h, w),
             "keyframe_mask": torch.ones(1, k, dtype=torch.bool, device=device), "plucker": r(1, fw + f, 6, h, w),
             "keyframe_plucker": r(1, k, 6, h, w),
-            "encoder_hidden_states": r(1, base["max_text_seq_length"], base["text_embed_dim"])}
+            "encoder_hidden_states": r(1, sizes["text_tokens"], model.adapter.text_dim)}
 
 
-def stage_chunk_5b(device: torch.device, tiny: bool) -> dict:
-    from worldmem.models import WorldMemTransformer
-
-    base, sizes = chunk_config(tiny)
+def stage_chunk(device: torch.device, tiny: bool, config: Path = DEFAULT_CONFIG) -> dict:
+    model, sizes = chunk_model(config, tiny, device)
     dtype = torch.bfloat16
-    with torch.device("meta"):
-        model = WorldMemTransformer(base_config=base, latent_channels=base["out_channels"], spatial_mode="controlnet",
-                                    num_control_layers=sizes["control_layers"], keyframe_every=sizes["keyframe_every"])
-    model = torch.nn.Module.to(model.to_empty(device=device), dtype)  # (diffusers' .to warns about fp32 modules)
-    g = torch.Generator(device=device).manual_seed(0)
-    with torch.no_grad():
-        for p in model.parameters():  # random weights; every zero-initialised path made to matter
-            p.normal_(0.0, 0.02, generator=g)
-        for b in model.buffers():  # the sin-cos table the learned one replaces (values irrelevant)
-            b.normal_(0.0, 0.02, generator=g)
     n_params = sum(p.numel() for p in model.parameters())
-    inputs = _chunk_inputs(base, sizes, device, dtype, torch.Generator().manual_seed(1))
+    inputs = _chunk_inputs(model, sizes, device, dtype, torch.Generator().manual_seed(1))
     model.eval()
     _peak_reset(device)
     t0 = time.perf_counter()
@@ -211,8 +237,10 @@ def stage_chunk_5b(device: torch.device, tiny: bool) -> dict:
     finite = bool(torch.isfinite(out).all())
     del out
     model.train()
-    model.base.requires_grad_(False)  # configs/cogvideox-5b.yaml: train_new_modules_only, checkpointing
-    model.enable_gradient_checkpointing()
+    if sizes["frozen_base"]:
+        model.base.requires_grad_(False)
+    if sizes["checkpointing"]:
+        model.enable_gradient_checkpointing()
     _peak_reset(device)
     t0 = time.perf_counter()
     loss = model(**inputs).sample.float().pow(2).mean()
@@ -221,16 +249,13 @@ def stage_chunk_5b(device: torch.device, tiny: bool) -> dict:
     train_s, train_peak = time.perf_counter() - t0, _peak_gib(device)
     grads = [p.grad for p in model.parameters() if p.requires_grad]
     has_grads = all(gr is not None and bool(torch.isfinite(gr).all()) for gr in grads)
-    tokens = (inputs["working"].shape[1] + inputs["hidden_states"].shape[1]) * (base["sample_height"] // 2) * (
-        base["sample_width"] // 2)
-    return {"ok": finite and has_grads and bool(torch.isfinite(loss)), "parameters": n_params,
-            "video_tokens": tokens, "text_tokens": base["max_text_seq_length"], "forward_seconds": forward_s,
-            "forward_peak_gib": forward_peak, "train_step_seconds": train_s, "train_step_peak_gib": train_peak,
-            "frames": sizes["frames"], "size": [base["sample_height"] * 8, base["sample_width"] * 8]}
+    return {"ok": finite and has_grads and bool(torch.isfinite(loss)), "parameters": n_params, **sizes,
+            "forward_seconds": forward_s, "forward_peak_gib": forward_peak, "train_step_seconds": train_s,
+            "train_step_peak_gib": train_peak}
 
 
 STAGES = {"pipeline": stage_pipeline, "render": stage_render, "tsdf": stage_tsdf, "train_bf16": stage_train_bf16,
-          "chunk_5b": stage_chunk_5b}
+          "chunk": stage_chunk}
 
 
 def resolve_device(device: str | None) -> torch.device:
@@ -248,10 +273,10 @@ def resolve_device(device: str | None) -> torch.device:
 
 
 def bench_gpu(out: Path, repeats: int = 1, quick: bool = False, device: str | None = None, tiny: bool = False,
-              stages: tuple[str, ...] = tuple(STAGES)) -> dict:
+              stages: tuple[str, ...] = tuple(STAGES), config: Path = DEFAULT_CONFIG) -> dict:
     dev = resolve_device(device)
     tiny = tiny or quick or dev.type == "cpu"
-    results: dict = {"device": str(dev), "tiny": tiny, "torch": torch.__version__, "stages": {}}
+    results: dict = {"device": str(dev), "tiny": tiny, "torch": torch.__version__, "config": str(config), "stages": {}}
     if dev.type == "cuda":
         results["gpu"] = torch.cuda.get_device_name(dev)
         torch.backends.cuda.matmul.allow_tf32 = False  # compared with the CPU's float32 results
@@ -260,7 +285,7 @@ def bench_gpu(out: Path, repeats: int = 1, quick: bool = False, device: str | No
     for name in stages:
         t0 = time.perf_counter()
         try:
-            res = STAGES[name](dev, tiny)
+            res = STAGES[name](dev, tiny, config) if name == "chunk" else STAGES[name](dev, tiny)
         except Exception as err:  # noqa: BLE001 (each stage's failure is a result; the others still run)
             res = {"ok": False, "error": f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err) else ''}"}
         res["stage_seconds"] = time.perf_counter() - t0

@@ -36,9 +36,21 @@ def test_gpu_check_runs_every_stage_at_tiny_sizes_on_the_cpu(tmp_path, capsys):
     assert st["tsdf"]["voxels"][0] == st["tsdf"]["voxels"][1] > 0
     losses = st["train_bf16"]["losses"]
     assert len(losses) == 3 and losses[-1] < losses[0] and st["train_bf16"]["weights_changed"]
-    chunk = st["chunk_5b"]
+    chunk = st["chunk"]
     assert chunk["frames"] == 9 and chunk["video_tokens"] == (3 + 2) * 4 * 6 and chunk["text_tokens"] == 8
-    assert "chunk_5b: ok" in capsys.readouterr().out
+    assert chunk["backbone"] == "cogvideox"
+    assert "chunk: ok" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("config", ["wan2.1-1.3b.yaml", "wan2.2-ti2v-5b.yaml"])
+def test_gpu_check_runs_the_chunk_of_either_wan_config_at_tiny_size(tmp_path, config):
+    out = tmp_path / "gpu.json"
+    assert main(["bench", "gpu", "--device", "cpu", "--config", f"configs/{config}", "--out", str(out)]) == 0
+    chunk = json.loads(out.read_text())["stages"]["chunk"]
+    assert chunk["ok"] and chunk["backbone"] == "wan" and chunk["frozen_base"] and chunk["checkpointing"]
+    # 9 frames -> 3 latent frames after 5 working frames -> 2, each 8x12 latents in 2x2 patches; 8 text tokens.
+    assert (chunk["latent_frames"], chunk["working_latent_frames"]) == (3, 2)
+    assert chunk["video_tokens"] == (3 + 2) * 4 * 6 and chunk["text_tokens"] == 8
 
 
 REFUSED = [("tpu", "expected cpu or cuda[:N], got 'tpu'")] + (

@@ -32,8 +32,12 @@ EXPECTED = {  # file: (distributed_type, use_cpu, mixed_precision)
     "fsdp": (DistributedType.FSDP, False, "bf16"),
     "zero2": (DistributedType.DEEPSPEED, False, "bf16"),
     "zero3": (DistributedType.DEEPSPEED, False, "bf16"),
+    "wan2.1-1.3b": (DistributedType.MULTI_GPU, False, "bf16"),
+    "wan2.2-ti2v-5b": (DistributedType.FSDP, False, "bf16"),
 }
-GPU_FILES = ("ddp", "fsdp", "zero2", "zero3")
+GPU_FILES = ("ddp", "fsdp", "zero2", "zero3", "wan2.1-1.3b", "wan2.2-ti2v-5b")
+STRATEGY = {"wan2.1-1.3b": "ddp", "wan2.2-ti2v-5b": "fsdp"}  # the others are named after their strategy
+BUDGET_CONFIG = {"wan2.1-1.3b": "wan2.1-1.3b.yaml", "wan2.2-ti2v-5b": "wan2.2-ti2v-5b.yaml"}  # else cogvideox-5b
 TINY = [  # the tiny config at test size (as tests/train/test_train.py), on the fly from the synthetic world
     "model.base_config.num_layers=2", "model.base_config.num_attention_heads=2", "model.base_config.attention_head_dim=16",
     "model.base_config.time_embed_dim=32", "model.base_config.sample_height=16", "model.base_config.sample_width=16",
@@ -96,7 +100,8 @@ def test_each_file_loads_with_accelerates_loader_and_names_only_launcher_options
         assert key.startswith("fsdp_") and key in options, key
     for key in cfg.deepspeed_config:
         assert key in options, key
-    assert bool(cfg.fsdp_config) == (name == "fsdp") and bool(cfg.deepspeed_config) == name.startswith("zero")
+    fsdp = kind == DistributedType.FSDP
+    assert bool(cfg.fsdp_config) == fsdp and bool(cfg.deepspeed_config) == name.startswith("zero")
     text = path(name).read_text()
     assert "accelerate launch --config_file configs/accelerate/" + name + ".yaml" in text
 
@@ -119,6 +124,22 @@ def test_the_fsdp_file_shards_fully_and_wraps_our_transformer_blocks(monkeypatch
     assert type(model.keyframe_attn["0"]) in wrapped
 
 
+def test_the_wan_fsdp_file_wraps_the_wan_blocks(monkeypatch):
+    from worldmem.models import WorldMemTransformer
+
+    args, _, env = launcher_env("wan2.2-ti2v-5b")
+    assert args.use_fsdp and env["ACCELERATE_MIXED_PRECISION"] == "bf16"
+    set_launch_env(monkeypatch, env)
+    plugin = FullyShardedDataParallelPlugin()
+    assert plugin.fsdp_version == 2 and plugin.reshard_after_forward is True
+    model = WorldMemTransformer(backbone="wan", spatial_mode="controlnet", num_control_layers=2, keyframe_every=2,
+                                control_placement="spread")
+    plugin.set_auto_wrap_policy(model)
+    wrapped = plugin.auto_wrap_policy.keywords["transformer_layer_cls"]
+    assert {c.__name__ for c in wrapped} == {"WanTransformerBlock", "KeyframeCrossAttention"}
+    assert type(model.base.blocks[0]) in wrapped and type(model.control_blocks[1]) in wrapped
+
+
 @pytest.mark.parametrize("name, stage", [("zero2", 2), ("zero3", 3)])
 def test_the_deepspeed_files_hand_deepspeed_the_documented_settings(monkeypatch, name, stage):
     _, _, env = launcher_env(name)
@@ -139,13 +160,20 @@ def test_the_deepspeed_files_hand_deepspeed_the_documented_settings(monkeypatch,
 
 
 @pytest.fixture(scope="module")
-def budget(budget_run) -> dict:
-    return budget_run["result"]  # python -m train budget --config configs/cogvideox-5b.yaml (tests/train/conftest.py)
+def budgets(budget_run, tmp_path_factory) -> dict:
+    """python -m train budget of configs/cogvideox-5b.yaml (tests/train/conftest.py) and of the Wan configs."""
+    from train.budget import write_budget
+
+    out = {"cogvideox-5b.yaml": budget_run["result"]}
+    for config in BUDGET_CONFIG.values():
+        out[config] = write_budget(ROOT / "configs" / config, tmp_path_factory.mktemp("budget") / "b.json")
+    return out
 
 
 @pytest.mark.parametrize("name", GPU_FILES)
-def test_the_budget_figures_in_each_gpu_file_are_train_budgets(budget, name):
-    strategy = name  # the budget's strategy names are the files' names
+def test_the_budget_figures_in_each_gpu_file_are_train_budgets(budgets, name):
+    strategy = STRATEGY.get(name, name)  # the budget's strategy names are the generic files' names
+    budget = budgets[BUDGET_CONFIG.get(name, "cogvideox-5b.yaml")]
     lines = re.findall(r"^# budget\[(\w+), checkpointing (on|off)\]: (.*)$", path(name).read_text(), re.M)
     assert sorted((s, c) for s, c, _ in lines) == [(strategy, "off"), (strategy, "on")]
     for _, onoff, rest in lines:
@@ -154,7 +182,7 @@ def test_the_budget_figures_in_each_gpu_file_are_train_budgets(budget, name):
         assert per_gpu, rest
         for n, gib in per_gpu:
             assert float(gib) == fit["80GB"]["gib_per_gpu"][n] == fit["141GB"]["gib_per_gpu"][n], (onoff, n)
-        for gpu in ("80", "141"):
+        for gpu in ("24", "80", "141") if "24 GB" in rest else ("80", "141"):
             fewest = re.search(rf"{gpu} GB (\d+|none)", rest.split(";")[1]).group(1)
             assert fewest == str(fit[f"{gpu}GB"]["min_gpus"] or "none"), (onoff, gpu)
 

@@ -1,5 +1,6 @@
 """``python -m train budget``: the memory budget of training a config, its documented table, its one-line errors."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -53,6 +54,45 @@ def test_more_gpus_memory_or_checkpointing_never_need_more(budget_run):
     assert fits["ddp/with_checkpointing"]["80GB"]["min_gpus"] == 1  # the README: one 80 GB GPU under DDP
 
 
+@pytest.fixture(scope="module", params=[("wan2.1-1.3b.yaml", 1_418_996_800, "1.419 B"),
+                                        ("wan2.2-ti2v-5b.yaml", 4_999_787_712, "5.000 B")], ids=["wan2.1", "wan2.2"])
+def wan_budget(request, tmp_path_factory):
+    config, base, shown = request.param
+    out = tmp_path_factory.mktemp("wan") / "budget.json"
+    status = main(["budget", "--config", str(ROOT / "configs" / config), "--out", str(out)])
+    return {"status": status, "result": json.loads(out.read_text()), "base": base, "shown": shown}
+
+
+def test_the_wan_budgets_count_the_published_bases_and_list_the_new_paths(wan_budget):
+    result = wan_budget["result"]
+    assert wan_budget["status"] == 0 and result["backbone"] == "wan"
+    rows = {r["path"]: r for r in result["parameters"]["rows"]}
+    # The base counted from the published config (configs/models/), frozen; the new paths by path, trained.
+    assert rows["base (Wan)"]["total"] == wan_budget["base"] == rows["base (Wan)"]["frozen"]
+    assert f"| base (Wan) | {wan_budget['shown']} | 0.00 M | {wan_budget['shown']} |" in result["table"]
+    for path in ("VACE control copies", "VACE control in/out", "keyframe cross-attention", "camera embedding",
+                 "working embedding"):
+        assert rows[path]["trainable"] == rows[path]["total"] > 0, path
+    assert result["base_config_source"].startswith("configs/models/wan2.")
+    assert result["tokens"]["text_tokens"] == 512 and result["tokens"]["text_enters"] == "cross-attention"
+    activations = result["activations"]
+    assert activations["block_check"]["equal"] and activations["block_check"]["max_abs_diff"] == 0.0
+    assert all(fit["linear_check_rel_error"] < 1e-9 for fit in activations["fits"].values())
+    # docs/models.md's tables are this command's output, line for line.
+    assert result["table"] in (ROOT / "docs" / "models.md").read_text()
+
+
+def test_the_lean_recipe_brings_the_1_3b_model_under_24_gb_on_paper(tmp_path):
+    out = tmp_path / "b.json"
+    assert main(["budget", "--config", str(ROOT / "configs" / "wan2.1-1.3b.yaml"), "--out", str(out)]) == 0
+    lean = json.loads(out.read_text())["lean"]
+    assert [r["fits_24gb"] for r in lean] == [False, False, False, True, True, True]
+    gib = [r["gib"] for r in lean]
+    assert gib[1] < gib[0] and gib[2] < gib[1] and gib[4] < gib[3] < gib[2] and gib[5] > gib[4]
+    for r in lean:  # each line is the sum of its parts
+        assert abs(sum(r["bytes"].values()) / 2**30 - r["gib"]) < 1e-9
+
+
 @pytest.mark.parametrize("args, message", [
     (["--config", str(FIVE_B), "--out", "budget.txt"], "budget.txt: expected a .json file name"),
     (["--config", "no/such.yaml", "--out", "b.json"], "no/such.yaml"),
@@ -90,7 +130,7 @@ def test_every_shipped_training_config_saves_a_pipeline_that_can_run(tmp_path, m
     (tmp_path / "pretrained").mkdir()
     for path in sorted((ROOT / "configs").glob("*.yaml")):
         overrides = ["data.source=synthetic"]  # no shards here: the check is about the saved settings
-        if "cogvideox" in path.name:
+        if "cogvideox" in path.name or path.name.startswith("wan"):
             overrides += [f"model.pretrained={tmp_path / 'pretrained'}", "model.text_encoder="]
         cfg = load_config(path, overrides)
         generation = generation_config(cfg)
