@@ -271,3 +271,38 @@ def test_cogvideox_config_runs_two_steps_with_tiny_random_weights(tmp_path, tmp_
     assert after["control_out.0.weight"].abs().sum() > 0
     ckpt = load_file(str(tmp_path / "run" / "checkpoints" / "step_0000002" / "model.safetensors"))
     assert all(torch.equal(after[k], v) for k, v in ckpt.items())
+
+
+def test_wan_config_runs_two_steps_with_tiny_random_wan_weights_and_umt5_text(tmp_path):
+    from diffusers import AutoencoderKLWan, WanTransformer3DModel
+
+    from tests.models.test_wan import tiny_wan, tiny_wan_vae
+    from tests.models.tiny_text import save_tiny_text_encoder
+
+    torch.manual_seed(0)
+    base = tmp_path / "Wan-tiny"
+    WanTransformer3DModel(**dict(tiny_wan(4), patch_size=[1, 1, 1])).save_pretrained(base / "transformer")
+    AutoencoderKLWan(**tiny_wan_vae("2.1")).save_pretrained(base / "vae")  # 8x spatial, 4 channels
+    save_tiny_text_encoder(base, d_model=20, umt5=True)
+    curation = tmp_path / "curation.yaml"
+    curation.write_text("image_size: [16, 16]\ntarget_frames: 5\nworking_frames: 1\nmax_keyframes: 2\nvoxel_size: 0.08\n"
+                        "synthetic_frames: 16\nsource_frames: 8\nmin_source_frames: 4\nsamples_per_clip: 1\n"
+                        "synthetic_supersample: 1\nclips_per_shard: 2\n")
+    shards = tmp_path / "shards"
+    subprocess.run([sys.executable, "-m", "data_curation", "build", "--source", "synthetic:1", "--out", str(shards),
+                    "--config", str(curation), "--no-progress"], check=True, cwd=ROOT, capture_output=True)
+    cfg = load_config(ROOT / "configs" / "wan2.1-1.3b.yaml", [
+        f"model.pretrained={base}", f"model.text_encoder={base}", "model.num_control_layers=1", "model.keyframe_every=1",
+        "model.sample_size=[2, 2]", f"data.shards={shards}", f"data.curation={curation}", "generation.chunk_size=5",
+        "generation.working_window=1", "data.num_workers=0", "optim.steps=2", "optim.grad_accum=1",
+        "optim.mixed_precision=no", f"output_dir={tmp_path / 'run'}", "generation.num_inference_steps=1",
+        "validate_every=1000"])
+    assert cfg.model.backbone == "wan" and cfg.model.train_new_modules_only and cfg.model.control_placement == "spread"
+    before = WanTransformer3DModel.from_pretrained(base / "transformer").state_dict()
+    final = train(cfg, quiet=True)
+    after = weights(final)
+    for k, v in before.items():  # the Wan base is frozen: only the new memory modules train
+        assert torch.equal(after["base." + k], v), k
+    assert after["control_out.0.weight"].abs().sum() > 0
+    index = json.loads((final / "model_index.json").read_text())
+    assert index["text_encoder"][1] == "UMT5EncoderModel" and index["codec"][1] == "VAECodec"
