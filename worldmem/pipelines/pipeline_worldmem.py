@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -52,6 +53,25 @@ def _check_run(new_frames: int) -> None:
     if new_frames > MAX_RUN_FRAMES:
         raise ValueError(f"cameras: expected at most {MAX_RUN_FRAMES} new frames per call (MAX_RUN_FRAMES; resume from "
                          f"the returned memory for more), got {new_frames}")
+
+
+def _stage_clock(timings: dict[str, float] | None, device) -> Callable[[str | None], None]:
+    """``lap(stage)`` adds the seconds since the previous lap to ``timings[stage]`` (``lap(None)`` only restarts the
+    clock); a no-op when ``timings`` is None. On an accelerator it synchronises first, so that a stage's time is
+    its work's and not its launch's."""
+    if timings is None:
+        return lambda stage: None
+    sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
+    last = [time.perf_counter()]
+
+    def lap(stage: str | None) -> None:
+        sync()
+        now = time.perf_counter()
+        if stage is not None:
+            timings[stage] = timings.get(stage, 0.0) + now - last[0]
+        last[0] = now
+
+    return lap
 
 
 def default_scheduler() -> DDIMScheduler:
@@ -281,7 +301,8 @@ class WorldMemPipeline(DiffusionPipeline):
                  working_window: int | None = None, num_inference_steps: int | None = None,
                  guidance_scale: float | None = None, text_guidance_scale: float | None = None,
                  render_anchor: float | None = None, write_gate: dict | WriteGate | None = None,
-                 memory_config: dict | MemoryConfig | None = None) -> WorldMemPipelineOutput:
+                 memory_config: dict | MemoryConfig | None = None,
+                 timings: dict[str, float] | None = None) -> WorldMemPipelineOutput:
         """Generates frames for ``cameras`` after the given (or remembered) first frames.
 
         The keyword arguments from ``chunk_size`` on override, for this call only, the field of the same name of
@@ -319,6 +340,9 @@ class WorldMemPipeline(DiffusionPipeline):
             write_gate: a :class:`~worldmem.pipelines.write_gate.WriteGate` (or its mapping; missing keys take
                 WriteGate's defaults) deciding which generated pixels are written back.
             memory_config: the :class:`MemoryConfig` (or its mapping) of the memory built from ``frames``.
+            timings: optional dict that the chunk loop adds each stage's wall seconds to, summed over the call's
+                chunks: ``read`` (memory read + encoding), ``denoise``, ``decode``, ``depth`` (depth, alignment,
+                write gate) and ``write`` (memory write-back); None (the default) times nothing.
         """
         # 1. Check inputs.
         settings = self.call_settings(chunk_size=chunk_size, working_window=working_window,
@@ -352,12 +376,15 @@ class WorldMemPipeline(DiffusionPipeline):
 
         # 3. Generate chunk by chunk: read, encode, denoise, decode, depth, align, write.
         starts = list(range(first, len(cameras), chunk_size))
+        lap = _stage_clock(timings, device)
         for chunk_index, start in enumerate(self.progress_bar(starts) if progress else starts):
             end = min(start + chunk_size, len(cameras))
+            lap(None)
             # 3a. Read the memory at the chunk's cameras: what the model sees, and the reference depth.
             readout = memory.read(cameras[start:end], working_window=working_window, use_spatial=use_spatial,
                                   use_episodic=use_episodic)
             inputs = encode_readouts([readout], self.codec, device=device, dtype=dtype).replace(text=text)
+            lap("read")
             # 3b. Denoise the chunk.
             anchor = anchor_latents(readout, self.codec) if use_spatial and render_anchor > 0 else None
             latents = self._denoise(inputs, readout.target_cameras, num_inference_steps, guidance_scale,
@@ -365,12 +392,15 @@ class WorldMemPipeline(DiffusionPipeline):
                                     anchor=anchor,
                                     anchor_steps=math.ceil(render_anchor * num_inference_steps),
                                     text_guidance_scale=text_guidance_scale, null_text=null_text)
+            lap("denoise")
             # 3c. Decode and get depth.
             chunk, chunk_depth = self.codec.decode(latents)
             chunk = chunk[0].float().cpu()
+            lap("decode")
             if write_back_depth is not None:
                 scene_depth = write_back_depth(start, end).float()
                 memory.write(chunk, scene_depth, cameras[start:end])
+                lap("write")
                 alignment.append(None)
             else:
                 chunk_depth = self._depth_for(chunk, None if chunk_depth is None else chunk_depth[0].float().cpu())
@@ -379,7 +409,9 @@ class WorldMemPipeline(DiffusionPipeline):
                 chunk_depth = gate.far_to_unknown(chunk_depth)  # far guesses stay unknown, as sky
                 alignment.append(tuple(fit))
                 keep = gate.mask(chunk, chunk_depth, readout.reference, readout.distant)
+                lap("depth")
                 scene_depth = memory.write_generated(chunk, chunk_depth, readout, mask=keep)
+                lap("write")
             out_frames.append(chunk)
             out_depth.append(scene_depth)
             if callback_on_chunk_end is not None:
