@@ -135,8 +135,8 @@ def parameter_table(model) -> list[dict]:
             continue
         trainable = sum(p.numel() for p in params if p.requires_grad)
         total = sum(p.numel() for p in params)
-        label = (name.replace("base", f"base ({family})") if name == "base"
-                 else name.replace("control", f"{placement} control") if name.startswith("control") else name)
+        label = (f"base ({family})" if name == "base"
+                 else name.replace("control", placement) if name.startswith("control") else name)
         rows.append({"path": label, "module": list(keys), "total": total, "trainable": trainable,
                      "frozen": total - trainable})
     counted = sum(r["total"] for r in rows)

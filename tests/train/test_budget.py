@@ -70,7 +70,7 @@ def test_the_wan_budgets_count_the_published_bases_and_list_the_new_paths(wan_bu
     # The base counted from the published config (configs/models/), frozen; the new paths by path, trained.
     assert rows["base (Wan)"]["total"] == wan_budget["base"] == rows["base (Wan)"]["frozen"]
     assert f"| base (Wan) | {wan_budget['shown']} | 0.00 M | {wan_budget['shown']} |" in result["table"]
-    for path in ("VACE control copies", "VACE control in/out", "keyframe cross-attention", "camera embedding",
+    for path in ("VACE copies", "VACE in/out", "keyframe cross-attention", "camera embedding",
                  "working embedding"):
         assert rows[path]["trainable"] == rows[path]["total"] > 0, path
     assert result["base_config_source"].startswith("configs/models/wan2.")
