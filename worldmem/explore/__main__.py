@@ -1,0 +1,7 @@
+"""``python -m worldmem.explore ARGS``: the same as ``worldmem explore ARGS``."""
+
+import sys
+
+from worldmem.explore import main
+
+sys.exit(main())

@@ -1,0 +1,174 @@
+"""The worker of ``worldmem explore``: one thread that does the world's work in the order it was asked for.
+
+Moves, returns to a bookmark, bookmarks and saves are queued jobs (so a bookmark marks the camera after the
+moves queued before it, and a save holds every chunk asked for before it). Each chunk is generated, sent to the
+page (the map increment, the path, the cameras, the frames) and accounted for in one printed line
+(:mod:`~worldmem.explore.latency`). At most :data:`MAX_QUEUED` moves wait; more are dropped (a held key would
+otherwise queue minutes of walking).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from worldmem.explore.increments import MapIncrements
+from worldmem.explore.latency import ChunkReport
+from worldmem.explore.planner import MOVES
+
+__all__ = ["MAX_QUEUED", "Worker"]
+
+MAX_QUEUED = 8
+
+
+class Worker:
+    """Runs jobs for ``world`` (a :class:`~worldmem.explore.world.World`) and shows them on ``page`` (a
+    :class:`~worldmem.explore.page.Page`, or None for a headless run).
+
+    Args:
+        save_to: the folder ``save world`` writes.
+        argv: the command line, recorded in the saved world's ``run.json``.
+        out: where the printed lines go (default ``print`` with flush).
+    """
+
+    def __init__(self, world, page, save_to: Path, argv: list[str], out: Callable[[str], None] | None = None):
+        self.world, self.page, self.save_to, self.argv = world, page, save_to, argv
+        self.out = out or (lambda line: print(line, flush=True))
+        self.increments = MapIncrements()
+        self.reports: list[ChunkReport] = []
+        self._jobs: queue.Queue = queue.Queue()
+        self._pending_moves = 0
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="explore-worker", daemon=True)
+        self.map_points = 0
+
+    # ------------------------------------------------------------------ asking
+    def move(self, name: str) -> bool:
+        """Queues one move (a :data:`~worldmem.explore.planner.MOVES` name); False when too many wait."""
+        if name not in MOVES:
+            raise ValueError(f"move: expected one of {', '.join(MOVES)}, got {name!r}")
+        with self._lock:
+            if self._pending_moves >= MAX_QUEUED:
+                return False
+            self._pending_moves += 1
+        self._jobs.put(("move", name))
+        return True
+
+    def bookmark(self) -> None:
+        self._jobs.put(("bookmark", None))
+
+    def go_back(self) -> None:
+        """Queues the return to the newest bookmark."""
+        self._jobs.put(("return", None))
+
+    def save(self) -> None:
+        self._jobs.put(("save", None))
+
+    def set_prompt(self, text: str) -> None:
+        self._jobs.put(("prompt", text))
+
+    def start(self) -> None:
+        """Shows the world as it is (its map, path, camera, keyframes, newest frame), then starts the thread."""
+        world = self.world
+        points, colours, self.map_points = self.increments.new_points(world.memory)
+        if self.page is not None:
+            self.page.add_points(0, points, colours)
+            self.page.add_path(0, world.cameras, None)
+            self.page.set_current(world.current)
+            self.page.set_bookmarks(world.bookmarks)
+            self.page.set_keyframes(list(world.memory.episodic.indices), world.frames, world.cameras)
+            self.page.show_frames(world.frames[-1:])
+            self.page.set_status(self._status())
+        self.out(f"world: {world.frames.shape[0]} frames, {world.chunks} chunks, map {self.map_points:,} points")
+        self._thread.start()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Finishes the jobs queued so far, then ends the thread."""
+        self._jobs.put(None)
+        self._thread.join(timeout)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Waits until every queued job is done; False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self._jobs.unfinished_tasks:
+            if deadline is not None and time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    # ------------------------------------------------------------------ doing
+    def _status(self, note: str = "") -> str:
+        w = self.world
+        return (f"chunk {w.chunks}, frame {w.frames.shape[0]}, map {self.map_points:,} points, "
+                f"{len(w.memory.episodic)} keyframes, {len(w.bookmarks)} bookmarks"
+                f"{', ' + str(self._pending_moves) + ' moves queued' if self._pending_moves else ''}"
+                f"{'. ' + note if note else ''}")
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            try:
+                if job is None:
+                    return
+                self._do(*job)
+            except ValueError as err:  # a refused save, a path the pipeline refuses: the session goes on
+                self.out(f"worldmem explore: {job[0]} failed: {' '.join(str(err).split())}"[:400])
+                if self.page is not None:
+                    self.page.set_status(self._status(f"{job[0]} failed"))
+            finally:
+                self._jobs.task_done()
+
+    def _do(self, kind: str, value) -> None:
+        world = self.world
+        if kind == "move":
+            with self._lock:
+                self._pending_moves -= 1
+            self.generate(world.plan_move(value))
+        elif kind == "return":
+            if not world.bookmarks:
+                self.out("worldmem explore: no bookmark to go back to (press Bookmark first)")
+                return
+            for cameras in world.plan_return(world.bookmarks[-1]):
+                self.generate(cameras)
+        elif kind == "bookmark":
+            number = world.bookmark()
+            if self.page is not None:
+                self.page.set_bookmarks(world.bookmarks)
+                self.page.set_status(self._status(f"bookmark {number} saved"))
+            self.out(f"bookmark {number}: frame {world.frames.shape[0] - 1}")
+        elif kind == "save":
+            world.save(self.save_to, self.argv)
+            self.out(f"saved world: {world.frames.shape[0]} frames, {world.chunks} chunks, map {self.map_points:,} "
+                     f"points to {self.save_to}")
+            if self.page is not None:
+                self.page.set_status(self._status(f"saved to {self.save_to}"))
+        elif kind == "prompt":
+            world.prompt = value
+
+    def generate(self, cameras) -> ChunkReport:
+        """One chunk along ``cameras``: generated, sent to the page, its line printed."""
+        world = self.world
+        previous = world.current
+        chunk = world.generate(cameras)
+        sending = time.perf_counter()
+        points, colours, self.map_points = self.increments.new_points(world.memory)
+        if self.page is not None:
+            self.page.add_points(chunk.index + 1, points, colours)
+            self.page.add_path(chunk.index + 1, chunk.cameras, previous)
+            self.page.set_current(world.current)
+            self.page.set_keyframes(list(world.memory.episodic.indices), world.frames, world.cameras)
+            self.page.show_frames(chunk.frames)
+            self.page.show_render_of(chunk.spatial)
+        done = time.perf_counter()
+        report = ChunkReport(chunk.index, chunk.first, chunk.frames.shape[0], {**chunk.timings, "send": done - sending},
+                             done - chunk.started, self.map_points, len(points))
+        self.reports.append(report)
+        line = report.line()
+        if self.page is not None:
+            self.page.set_latency(line)
+            self.page.set_status(self._status())
+        self.out(line)
+        return report
