@@ -121,7 +121,7 @@ class Page:
         """One map increment as its own node (``/map/NNNNN``)."""
         if len(points):
             self.server.scene.add_point_cloud(f"/map/{index:05d}", points, colours,
-                                              point_size=0.012 * self.scale, point_shape="square")
+                                              point_size=0.008 * self.scale, point_shape="square")
 
     def add_path(self, index: int, cameras, previous) -> None:
         """The path segment of a chunk (from ``previous``, (1,) or None, through ``cameras``) as ``/path/NNNNN``."""
@@ -133,8 +133,19 @@ class Page:
             self.server.scene.add_line_segments(f"/path/{index:05d}", segments, colors=(230, 120, 20),
                                                 thickness=2.0, thickness_units="screen")
 
-    def set_current(self, camera) -> None:
-        self._frustum("/camera", camera, (220, 30, 30), 0.08 * self.scale)
+    def set_current(self, camera, frame: torch.Tensor | None = None) -> None:
+        """The current camera as a red frustum (showing ``frame``, (3, H, W), when given)."""
+        self._frustum("/camera", camera, (220, 30, 30), 0.08 * self.scale,
+                      image=None if frame is None else _image(frame, 64))
+
+    def set_view(self, camera) -> None:
+        """Where a newly opened page looks from: above and behind ``camera``, at what it sees."""
+        world_from_cam = camera.world_from_cam.reshape(4, 4).double().numpy()
+        centre, forward, up = world_from_cam[:3, 3], world_from_cam[:3, 2], -world_from_cam[:3, 1]
+        initial = self.server.initial_camera
+        initial.position = tuple(centre - 1.2 * self.scale * forward + 0.9 * self.scale * up)
+        initial.look_at = tuple(centre + 0.6 * self.scale * forward)
+        initial.up = tuple(up)
 
     def set_keyframes(self, indices: list[int], frames: torch.Tensor, cameras) -> None:
         """The episodic keyframes (global frame indices) as frusta with their images; redrawn when they change."""

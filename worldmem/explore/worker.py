@@ -77,7 +77,8 @@ class Worker:
         if self.page is not None:
             self.page.add_points(0, points, colours)
             self.page.add_path(0, world.cameras, None)
-            self.page.set_current(world.current)
+            self.page.set_current(world.current, world.frames[-1])
+            self.page.set_view(world.current)
             self.page.set_bookmarks(world.bookmarks)
             self.page.set_keyframes(list(world.memory.episodic.indices), world.frames, world.cameras)
             self.page.show_frames(world.frames[-1:])
@@ -158,7 +159,7 @@ class Worker:
         if self.page is not None:
             self.page.add_points(chunk.index + 1, points, colours)
             self.page.add_path(chunk.index + 1, chunk.cameras, previous)
-            self.page.set_current(world.current)
+            self.page.set_current(world.current, chunk.frames[-1])
             self.page.set_keyframes(list(world.memory.episodic.indices), world.frames, world.cameras)
             self.page.show_frames(chunk.frames)
             self.page.show_render_of(chunk.spatial)
