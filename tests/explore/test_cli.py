@@ -1,0 +1,82 @@
+"""``worldmem explore``'s bad inputs: each is one line ``worldmem explore: error: ...`` and exit status 2, before
+any page starts; and a scripted headless session (``--moves ... --quit``) saves a world that ``--load`` goes on
+with."""
+
+import json
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from tests.explore.conftest import ROOT, TINY
+from worldmem import cli
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _error(argv, capsys) -> str:
+    with pytest.raises(SystemExit) as info:
+        cli.main(["explore", *argv])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("worldmem explore: error: "), err
+    return err
+
+
+def test_unreadable_checkpoint_is_one_line(tmp_path, capsys):
+    assert "--checkpoint: no model_index.json" in _error(["--checkpoint", str(tmp_path / "none")], capsys)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "model_index.json").write_text("{not json")
+    err = _error(["--checkpoint", str(bad), "--port", str(_free_port()), "--save-to", str(tmp_path / "w")], capsys)
+    assert "--checkpoint:" in err and str(bad) in err
+
+
+def test_busy_port_is_one_line(tmp_path, capsys):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        err = _error(["--checkpoint", str(TINY), "--port", str(port), "--save-to", str(tmp_path / "w")], capsys)
+    assert f"--port: 127.0.0.1:{port} is busy" in err
+
+
+def test_load_of_a_folder_that_is_not_a_world_is_one_line(tmp_path, capsys):
+    not_world = tmp_path / "run"
+    not_world.mkdir()
+    (not_world / "run.json").write_text(json.dumps({"command": "worldmem generate", "argv": []}))
+    err = _error(["--checkpoint", str(TINY), "--load", str(not_world), "--port", str(_free_port()),
+                  "--save-to", str(tmp_path / "w")], capsys)
+    assert "--load:" in err and "not a saved world" in err
+    err = _error(["--checkpoint", str(TINY), "--load", str(tmp_path / "missing"), "--save-to", str(tmp_path / "w")],
+                 capsys)
+    assert "no such folder" in err
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    err = _error(["--checkpoint", str(TINY), "--save-to", str(mine), "--port", str(_free_port())], capsys)
+    assert "--save-to:" in err and (mine / "notes.txt").read_text() == "keep"
+    assert "--moves: unknown key" in _error(["--checkpoint", str(TINY), "--moves", "WX"], capsys)
+
+
+@pytest.mark.slow
+def test_scripted_session_saves_and_load_goes_on(tmp_path):
+    def session(*argv):
+        run = subprocess.run([sys.executable, "-m", "worldmem.explore", "--checkpoint", str(TINY), "--port",
+                              str(_free_port()), "--save-to", str(tmp_path / "world"), *argv], cwd=ROOT,
+                             capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr[-2000:]
+        return run.stdout.splitlines()
+
+    first = session("--moves", "WQV", "--quit", "--record", str(tmp_path / "rec"))
+    assert [line.split(":")[0] for line in first if line.startswith("chunk")] == ["chunk 0", "chunk 1"]
+    assert any(line.startswith("saved world: 10 frames, 2 chunks") for line in first)
+    assert (tmp_path / "rec" / "video.mp4").is_file() and (tmp_path / "rec" / "memory.ply").is_file()
+    second = session("--load", str(tmp_path / "world"), "--moves", "W", "--quit")
+    assert any(line.startswith("world: 10 frames, 2 chunks") for line in second)
+    assert any(line.startswith("chunk 2: frames 10-13") for line in second)
