@@ -6,6 +6,7 @@
     python -m eval strip --checkpoint DIR --out docs/recall_strip.png   (eval/strip.py; docs/evaluation.md)
     python -m eval bench NAME [--quick] [--repeats N] [--out PATH] [--checkpoint DIR]   (eval/bench/command.py)
     python -m eval bench gpu [--device cuda|cpu] [--tiny] [--config TRAIN_YAML]  (eval/bench/gpu.py)
+    python -m eval bench explore [--quick] [--repeats N] [--checkpoint DIR]  (eval/bench/explore.py; docs/explore.md)
     python -m eval compare REPORT [REPORT ...] --out DIR             (eval/compare.py; docs/evaluation.md)
     python -m eval export --protocol P --out KIT [...]               (eval/kit/export.py; docs/evaluation.md)
     python -m eval score --kit KIT --videos DIR --out DIR [--name N] (eval/kit/score.py; docs/evaluation.md)

@@ -4,6 +4,9 @@
 ``--tiny``) is not part of ``all``. The memory budget of training a config is ``python -m train budget``
 (train/budget.py).
 
+``explore`` (eval/bench/explore.py: ``worldmem explore``'s chunk latency per stage, headless, with the shipped
+tiny model or ``--checkpoint``; needs ``pip install -e ".[explore]"``) is not part of ``all`` either.
+
 ``all`` runs geometry, rollout and curation in turn (each also writes its own ``NAME.json`` next to ``out``)
 and gathers their results into ``out`` (default ``outputs/bench/bench.json``): ``{"machine", "quick",
 "repeats", "seconds", "benchmarks": {"geometry": ..., "rollout": ..., "curation": ...}}``.
@@ -18,6 +21,7 @@ from pathlib import Path
 import torch
 
 from eval.bench.curation import bench_curation
+from eval.bench.explore import bench_explore
 from eval.bench.geometry import bench_geometry
 from eval.bench.gpu import bench_gpu
 from eval.bench.rollout import bench_rollout
@@ -44,7 +48,7 @@ def bench_all(out: Path, repeats: int = 5, quick: bool = False, checkpoint: Path
 
 
 BENCHMARKS = {"curation": bench_curation, "geometry": bench_geometry, "rollout": bench_rollout, "all": bench_all,
-              "gpu": bench_gpu}
-CHECKPOINT_BENCHMARKS = {"rollout", "all"}
+              "gpu": bench_gpu, "explore": bench_explore}
+CHECKPOINT_BENCHMARKS = {"rollout", "all", "explore"}
 DEVICE_BENCHMARKS = {"gpu"}
 """Benchmarks that take ``--device`` and ``--tiny``."""
