@@ -103,7 +103,7 @@ def test_walk_buttons_screenshot_two_tabs_save_and_load(tmp_path):
         assert [c.index for c in chunks] == [0, 1, 2, 3, 4]
         assert [c.first for c in chunks] == [2, 6, 10, 14, 18]
         assert chunks[-1].map_points > start_map  # the map grew
-        assert wait_until(lambda: "chunk 5, frame 22" in driver.page_source, 30)  # the page's counters caught up
+        assert wait_until(lambda: "5 chunks, 22 frames" in driver.page_source, 30)  # the page's counters caught up
 
         # The newest frame and the point cloud are on the page.
         frame = wait_until(lambda: next((img for img in driver.find_elements(By.TAG_NAME, "img")
@@ -121,7 +121,7 @@ def test_walk_buttons_screenshot_two_tabs_save_and_load(tmp_path):
         first_tab = driver.current_window_handle
         driver.switch_to.new_window("tab")
         driver.get(explorer.url)
-        assert wait_until(lambda: "chunk 5, frame 22" in driver.page_source, 60)
+        assert wait_until(lambda: "5 chunks, 22 frames" in driver.page_source, 60)
         driver.close()
         driver.switch_to.window(first_tab)
         click_button(driver, "Forward")

@@ -13,8 +13,8 @@ import time
 
 import numpy as np
 
-__all__ = ["CHROMEDRIVER", "CHROMIUM", "click_button", "open_browser", "press_key", "region_pixels", "screenshot", "wait_until",
-           "wait_for_button"]
+__all__ = ["CHROMEDRIVER", "CHROMIUM", "click_button", "dismiss_notifications", "open_browser", "press_key",
+           "region_pixels", "screenshot", "wait_for_button", "wait_until"]
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -66,6 +66,17 @@ def press_key(driver, key: str) -> None:
     body = canvas[0] if canvas else driver.find_element(By.TAG_NAME, "body")
     ActionChains(driver).move_to_element(body).click().perform()
     ActionChains(driver).send_keys(key.lower()).perform()
+
+
+def dismiss_notifications(driver) -> None:
+    """Closes the page's notifications (viser warns that WebGL runs in software, as it does headless)."""
+    from selenium.webdriver.common.by import By
+
+    for button in driver.find_elements(By.XPATH, "//div[contains(@class, 'Notification')]//button"):
+        try:
+            button.click()
+        except Exception:  # already gone  # noqa: BLE001
+            pass
 
 
 def screenshot(driver) -> np.ndarray:

@@ -74,24 +74,25 @@ class Page:
                                    format="jpeg", jpeg_quality=92)
         self.status = gui.add_markdown("starting")
         self.latency = gui.add_markdown("")
-        with gui.add_folder("Move"):
-            for name, move in MOVES.items():
-                button = gui.add_button(move.label)
-                button.on_click(lambda _event, name=name: actions["move"](name))
-                if move.key is not None:
-                    command = gui.add_command(f"Move: {move.label}", hotkey=move.key)
-                    command.on_trigger(lambda _event, name=name: actions["move"](name))
-        with gui.add_folder("World"):
-            gui.add_button("Bookmark").on_click(lambda _event: actions["bookmark"]())
-            gui.add_button("Go back to bookmark").on_click(lambda _event: actions["return"]())
-            gui.add_button("Save world").on_click(lambda _event: actions["save"]())
-            self.show_render = gui.add_checkbox("Show spatial render", initial_value=False)
-            self.render = gui.add_image(np.zeros((FRAME_PIXELS, FRAME_PIXELS, 3), np.uint8),
-                                        label="Spatial render the model read", format="jpeg", visible=False)
-            self.show_render.on_update(lambda _event: setattr(self.render, "visible", self.show_render.value))
-            if prompt is not None:
-                box = gui.add_text("Prompt", initial_value=prompt)
-                box.on_update(lambda _event: actions["prompt"](box.value))
+        labels = {move.label: name for name, move in MOVES.items()}
+        for title, names in (("Walk", ("forward", "back", "left", "right")),
+                             ("Turn", ("turn-left", "turn-right", "up", "down"))):
+            group = gui.add_button_group(title, [MOVES[name].label for name in names])
+            group.on_click(lambda event: actions["move"](labels[event.target.value]))
+        for name, move in MOVES.items():
+            if move.key is not None:
+                command = gui.add_command(f"Move: {move.label}", hotkey=move.key)
+                command.on_trigger(lambda _event, name=name: actions["move"](name))
+        gui.add_button_group("Bookmarks", ["Bookmark", "Go back to bookmark"]).on_click(
+            lambda event: actions["bookmark" if event.target.value == "Bookmark" else "return"]())
+        gui.add_button("Save world").on_click(lambda _event: actions["save"]())
+        self.show_render = gui.add_checkbox("Show spatial render", initial_value=False)
+        self.render = gui.add_image(np.zeros((FRAME_PIXELS, FRAME_PIXELS, 3), np.uint8),
+                                    label="Spatial render the model read", format="jpeg", visible=False)
+        self.show_render.on_update(lambda _event: setattr(self.render, "visible", self.show_render.value))
+        if prompt is not None:
+            box = gui.add_text("Prompt", initial_value=prompt)
+            box.on_update(lambda _event: actions["prompt"](box.value))
         self._player = threading.Thread(target=self._play, name="explore-player", daemon=True)
         self._player.start()
 
@@ -109,7 +110,11 @@ class Page:
             time.sleep(1.0 / PLAY_FPS)
 
     def close(self) -> None:
+        """Stops playing (frames not yet shown are dropped)."""
+        while not self._frames.empty():
+            self._frames.get_nowait()
         self._frames.put(None)
+        self._player.join(timeout=5)
 
     # ------------------------------------------------------------------ scene
     def _frustum(self, name: str, camera, color, size: float, image: np.ndarray | None = None) -> None:

@@ -103,7 +103,7 @@ class Worker:
     # ------------------------------------------------------------------ doing
     def _status(self, note: str = "") -> str:
         w = self.world
-        return (f"chunk {w.chunks}, frame {w.frames.shape[0]}, map {self.map_points:,} points, "
+        return (f"{w.chunks} chunks, {w.frames.shape[0]} frames, map {self.map_points:,} points, "
                 f"{len(w.memory.episodic)} keyframes, {len(w.bookmarks)} bookmarks"
                 f"{', ' + str(self._pending_moves) + ' moves queued' if self._pending_moves else ''}"
                 f"{'. ' + note if note else ''}")
