@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test test-fast demo lint bench clean-venv
+.PHONY: test test-fast demo explore lint bench clean-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -13,7 +13,7 @@ $(PY):
 $(STAMP): $(PY) pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[dev,viz,train,ray]"
+	$(PY) -m pip install --quiet -e ".[dev,viz,train,ray,explore]"
 	touch $(STAMP)
 
 test: $(STAMP)
@@ -25,6 +25,11 @@ test-fast: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m worldmem.demo --out outputs/demo
+
+# Walk a generated world in the browser: open http://127.0.0.1:8080 (docs/explore.md). PORT=... to change it.
+PORT ?= 8080
+explore: $(STAMP)
+	$(PY) -m worldmem.explore --checkpoint checkpoints/worldmem-tiny --scene synthetic:0 --port $(PORT)
 
 bench: $(STAMP)
 	$(PY) -m eval bench geometry
