@@ -80,3 +80,33 @@ def test_scripted_session_saves_and_load_goes_on(tmp_path):
     second = session("--load", str(tmp_path / "world"), "--moves", "W", "--quit")
     assert any(line.startswith("world: 10 frames, 2 chunks") for line in second)
     assert any(line.startswith("chunk 2: frames 10-13") for line in second)
+
+
+def test_given_frames_start_a_world_and_flags_a_loaded_world_would_ignore_are_errors(tmp_path, capsys):
+    import argparse
+
+    import numpy as np
+    import torch
+
+    from worldmem.explore.app import load_world
+    from worldmem.geometry import trajectories
+    from worldmem.synthetic import SyntheticScene
+    from worldmem.utils.io import atomic_write_json
+    from worldmem.utils.video import write_video
+
+    cams = trajectories.from_keys("W", start=(0.0, 0.0, 1.5), height=32, width=32, fov_deg=70.0)
+    frames, depth = SyntheticScene.random(seed=2).render(cams)
+    write_video(tmp_path / "given.mp4", frames, fps=8)
+    np.save(tmp_path / "depth.npy", depth[:, 0].numpy())
+    atomic_write_json(tmp_path / "cams.json", cams.to_dict())
+    args = argparse.Namespace(checkpoint=TINY, load=None, frames=str(tmp_path / "given.mp4"),
+                              depth=str(tmp_path / "depth.npy"), cameras=str(tmp_path / "cams.json"), scene=None,
+                              seed=None, steps=None, prompt=None)
+    _, world = load_world(args)
+    assert world.frames.shape == (2, 3, 32, 32) and torch.equal(world.cameras.cam_from_world, cams.cam_from_world)
+    chunk = world.generate(world.plan_move("forward"))
+    assert chunk.first == 2 and chunk.frames.shape == (4, 3, 32, 32)
+    world.save(tmp_path / "world", [])
+    for flag in ("--steps", "--seed"):
+        err = _error(["--checkpoint", str(TINY), "--load", str(tmp_path / "world"), flag, "3"], capsys)
+        assert f"{flag}: not with --load" in err

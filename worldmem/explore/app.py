@@ -31,17 +31,20 @@ def load_world(args: argparse.Namespace):
         raise UsageError(f"--prompt: the pipeline in {args.checkpoint} has no text encoder")
     if args.load is not None:
         try:
-            return pipe, World.load(pipe, args.load)
+            world = World.load(pipe, args.load)
         except ValueError as err:
             raise UsageError(f"--load: {err}") from None
+        if args.prompt is not None:  # a new prompt from the next chunk on; else the saved world's
+            world.prompt = args.prompt
+        return pipe, world
     if args.frames is not None:
         frames, depth, cameras = _given_frames(args, pipe)
         try:
-            return pipe, World.from_frames(pipe, frames, depth, cameras, args.seed, args.steps, args.prompt)
+            return pipe, World.from_frames(pipe, frames, depth, cameras, args.seed or 0, args.steps, args.prompt)
         except ValueError as err:
             raise UsageError(f"--frames: {' '.join(str(err).split())}"[:400]) from None
     seed = scene_seed(args.scene or "synthetic:0")
-    return pipe, World.from_scene(pipe, seed, args.seed, args.steps, args.prompt)
+    return pipe, World.from_scene(pipe, seed, args.seed or 0, args.steps, args.prompt)
 
 
 def _given_frames(args, pipe):
@@ -120,7 +123,8 @@ def start_session(args: argparse.Namespace, argv: list[str]) -> Session:
     actions = {}
     scale = world.memory.scene_scale or 1.0
     up = -world.cameras.world_from_cam[0, :3, 1].double().numpy()  # the first camera's up (-y)
-    page = Page(server, actions, world.prompt if world.pipe.text_encoder is not None else None, scale, up)
+    prompt_box = (world.prompt or "") if world.pipe.text_encoder is not None else None  # None: no prompt box
+    page = Page(server, actions, prompt_box, scale, up)
     worker = Worker(world, page, args.save_to, argv)
     actions.update(move=worker.move, bookmark=worker.bookmark, save=worker.save, prompt=worker.set_prompt,
                    **{"return": worker.go_back})

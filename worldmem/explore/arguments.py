@@ -33,8 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"where 'save world' writes (default {DEFAULT_SAVE_TO}; new, empty or a saved world)")
     parser.add_argument("--record", type=Path, metavar="DIR",
                         help="at exit, write the explored video, depth, cameras, map .ply and memory here")
-    parser.add_argument("--steps", type=int, default=None, help="denoising steps per chunk (default the pipeline's)")
-    parser.add_argument("--seed", type=int, default=0, help="noise seed (a loaded world keeps its own)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="denoising steps per chunk (default the pipeline's; a loaded world keeps its own)")
+    parser.add_argument("--seed", type=int, default=None, help="noise seed (default 0; a loaded world keeps its own)")
     parser.add_argument("--prompt", default=None, help="text every chunk is conditioned on (needs a text encoder)")
     parser.add_argument("--moves", default="", metavar="KEYS",
                         help="moves queued at the start: " + ", ".join(f"{k} {v}" for k, v in MOVE_KEYS.items()))
@@ -80,6 +81,9 @@ def check_args(args: argparse.Namespace) -> None:
     if args.load is not None:
         from worldmem.explore.world import world_problem
 
+        for flag, value in (("--steps", args.steps), ("--seed", args.seed)):
+            if value is not None:
+                raise UsageError(f"{flag}: not with --load (a loaded world keeps its own, so that it goes on exactly)")
         problem = world_problem(args.load)
         if problem:
             raise UsageError(f"--load: {problem}")

@@ -115,8 +115,8 @@ class Worker:
                 if job is None:
                     return
                 self._do(*job)
-            except ValueError as err:  # a refused save, a path the pipeline refuses: the session goes on
-                self.out(f"worldmem explore: {job[0]} failed: {' '.join(str(err).split())}"[:400])
+            except Exception as err:  # noqa: BLE001 -- a refused save, a chunk that fails: the session goes on
+                self.out(f"worldmem explore: {job[0]} failed: {' '.join(str(err).split()) or type(err).__name__}"[:400])
                 if self.page is not None:
                     self.page.set_status(self._status(f"{job[0]} failed"))
             finally:
@@ -147,7 +147,7 @@ class Worker:
             if self.page is not None:
                 self.page.set_status(self._status(f"saved to {self.save_to}"))
         elif kind == "prompt":
-            world.prompt = value
+            world.prompt = value or None  # an empty box: the empty prompt
 
     def generate(self, cameras) -> ChunkReport:
         """One chunk along ``cameras``: generated, sent to the page, its line printed."""
