@@ -1,6 +1,7 @@
 """The explorer in a real browser (headless Chromium from the OS packages, driven by selenium): a walk key and
-the buttons make chunks, the page shows a frame and a point cloud, two tabs see the same world and closing one
-stops nothing, and a saved world goes on after a restart with ``--load``.
+the buttons make chunks (moves, a bookmark and the way back to it), the page shows a frame and a point cloud and,
+on the toggle, the spatial render; two tabs see the same world and closing one stops nothing; a saved world goes
+on after a restart with ``--load``.
 
 Chromium missing is a failure, not a skip (``.ci/run`` installs ``chromium chromium-driver``)."""
 
@@ -20,6 +21,7 @@ from worldmem.explore.browser import (
     CHROMEDRIVER,
     CHROMIUM,
     click_button,
+    click_checkbox,
     open_browser,
     press_key,
     region_pixels,
@@ -104,6 +106,14 @@ def test_walk_buttons_screenshot_two_tabs_save_and_load(tmp_path):
         assert [c.first for c in chunks] == [2, 6, 10, 14, 18]
         assert chunks[-1].map_points > start_map  # the map grew
         assert wait_until(lambda: "5 chunks, 22 frames" in driver.page_source, 30)  # the page's counters caught up
+        click_button(driver, "Bookmark")
+        assert explorer.wait_line("bookmark 1:") == "bookmark 1: frame 21"
+        click_button(driver, "Turn right")
+        click_button(driver, "Go back to bookmark")  # 20 degrees back: one chunk
+        chunks = explorer.wait_chunks(7)
+        assert [c.first for c in chunks[5:]] == [22, 26]
+        assert wait_until(lambda: "7 chunks, 30 frames" in driver.page_source and "1 bookmarks" in driver.page_source,
+                          30)
 
         # The newest frame and the point cloud are on the page.
         frame = wait_until(lambda: next((img for img in driver.find_elements(By.TAG_NAME, "img")
@@ -117,20 +127,28 @@ def test_walk_buttons_screenshot_two_tabs_save_and_load(tmp_path):
         scene_pixels = region_pixels(driver, image, canvas)
         assert _non_blank(scene_pixels) > 0.02, _non_blank(scene_pixels)
 
+        # The toggle shows the spatial render the model read.
+        def large_images():
+            return [img for img in driver.find_elements(By.TAG_NAME, "img") if img.rect["width"] >= 200]
+
+        assert len(large_images()) == 1
+        click_checkbox(driver, "Show spatial render")
+        assert wait_until(lambda: len(large_images()) == 2, 30)
+
         # A second tab sees the same world; closing it stops nothing.
         first_tab = driver.current_window_handle
         driver.switch_to.new_window("tab")
         driver.get(explorer.url)
-        assert wait_until(lambda: "5 chunks, 22 frames" in driver.page_source, 60)
+        assert wait_until(lambda: "7 chunks, 30 frames" in driver.page_source, 60)
         driver.close()
         driver.switch_to.window(first_tab)
         click_button(driver, "Forward")
-        explorer.wait_chunks(6)
+        explorer.wait_chunks(8)
         assert explorer.proc.poll() is None
 
         click_button(driver, "Save world")
         saved = explorer.wait_line("saved world:")
-        assert saved.startswith("saved world: 26 frames, 6 chunks")
+        assert saved.startswith("saved world: 34 frames, 8 chunks")
         saved_map = explorer.chunks()[-1].map_points
     finally:
         driver.quit()
@@ -140,13 +158,13 @@ def test_walk_buttons_screenshot_two_tabs_save_and_load(tmp_path):
     again = _Explorer("--load", str(world), "--save-to", str(tmp_path / "world2"))
     try:
         line = again.wait_line("world:")
-        assert line == f"world: 26 frames, 6 chunks, map {saved_map:,} points"
+        assert line == f"world: 34 frames, 8 chunks, map {saved_map:,} points"
         driver = open_browser(again.url)
         try:
             click_button(driver, "Forward", timeout=90)
             chunk = again.wait_chunks(1)[0]
         finally:
             driver.quit()
-        assert (chunk.index, chunk.first) == (6, 26)
+        assert (chunk.index, chunk.first) == (8, 34)
     finally:
         assert again.stop() == 0

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-__all__ = ["CHROMEDRIVER", "CHROMIUM", "click_button", "dismiss_notifications", "open_browser", "press_key",
+__all__ = ["CHROMEDRIVER", "CHROMIUM", "click_button", "click_checkbox", "dismiss_notifications", "open_browser", "press_key",
            "region_pixels", "screenshot", "wait_for_button", "wait_until"]
 
 CHROMIUM = "/usr/bin/chromium"
@@ -55,6 +55,18 @@ def click_button(driver, label: str, timeout: float = 60.0) -> None:
     button = wait_for_button(driver, label, timeout)
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", button)
     button.click()
+
+
+def click_checkbox(driver, label: str, timeout: float = 60.0) -> None:
+    """Clicks the page's checkbox labelled ``label`` (its ``<label for=...>`` names the input)."""
+    from selenium.webdriver.common.by import By
+
+    found = wait_until(lambda: driver.find_elements(By.XPATH, f"//label[normalize-space(.)='{label}']"), timeout)
+    if not found:
+        raise LookupError(f"no checkbox labelled {label!r} on the page")
+    box = driver.find_element(By.ID, found[0].get_attribute("for"))
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", box)
+    box.click()
 
 
 def press_key(driver, key: str) -> None:
