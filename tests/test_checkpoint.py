@@ -1,8 +1,10 @@
-"""The shipped tiny model: it loads, its config is rebuilt from configs/, and it uses its memory."""
+"""The shipped tiny models (CogVideoX and Wan architecture): they load, their configs are rebuilt from configs/,
+and they use their memory."""
 
 import json
 from pathlib import Path
 
+import pytest
 import torch
 
 from train.config import load_config, memory_config
@@ -11,35 +13,40 @@ from worldmem.pipelines import GenerationConfig, WorldMemPipeline, default_sched
 from worldmem.utils.config import load
 
 ROOT = Path(__file__).resolve().parents[1]
-CKPT = ROOT / "checkpoints" / "worldmem-tiny"
-GENERATION = ROOT / "configs" / "generation" / "tiny.yaml"
+GENERATION = ROOT / "configs" / "generation" / "tiny.yaml"  # the generation settings of both tiny models
+SHIPPED = {"worldmem-tiny": "tiny.yaml", "worldmem-tiny-wan": "tiny-wan.yaml"}  # checkpoint -> training config
 
 
-def _training_config():
+def _training_config(name: str = "worldmem-tiny"):
     # The last fine-tuning round (docs/models.md) ran with the finer, anti-aliased map's curation config.
-    return load_config(ROOT / "configs" / "tiny.yaml", [f"data.curation={ROOT / 'configs/curation/tiny-aa.yaml'}"])
+    return load_config(ROOT / "configs" / SHIPPED[name], [f"data.curation={ROOT / 'configs/curation/tiny-aa.yaml'}"])
 
 
-def test_the_shipped_model_index_is_rebuilt_from_configs_alone(tmp_path):
-    """model_index.json equals the index of a pipeline built from configs/tiny.yaml's model and the generation
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_the_shipped_model_index_is_rebuilt_from_configs_alone(tmp_path, name):
+    """model_index.json equals the index of a pipeline built from the training config's model and the generation
     settings of configs/generation/tiny.yaml (write gate, render anchor, sky layer, ...): nothing typed by hand."""
     from train.loop import build_model
 
+    ckpt = ROOT / "checkpoints" / name
     generation = load(GenerationConfig, GENERATION)
-    model, codec = build_model(_training_config())
+    model, codec = build_model(_training_config(name))
     pipe = WorldMemPipeline(model, default_scheduler(), codec, **generation.to_dict())
     pipe.save_config(tmp_path)
     rebuilt = json.loads((tmp_path / "model_index.json").read_text())
-    assert rebuilt == json.loads((CKPT / "model_index.json").read_text())
-    assert WorldMemPipeline.from_pretrained(CKPT).generation == generation  # and it loads as exactly that
+    assert rebuilt == json.loads((ckpt / "model_index.json").read_text())
+    assert WorldMemPipeline.from_pretrained(ckpt).generation == generation  # and it loads as exactly that
 
 
-def test_shipped_checkpoint_loads_and_matches_its_config():
-    size = sum(f.stat().st_size for f in CKPT.rglob("*") if f.is_file())
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_shipped_checkpoint_loads_and_matches_its_config(name):
+    ckpt = ROOT / "checkpoints" / name
+    size = sum(f.stat().st_size for f in ckpt.rglob("*") if f.is_file())
     assert size < 25 * 2**20
-    pipe = WorldMemPipeline.from_pretrained(str(CKPT))
-    cfg = _training_config()
+    pipe = WorldMemPipeline.from_pretrained(str(ckpt))
+    cfg = _training_config(name)
     t = pipe.transformer.config
+    assert t.backbone == cfg.model.backbone
     assert {k: t.base_config[k] for k in cfg.model.base_config} == cfg.model.base_config
     assert (t.spatial_mode, t.num_control_layers, t.keyframe_every, t.use_camera, t.latent_channels) == (
         cfg.model.spatial_mode, cfg.model.num_control_layers, cfg.model.keyframe_every, cfg.model.use_camera,
@@ -54,7 +61,7 @@ def test_shipped_checkpoint_loads_and_matches_its_config():
     trained = memory_config(cfg)
     assert trained["spatial"].pop("sky_resolution") == 0
     assert saved == trained
-    on_disk = json.loads((CKPT / "transformer" / "config.json").read_text())
+    on_disk = json.loads((ckpt / "transformer" / "config.json").read_text())
     assert on_disk["base_config"] == dict(t.base_config) and on_disk["spatial_mode"] == t.spatial_mode
     assert all(torch.isfinite(p).all() for p in pipe.transformer.parameters())
 
@@ -69,3 +76,15 @@ def test_demo_generates_with_the_shipped_model_and_memory_helps(tmp_path, capsys
     assert gen["given_frames"] == 2 and gen["same_pose_pairs"] == 6
     assert gen["same_pose_psnr_full_memory_db"] > gen["same_pose_psnr_working_only_db"] + 1.5
     assert "with memory" in capsys.readouterr().out
+
+
+def test_the_shipped_wan_model_runs_through_worldmem_generate(tmp_path):
+    from worldmem.cli import main
+
+    out = tmp_path / "run"
+    assert main(["generate", "--checkpoint", str(ROOT / "checkpoints" / "worldmem-tiny-wan"), "--scene",
+                 "synthetic:1000001", "--trajectory", "out-and-back", "--num-frames", "10", "--steps", "2",
+                 "--out", str(out)]) == 0
+    for name in ("video.mp4", "depth.mp4", "cameras.json", "memory.ply", "run.json"):
+        assert (out / name).is_file(), name
+    assert len(json.loads((out / "cameras.json").read_text())["cam_from_world"]) == 10

@@ -71,6 +71,13 @@ PROBES: dict[str, tuple[str, list[str], list[str]]] = {
     "model.pretrained": ("model", ["model.pretrained={cogvideox}"], []),
     "model.codec": ("model", ["model.codec=vae"], ["model.pretrained={cogvideox}"]),
     "model.spatial_mode": ("model", ["model.spatial_mode=controlnet"], []),
+    # The family's own tiny base (an empty base_config) for the probes that change the family or its size.
+    "model.backbone": ("model", ["model.backbone=wan"], ["model.base_config={{}}"]),
+    "model.sample_size": ("model", ["model.sample_size=[8, 8]"], ["model.base_config={{}}", "model.backbone=wan"]),
+    "model.control_placement": ("model", ["model.control_placement=spread"],
+                                ["model.spatial_mode=controlnet", "model.base_config.num_layers=4",
+                                 "model.num_control_layers=2"]),
+    "model.published": ("budget", ["model.published=wan2.1-t2v-1.3b"], ["model.base_config={{}}"]),
     "model.num_control_layers": ("model", ["model.num_control_layers=0"], ["model.spatial_mode=controlnet"]),
     "model.keyframe_every": ("model", ["model.keyframe_every=0"], []),
     "model.use_camera": ("model", ["model.use_camera=false"], []),
@@ -200,6 +207,12 @@ def observe_model(cfg, ctx):
     params = list(model.parameters())
     return (fingerprint(dict(model.config)), sum(p.numel() for p in params), sum(p.numel() for p in params if p.requires_grad),
             model.is_gradient_checkpointing, type(codec).__name__, fingerprint(model.state_dict()))
+
+
+def observe_budget(cfg, ctx):
+    from train.budget import resolve_base_config
+
+    return fingerprint(resolve_base_config(cfg))
 
 
 def observe_pipeline(cfg, ctx):

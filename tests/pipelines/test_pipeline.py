@@ -24,14 +24,6 @@ def make_pipe(seed=0, **kwargs) -> WorldMemPipeline:
                             working_window=2, **kwargs)
 
 
-@pytest.fixture(scope="module")
-def world():
-    scene = SyntheticScene.random(seed=3, kind="room")
-    cams = out_and_back_in_scene(scene, 12, S)
-    frames, depth = scene.render(cams)
-    return cams, frames, depth
-
-
 def run(pipe, world, n=12, **kw):
     cams, frames, depth = world
     kw.setdefault("generator", torch.Generator().manual_seed(7))

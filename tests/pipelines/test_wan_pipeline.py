@@ -6,22 +6,12 @@ import torch
 from diffusers import AutoencoderKLWan
 
 from tests.models.test_wan import tiny_wan, tiny_wan_vae
-from tests.synthetic.scene_paths import out_and_back_in_scene
 from worldmem.models import VAECodec, WorldMemTransformer
 from worldmem.pipelines import WorldMemPipeline, default_scheduler
 from worldmem.pipelines.tiny import random_tiny_pipeline
-from worldmem.synthetic import SyntheticScene
 
 S = 16
 MEMORY = {"spatial": {"voxel_size": 0.1}, "episodic": {"keyframe_pool": 3}}
-
-
-@pytest.fixture(scope="module")
-def world():
-    scene = SyntheticScene.random(seed=3, kind="room")
-    cams = out_and_back_in_scene(scene, 12, S)
-    frames, depth = scene.render(cams)
-    return cams, frames, depth
 
 
 def test_the_tiny_wan_pipeline_generates_saves_and_loads(tmp_path, world):

@@ -129,7 +129,7 @@ def test_two_processes_under_accelerate_launch_end_with_identical_weights(tmp_pa
     (["data.curation_config=configs/curation/tiny.yaml"], "<overrides>: data.curation_config: expected a key of "
                                                            "DataConfig (did you mean curation?), got 'curation_config'"),
     (["model.use_camera=1"], "<overrides>: model.use_camera: expected true or false, got 1"),
-    (["model.codec=vae"], "TINY: model.pretrained: expected a local CogVideoX folder with vae/ for codec 'vae', got ''"),
+    (["model.codec=vae"], "TINY: model.pretrained: expected a local CogVideoX or Wan folder with vae/ for codec 'vae', got ''"),
     (["data.source=shards"], "TINY: data.shards: expected the folder of curated shards for source 'shards', got ''"),
     (["model.pretrained=/no/such/dir"], "<overrides>: model.pretrained: expected an existing local folder, got '/no/such/dir'"),
     (["generation.memory_config.spatial.voxel_size=0"],
@@ -237,6 +237,18 @@ def test_the_command_line_takes_overrides_anywhere(tmp_path, curation_yaml):
     assert (tmp_path / "checkpoints" / "latest").read_text().strip() == "step_0000001"
 
 
+def vae_shards(tmp_path: Path, target_frames: int, synthetic_frames: int) -> tuple[Path, Path]:
+    """(curation yaml, shards) of one synthetic 16x16 clip whose target chunk a VAE codec can decode."""
+    curation = tmp_path / "curation.yaml"
+    curation.write_text(f"image_size: [16, 16]\ntarget_frames: {target_frames}\nworking_frames: 1\nmax_keyframes: 2\n"
+                        f"voxel_size: 0.08\nsynthetic_frames: {synthetic_frames}\nsource_frames: 8\n"
+                        "min_source_frames: 4\nsamples_per_clip: 1\nsynthetic_supersample: 1\nclips_per_shard: 2\n")
+    shards = tmp_path / "shards"
+    subprocess.run([sys.executable, "-m", "data_curation", "build", "--source", "synthetic:1", "--out", str(shards),
+                    "--config", str(curation), "--no-progress"], check=True, cwd=ROOT, capture_output=True)
+    return curation, shards
+
+
 def test_cogvideox_config_runs_two_steps_with_tiny_random_weights(tmp_path, tmp_path_factory):
     from diffusers import AutoencoderKLCogVideoX, CogVideoXTransformer3DModel
 
@@ -249,13 +261,7 @@ def test_cogvideox_config_runs_two_steps_with_tiny_random_weights(tmp_path, tmp_
     AutoencoderKLCogVideoX(down_block_types=("CogVideoXDownBlock3D",) * 4, up_block_types=("CogVideoXUpBlock3D",) * 4,
                            block_out_channels=(8, 8, 8, 8), latent_channels=4, layers_per_block=1,
                            norm_num_groups=2).save_pretrained(base / "vae")
-    curation = tmp_path / "curation.yaml"
-    curation.write_text("image_size: [16, 16]\ntarget_frames: 9\nworking_frames: 1\nmax_keyframes: 2\nvoxel_size: 0.08\n"
-                        "synthetic_frames: 20\nsource_frames: 8\nmin_source_frames: 4\nsamples_per_clip: 1\n"
-                        "synthetic_supersample: 1\nclips_per_shard: 2\n")
-    shards = tmp_path / "shards"
-    subprocess.run([sys.executable, "-m", "data_curation", "build", "--source", "synthetic:1", "--out", str(shards),
-                    "--config", str(curation), "--no-progress"], check=True, cwd=ROOT, capture_output=True)
+    _, shards = vae_shards(tmp_path, target_frames=9, synthetic_frames=20)
     cfg = load_config(ROOT / "configs" / "cogvideox-5b.yaml", [
         f"model.pretrained={base}", "model.text_encoder=", "model.num_control_layers=1", "model.keyframe_every=1",
         f"data.shards={shards}", "generation.chunk_size=9", "generation.working_window=1", "data.num_workers=0",
@@ -284,13 +290,7 @@ def test_wan_config_runs_two_steps_with_tiny_random_wan_weights_and_umt5_text(tm
     WanTransformer3DModel(**dict(tiny_wan(4), patch_size=[1, 1, 1])).save_pretrained(base / "transformer")
     AutoencoderKLWan(**tiny_wan_vae("2.1")).save_pretrained(base / "vae")  # 8x spatial, 4 channels
     save_tiny_text_encoder(base, d_model=20, umt5=True)
-    curation = tmp_path / "curation.yaml"
-    curation.write_text("image_size: [16, 16]\ntarget_frames: 5\nworking_frames: 1\nmax_keyframes: 2\nvoxel_size: 0.08\n"
-                        "synthetic_frames: 16\nsource_frames: 8\nmin_source_frames: 4\nsamples_per_clip: 1\n"
-                        "synthetic_supersample: 1\nclips_per_shard: 2\n")
-    shards = tmp_path / "shards"
-    subprocess.run([sys.executable, "-m", "data_curation", "build", "--source", "synthetic:1", "--out", str(shards),
-                    "--config", str(curation), "--no-progress"], check=True, cwd=ROOT, capture_output=True)
+    curation, shards = vae_shards(tmp_path, target_frames=5, synthetic_frames=16)  # 4m + 1 frames for Wan's VAE
     cfg = load_config(ROOT / "configs" / "wan2.1-1.3b.yaml", [
         f"model.pretrained={base}", f"model.text_encoder={base}", "model.num_control_layers=1", "model.keyframe_every=1",
         "model.sample_size=[2, 2]", f"data.shards={shards}", f"data.curation={curation}", "generation.chunk_size=5",
