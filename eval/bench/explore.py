@@ -56,9 +56,9 @@ def bench_explore(out: Path, repeats: int = 5, quick: bool = False, checkpoint: 
     from worldmem.pipelines import load_pipeline
 
     checkpoint = DEFAULT_CHECKPOINT if checkpoint is None else checkpoint
-    torch.set_grad_enabled(False)
     pipe = load_pipeline(checkpoint)
-    world = World.from_scene(pipe, SCENE_SEED)
+    with torch.no_grad():
+        world = World.from_scene(pipe, SCENE_SEED)
     server = viser.ViserServer(host="127.0.0.1", port=_free_port(), verbose=False)
     lines: list[str] = []
     try:

@@ -77,7 +77,7 @@ def test_bench_all_gathers_every_benchmark(tmp_path, monkeypatch):
 def test_checkpoint_is_only_for_rollout_benches(tmp_path, capsys):
     with pytest.raises(SystemExit) as err:
         main(["bench", "geometry", "--checkpoint", str(tmp_path)])
-    assert err.value.code == 2 and "--checkpoint: only for all, rollout" in capsys.readouterr().err
+    assert err.value.code == 2 and "--checkpoint: only for all, explore, rollout" in capsys.readouterr().err
     with pytest.raises(SystemExit) as err:
         main(["bench", "rollout", "--checkpoint", str(tmp_path)])
     assert err.value.code == 2 and "model_index.json" in capsys.readouterr().err

@@ -114,8 +114,8 @@ def start_session(args: argparse.Namespace, argv: list[str]) -> Session:
     from worldmem.explore.worker import Worker
 
     check_args(args)
-    torch.set_grad_enabled(False)
-    _, world = load_world(args)
+    with torch.no_grad():  # (the pipeline's own calls are no_grad in the worker's thread too)
+        _, world = load_world(args)
     server = viser.ViserServer(host=args.host, port=args.port, verbose=False)
     if server.get_port() != args.port:  # taken between the check and now
         server.stop()
