@@ -48,7 +48,7 @@ def _free_port() -> int:
 def bench_explore(out: Path, repeats: int = 5, quick: bool = False, checkpoint: Path | None = None) -> dict:
     import viser
 
-    from worldmem.explore.arguments import MOVE_KEYS
+    from worldmem.explore.arguments import DEFAULT_THREADS, MOVE_KEYS
     from worldmem.explore.latency import STAGES
     from worldmem.explore.page import Page
     from worldmem.explore.worker import Worker
@@ -56,6 +56,8 @@ def bench_explore(out: Path, repeats: int = 5, quick: bool = False, checkpoint: 
     from worldmem.pipelines import load_pipeline
 
     checkpoint = DEFAULT_CHECKPOINT if checkpoint is None else checkpoint
+    threads = torch.get_num_threads()
+    torch.set_num_threads(DEFAULT_THREADS)  # as worldmem explore runs the model (restored at the end)
     pipe = load_pipeline(checkpoint)
     with torch.no_grad():
         world = World.from_scene(pipe, SCENE_SEED)
@@ -85,6 +87,7 @@ def bench_explore(out: Path, repeats: int = 5, quick: bool = False, checkpoint: 
         page.close()
     finally:
         server.stop()
+        torch.set_num_threads(threads)
 
     reports = worker.reports[1:]  # the first chunk warms up
     totals = [r.total for r in reports]
@@ -106,7 +109,7 @@ def bench_explore(out: Path, repeats: int = 5, quick: bool = False, checkpoint: 
         "target_ms": TARGET_MS, "meets_target": median_total * 1e3 <= TARGET_MS, "stages": stages,
         "chunk_fps": world.chunk_size / median_total, "end_to_end_fps": frames / wall, "wall_s": wall,
         "map_points": worker.map_points, "points_sent": worker.increments.sent,
-        "machine": {"cpu_threads": torch.get_num_threads(), "cpus": os.cpu_count(), "load_average":
+        "machine": {"cpu_threads": DEFAULT_THREADS, "cpus": os.cpu_count(), "load_average":
                     list(os.getloadavg()), "python": platform.python_version(), "torch": torch.__version__},
         "lines": lines,
     }

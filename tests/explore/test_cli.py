@@ -110,3 +110,13 @@ def test_given_frames_start_a_world_and_flags_a_loaded_world_would_ignore_are_er
     for flag in ("--steps", "--seed"):
         err = _error(["--checkpoint", str(TINY), "--load", str(tmp_path / "world"), flag, "3"], capsys)
         assert f"{flag}: not with --load" in err
+
+
+def test_threads_outside_the_machines_cpus_is_one_line(tmp_path, capsys):
+    import os
+
+    from tests.explore.conftest import TINY
+
+    for bad in ("0", str((os.cpu_count() or 1) + 1)):
+        err = _error(["--checkpoint", str(TINY), "--threads", bad, "--port", str(_free_port())], capsys)
+        assert "--threads: expected an int in [1, " in err, err

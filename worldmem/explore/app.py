@@ -114,6 +114,7 @@ def start_session(args: argparse.Namespace, argv: list[str]) -> Session:
     from worldmem.explore.worker import Worker
 
     check_args(args)
+    torch.set_num_threads(args.threads)
     with torch.no_grad():  # (the pipeline's own calls are no_grad in the worker's thread too)
         _, world = load_world(args)
     server = viser.ViserServer(host=args.host, port=args.port, verbose=False)

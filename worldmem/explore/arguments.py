@@ -4,14 +4,17 @@ bad input raises :class:`~worldmem.utils.cli_errors.UsageError` naming the flag,
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 from pathlib import Path
 
 from worldmem.utils.cli_errors import UsageError
 
-__all__ = ["DEFAULT_PORT", "DEFAULT_SAVE_TO", "MOVE_KEYS", "add_arguments", "check_args", "check_port"]
+__all__ = ["DEFAULT_THREADS", "DEFAULT_PORT", "DEFAULT_SAVE_TO", "MOVE_KEYS", "add_arguments", "check_args", "check_port"]
 
 DEFAULT_PORT = 8080
+DEFAULT_THREADS = 1
+"""Measured with `python -m eval bench explore`: 249 ms a chunk on one thread, 312 ms on two (this 2-core CPU)."""
 DEFAULT_SAVE_TO = Path("outputs/explore/world")
 MOVE_KEYS = {"W": "forward", "S": "back", "A": "left", "D": "right", "Q": "turn-left", "E": "turn-right",
              "R": "up", "F": "down", "B": "bookmark", "G": "return", "V": "save"}
@@ -37,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="denoising steps per chunk (default the pipeline's; a loaded world keeps its own)")
     parser.add_argument("--seed", type=int, default=None, help="noise seed (default 0; a loaded world keeps its own)")
     parser.add_argument("--prompt", default=None, help="text every chunk is conditioned on (needs a text encoder)")
+    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS,
+                        help=f"torch CPU threads of the model (default {DEFAULT_THREADS}: on a 2-core CPU the tiny model "
+                             "is fastest on one, the page's server keeps the other; docs/explore.md)")
     parser.add_argument("--moves", default="", metavar="KEYS",
                         help="moves queued at the start: " + ", ".join(f"{k} {v}" for k, v in MOVE_KEYS.items()))
     parser.add_argument("--quit", action="store_true",
@@ -78,6 +84,8 @@ def check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--moves: unknown key(s) {''.join(bad)!r}; expected letters of {''.join(MOVE_KEYS)!r}")
     if args.quit and not args.moves:
         raise UsageError("--quit: only with --moves (it exits once they are done)")
+    if not 1 <= args.threads <= (os.cpu_count() or 1):
+        raise UsageError(f"--threads: expected an int in [1, {os.cpu_count() or 1}] (this machine's CPUs), got {args.threads}")
     if args.load is not None:
         from worldmem.explore.world import world_problem
 
