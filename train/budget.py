@@ -184,7 +184,7 @@ def token_counts(cfg, model) -> dict:
     grid = (h // ph) * (w // pw)
     chunk = (cfg.generation.chunk_size - 1) // tc + 1
     working = (cfg.generation.working_window - 1) // tc + 1 if cfg.generation.working_window else 0
-    text = model.adapter.text_length if (wan and cfg.model.text_encoder) or not wan else 1
+    text = 1 if wan and not cfg.model.text_encoder else model.adapter.text_length  # Wan without text: one zero token
     keyframes = cfg.data.curation.max_keyframes
     return {"chunk_latent_frames": chunk, "working_latent_frames": working, "tokens_per_frame": grid,
             "video_tokens": (chunk + working) * grid, "text_tokens": text, "keyframes": keyframes,

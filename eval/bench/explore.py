@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import platform
-import socket
 import statistics
 import time
 from pathlib import Path
@@ -39,16 +38,10 @@ TARGET_MS = 250.0
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "worldmem-tiny"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def bench_explore(out: Path, repeats: int = 5, quick: bool = False, checkpoint: Path | None = None) -> dict:
     import viser
 
-    from worldmem.explore.arguments import DEFAULT_THREADS, MOVE_KEYS
+    from worldmem.explore.arguments import DEFAULT_THREADS, MOVE_KEYS, free_port
     from worldmem.explore.latency import STAGES
     from worldmem.explore.page import Page
     from worldmem.explore.worker import Worker
@@ -61,7 +54,7 @@ def bench_explore(out: Path, repeats: int = 5, quick: bool = False, checkpoint: 
     pipe = load_pipeline(checkpoint)
     with torch.no_grad():
         world = World.from_scene(pipe, SCENE_SEED)
-    server = viser.ViserServer(host="127.0.0.1", port=_free_port(), verbose=False)
+    server = viser.ViserServer(host="127.0.0.1", port=free_port(), verbose=False)
     lines: list[str] = []
     try:
         up = -world.cameras.world_from_cam[0, :3, 1].double().numpy()

@@ -198,11 +198,10 @@ def chunk_model(config: Path, tiny: bool, device):
         model.base.rope = rope.to(device)
         model.adapter.base = model.base
     tokens = token_counts(cfg, model)
-    text = model.adapter.text_length if tokens["text_tokens"] > 1 else 1
     sizes = {"frames": cfg.generation.chunk_size, "working_frames": cfg.generation.working_window,
              "latent_frames": tokens["chunk_latent_frames"], "working_latent_frames": tokens["working_latent_frames"],
              "keyframes": cfg.data.curation.max_keyframes, "latent_size": tokens["latent_size"],
-             "text_tokens": 8 if tiny else text, "video_tokens": tokens["video_tokens"],
+             "text_tokens": 8 if tiny else tokens["text_tokens"], "video_tokens": tokens["video_tokens"],
              "frozen_base": cfg.model.train_new_modules_only, "checkpointing": cfg.model.gradient_checkpointing,
              "backbone": cfg.model.backbone, "config": str(config)}
     return model, sizes

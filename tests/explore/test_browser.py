@@ -7,7 +7,6 @@ Chromium missing is a failure, not a skip (``.ci/run`` installs ``chromium chrom
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -17,6 +16,7 @@ import numpy as np
 import pytest
 
 from tests.explore.conftest import ROOT, TINY
+from worldmem.explore.arguments import free_port
 from worldmem.explore.browser import (
     CHROMEDRIVER,
     CHROMIUM,
@@ -33,17 +33,11 @@ from worldmem.explore.latency import parse_line
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class _Explorer:
     """``worldmem explore`` in a subprocess, its printed lines collected."""
 
     def __init__(self, *argv):
-        self.port = _free_port()
+        self.port = free_port()
         self.lines: list[str] = []
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
         self.proc = subprocess.Popen([sys.executable, "-m", "worldmem.explore", "--checkpoint", str(TINY), "--port",

@@ -11,12 +11,7 @@ import pytest
 
 from tests.explore.conftest import ROOT, TINY
 from worldmem import cli
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from worldmem.explore.arguments import free_port
 
 
 def _error(argv, capsys) -> str:
@@ -33,7 +28,7 @@ def test_unreadable_checkpoint_is_one_line(tmp_path, capsys):
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "model_index.json").write_text("{not json")
-    err = _error(["--checkpoint", str(bad), "--port", str(_free_port()), "--save-to", str(tmp_path / "w")], capsys)
+    err = _error(["--checkpoint", str(bad), "--port", str(free_port()), "--save-to", str(tmp_path / "w")], capsys)
     assert "--checkpoint:" in err and str(bad) in err
 
 
@@ -50,7 +45,7 @@ def test_load_of_a_folder_that_is_not_a_world_is_one_line(tmp_path, capsys):
     not_world = tmp_path / "run"
     not_world.mkdir()
     (not_world / "run.json").write_text(json.dumps({"command": "worldmem generate", "argv": []}))
-    err = _error(["--checkpoint", str(TINY), "--load", str(not_world), "--port", str(_free_port()),
+    err = _error(["--checkpoint", str(TINY), "--load", str(not_world), "--port", str(free_port()),
                   "--save-to", str(tmp_path / "w")], capsys)
     assert "--load:" in err and "not a saved world" in err
     err = _error(["--checkpoint", str(TINY), "--load", str(tmp_path / "missing"), "--save-to", str(tmp_path / "w")],
@@ -59,7 +54,7 @@ def test_load_of_a_folder_that_is_not_a_world_is_one_line(tmp_path, capsys):
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "notes.txt").write_text("keep")
-    err = _error(["--checkpoint", str(TINY), "--save-to", str(mine), "--port", str(_free_port())], capsys)
+    err = _error(["--checkpoint", str(TINY), "--save-to", str(mine), "--port", str(free_port())], capsys)
     assert "--save-to:" in err and (mine / "notes.txt").read_text() == "keep"
     assert "--moves: unknown key" in _error(["--checkpoint", str(TINY), "--moves", "WX"], capsys)
 
@@ -68,7 +63,7 @@ def test_load_of_a_folder_that_is_not_a_world_is_one_line(tmp_path, capsys):
 def test_scripted_session_saves_and_load_goes_on(tmp_path):
     def session(*argv):
         run = subprocess.run([sys.executable, "-m", "worldmem.explore", "--checkpoint", str(TINY), "--port",
-                              str(_free_port()), "--save-to", str(tmp_path / "world"), *argv], cwd=ROOT,
+                              str(free_port()), "--save-to", str(tmp_path / "world"), *argv], cwd=ROOT,
                              capture_output=True, text=True, timeout=300)
         assert run.returncode == 0, run.stderr[-2000:]
         return run.stdout.splitlines()
@@ -118,5 +113,5 @@ def test_threads_outside_the_machines_cpus_is_one_line(tmp_path, capsys):
     from tests.explore.conftest import TINY
 
     for bad in ("0", str((os.cpu_count() or 1) + 1)):
-        err = _error(["--checkpoint", str(TINY), "--threads", bad, "--port", str(_free_port())], capsys)
+        err = _error(["--checkpoint", str(TINY), "--threads", bad, "--port", str(free_port())], capsys)
         assert "--threads: expected an int in [1, " in err, err

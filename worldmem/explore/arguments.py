@@ -10,7 +10,8 @@ from pathlib import Path
 
 from worldmem.utils.cli_errors import UsageError
 
-__all__ = ["DEFAULT_THREADS", "DEFAULT_PORT", "DEFAULT_SAVE_TO", "MOVE_KEYS", "add_arguments", "check_args", "check_port"]
+__all__ = ["DEFAULT_THREADS", "DEFAULT_PORT", "DEFAULT_SAVE_TO", "MOVE_KEYS", "add_arguments", "check_args", "check_port",
+           "free_port"]
 
 DEFAULT_PORT = 8080
 DEFAULT_THREADS = 1
@@ -47,6 +48,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="moves queued at the start: " + ", ".join(f"{k} {v}" for k, v in MOVE_KEYS.items()))
     parser.add_argument("--quit", action="store_true",
                         help="exit once the --moves are done (a scripted, headless session; the page still serves)")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port that is free on ``host`` now (the system's pick), for a page nobody has to type the address of."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
 
 
 def check_port(host: str, port: int) -> None:

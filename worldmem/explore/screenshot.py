@@ -8,7 +8,6 @@ as a PNG. Needs ``pip install -e ".[explore]"`` and the OS packages ``chromium c
 from __future__ import annotations
 
 import argparse
-import socket
 import sys
 import tempfile
 import time
@@ -22,17 +21,12 @@ ROOT = Path(__file__).resolve().parents[2]
 MOVES = "WQWQWWEW"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def run(args: argparse.Namespace) -> None:
     import imageio.v3 as iio
 
     from worldmem.explore import add_arguments
     from worldmem.explore.app import start_session
+    from worldmem.explore.arguments import free_port
     from worldmem.explore.browser import dismiss_notifications, open_browser, screenshot, wait_for_button
     from worldmem.utils.io import atomic_write, output_file_problem
 
@@ -42,7 +36,7 @@ def run(args: argparse.Namespace) -> None:
     parser = ArgumentParser(prog="worldmem explore")
     add_arguments(parser)
     with tempfile.TemporaryDirectory() as tmp:
-        port = _free_port()
+        port = free_port()
         explore_args = parse_command(parser, ["--checkpoint", str(args.checkpoint), "--scene", args.scene, "--port",
                                               str(port), "--save-to", str(Path(tmp) / "world")])
         session = start_session(explore_args, [])

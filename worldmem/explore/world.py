@@ -65,6 +65,18 @@ class Chunk:
     """``time.perf_counter()`` when the pipeline call started."""
 
 
+def _append(buffer: torch.Tensor, count: int, rows: torch.Tensor) -> torch.Tensor:
+    """``buffer`` (capacity, ...) holding ``count`` rows, with ``rows`` written after them. When they do not fit, a
+    new buffer of twice the needed capacity takes the old rows, so a chunk costs its own size, not the world's."""
+    need = count + rows.shape[0]
+    if need > buffer.shape[0]:
+        grown = buffer.new_empty((max(2 * buffer.shape[0], need), *buffer.shape[1:]))
+        grown[:count] = buffer[:count]
+        buffer = grown
+    buffer[count:need] = rows
+    return buffer
+
+
 def world_problem(folder: Path) -> str | None:
     """Why ``folder`` is not a saved world (one line), or None."""
     from worldmem.utils.io import RUN_RECORD, read_json
@@ -107,7 +119,8 @@ class World:
             raise ValueError(f"world: expected as many frames, depth maps and cameras as the memory's "
                              f"{memory.num_frames}, got {frames.shape[0]}, {depth.shape[0]}, {len(cameras)}")
         self.pipe, self.memory = pipe, memory
-        self.frames, self.depth, self.cameras = frames, depth, cameras
+        # Frames and depth in buffers that grow by doubling (:func:`_append`); the rows so far are ``len(cameras)``.
+        self._frames, self._depth, self.cameras = frames, depth, cameras
         self.seed = seed
         self.steps = int(pipe.config.num_inference_steps) if steps is None else steps
         self.prompt = prompt
@@ -178,6 +191,16 @@ class World:
 
     # ------------------------------------------------------------------ moving
     @property
+    def frames(self) -> torch.Tensor:
+        """(N, 3, H, W) every frame so far."""
+        return self._frames[: len(self.cameras)]
+
+    @property
+    def depth(self) -> torch.Tensor:
+        """(N, 1, H, W) their z-depth."""
+        return self._depth[: len(self.cameras)]
+
+    @property
     def chunk_size(self) -> int:
         return int(self.pipe.config.chunk_size)
 
@@ -216,14 +239,15 @@ class World:
         readouts = []
         started = time.perf_counter()
         text = {} if self.prompt is None else {"prompt": self.prompt}
-        out = self.pipe(cameras=Cameras.cat([self.cameras, cameras]), memory=self.memory,
+        every = Cameras.cat([self.cameras, cameras])
+        out = self.pipe(cameras=every, memory=self.memory,
                         generator=torch.Generator().manual_seed(self.seed), num_inference_steps=self.steps,
                         progress=False, timings=timings,
                         callback_on_chunk_end=lambda pipe, i, state: readouts.append(state["readout"]), **text)
-        first = self.frames.shape[0]
-        self.frames = torch.cat([self.frames, out.frames])
-        self.depth = torch.cat([self.depth, out.depth])
-        self.cameras = Cameras.cat([self.cameras, cameras])
+        first = len(self.cameras)
+        self._frames = _append(self._frames, first, out.frames)
+        self._depth = _append(self._depth, first, out.depth)
+        self.cameras = every
         spatial = readouts[0].spatial.rgb if readouts and readouts[0].spatial is not None else None
         chunk = Chunk(self.chunks, first, out.frames, out.depth, cameras, spatial, timings, started)
         self.chunks += 1

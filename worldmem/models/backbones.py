@@ -205,9 +205,9 @@ class CogVideoXBackbone(Backbone):
         return out.permute(0, 1, 4, 2, 5, 3, 6).flatten(5, 6).flatten(3, 4)
 
 
-WAN_SAMPLE_SIZES = {16: (60, 104), 48: (44, 80)}
-"""Default latent frame size by latent channels: Wan2.1's VAE (16 channels, 8x) at 480x832, Wan2.2's
-(48 channels, 16x) at 704x1280 (the published models' default resolutions)."""
+WAN_SAMPLE_SIZES = {4: (32, 32), 16: (60, 104), 48: (44, 80)}
+"""Default latent frame size by latent channels: the tiny RGB-D pixel model's 32x32 frames; Wan2.1's VAE
+(16 channels, 8x) at 480x832, Wan2.2's (48 channels, 16x) at 704x1280 (the published models' default resolutions)."""
 
 
 class WanBackbone(Backbone):

@@ -121,8 +121,6 @@ class WorldMemTransformer(ModelMixin, ConfigMixin):
             raise ValueError(f"control_placement: expected one of {CONTROL_PLACEMENTS}, got {control_placement!r}")
         if sample_size is not None and (len(sample_size) != 2 or min(sample_size) < 1):
             raise ValueError(f"sample_size: expected [height, width] in latents, got {sample_size!r}")
-        if backbone == "wan" and sample_size is None and latent_channels == 4:
-            sample_size = [32, 32]  # the tiny RGB-D model's frames
         self.base = family.model_class(**base_config)
         self.adapter: Backbone = family(self.base, None if sample_size is None else tuple(sample_size))
         self.adapter.check(latent_channels)
