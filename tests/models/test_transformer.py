@@ -157,3 +157,33 @@ def test_tiny_config_shapes_for_every_combination_of_paths(mode):
                 kw["plucker"] = torch.randn(b, f + (fw if use_w else 0), 6, s, s, generator=g)
             out = model(x, torch.tensor([3, 900]), **kw).sample
             assert out.shape == (b, f, 4, s, s) and torch.isfinite(out).all(), (use_w, use_s, use_k, use_c)
+
+
+@pytest.mark.parametrize("backbone", ["cogvideox", "wan"])
+def test_memory_encoded_once_gives_the_same_output_at_every_timestep(backbone):
+    """A sampler encodes the memory once per chunk (encode_memory) and passes it to every step: bit-for-bit the
+    output of the forward pass given the memory's inputs, whatever the noisy latents and the timestep."""
+    torch.manual_seed(0)
+    model = WorldMemTransformer(backbone=backbone, spatial_mode="both", num_control_layers=2, keyframe_every=2).eval()
+    perturb_zero_layers(model)
+    g = torch.Generator().manual_seed(3)
+    b, f, fw, k, s = 2, 4, 2, 3, 32
+    memory = dict(working=torch.randn(b, fw, 4, s, s, generator=g), spatial=torch.randn(b, f, 5, s, s, generator=g),
+                  keyframes=torch.randn(b, k, 4, s, s, generator=g),
+                  keyframe_plucker=torch.randn(b, k, 6, s, s, generator=g),
+                  keyframe_mask=torch.tensor([[True, True, False], [False, False, False]]),
+                  plucker=torch.randn(b, fw + f, 6, s, s, generator=g))
+    with torch.no_grad():
+        encoded = model.encode_memory((b, f, s, s), **memory)
+        assert set(encoded.keyframes) == set(model.keyframe_attn) and encoded.control is not None
+        assert len(encoded.added) == 3  # working mask, camera, spatial concat
+        for t in (900, 20):
+            x = torch.randn(b, f, 4, s, s, generator=g)
+            given = model(x, torch.tensor([t, t]), **memory).sample
+            assert torch.equal(model(x, torch.tensor([t, t]), memory=encoded).sample, given)
+        with pytest.raises(ValueError, match="memory: expected either encoded memory or its inputs"):
+            model(x, torch.tensor([1, 1]), memory=encoded, working=memory["working"])
+        with pytest.raises(ValueError, match=r"memory: encoded for latents \(2, 4, 32, 32\)"):
+            model(x[:, :3], torch.tensor([1, 1]), memory=encoded)
+        with pytest.raises(ValueError, match="plucker: expected shape"):
+            model.encode_memory((b, f, s, s), **dict(memory, plucker=memory["plucker"][:, 1:]))

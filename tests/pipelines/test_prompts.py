@@ -66,7 +66,8 @@ def test_text_guidance_is_separate_from_memory_guidance(world, text_dir):
     forward = pipe.transformer.forward
 
     def spy(*args, **kwargs):
-        calls.append((kwargs["encoder_hidden_states"].clone(), kwargs["spatial"] is not None))
+        # (the memory comes encoded once per chunk; the render is read when its control tokens are there)
+        calls.append((kwargs["encoder_hidden_states"].clone(), kwargs["memory"].control is not None))
         return forward(*args, **kwargs)
 
     pipe.transformer.forward = spy

@@ -32,6 +32,7 @@ prompt embeddings (T5's last hidden state, ``L = max_text_seq_length`` tokens: 2
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -41,9 +42,10 @@ from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
 from worldmem.models.backbones import Backbone, backbone_for
-from worldmem.models.memory_layers import KeyframeCrossAttention, PatchConditioner
+from worldmem.models.memory_layers import KeyframeContext, KeyframeCrossAttention, PatchConditioner
 
-__all__ = ["WorldMemTransformer", "SPATIAL_MODES", "CONTROL_PLACEMENTS", "TINY_BASE_CONFIG", "TINY_WAN_BASE_CONFIG"]
+__all__ = ["WorldMemTransformer", "MemoryTokens", "SPATIAL_MODES", "CONTROL_PLACEMENTS", "TINY_BASE_CONFIG",
+           "TINY_WAN_BASE_CONFIG"]
 
 SPATIAL_MODES = ("controlnet", "concat", "both", "none")
 CONTROL_PLACEMENTS = ("first", "spread")
@@ -82,6 +84,28 @@ TINY_WAN_BASE_CONFIG = {
     "eps": 1e-6,
     "rope_max_seq_len": 1024,
 }
+
+
+@dataclass
+class MemoryTokens:
+    """The memory of one chunk as the transformer reads it (:meth:`WorldMemTransformer.encode_memory`): what does
+    not change between denoising steps, computed once per chunk."""
+
+    shape: tuple[int, int, int, int]
+    """(B, F, h, w) of the chunk's latents it was encoded for."""
+    working: torch.Tensor | None = None
+    """(B, Fw, C, h, w) working latents (they enter the base's own input, in front of the chunk)."""
+    added: list[torch.Tensor] = field(default_factory=list)
+    """Tokens (B, (Fw + F) * h/p * w/p, D) added to the main stream after the patch embedding, in order: working
+    mask, camera, spatial concat (those present)."""
+    control: torch.Tensor | None = None
+    """The render's tokens that start the control branch (None: no control branch or no render)."""
+    keyframes: dict[str, KeyframeContext] = field(default_factory=dict)
+    """Keys and values of the keyframes for each keyframe layer (empty: no episodic memory)."""
+
+    @property
+    def working_frames(self) -> int:
+        return 0 if self.working is None else self.working.shape[1]
 
 
 class WorldMemTransformer(ModelMixin, ConfigMixin):
@@ -211,79 +235,107 @@ class WorldMemTransformer(ModelMixin, ConfigMixin):
             raise ValueError(f"{name}: expected shape {want}, got {tuple(t.shape)}")
 
     # ------------------------------------------------------------------ forward
-    def forward(self, hidden_states: torch.Tensor, timestep: torch.Tensor, *, working: torch.Tensor | None = None,
-                spatial: torch.Tensor | None = None, keyframes: torch.Tensor | None = None,
-                keyframe_mask: torch.Tensor | None = None, plucker: torch.Tensor | None = None,
-                keyframe_plucker: torch.Tensor | None = None, encoder_hidden_states: torch.Tensor | None = None,
-                return_dict: bool = True):
-        """Predicts the scheduler's target for the chunk; see the module docstring for shapes."""
-        adapter = self.adapter
+    def encode_memory(self, shape: tuple[int, int, int, int], *, working: torch.Tensor | None = None,
+                      spatial: torch.Tensor | None = None, keyframes: torch.Tensor | None = None,
+                      keyframe_mask: torch.Tensor | None = None, plucker: torch.Tensor | None = None,
+                      keyframe_plucker: torch.Tensor | None = None, dtype: torch.dtype | None = None) -> MemoryTokens:
+        """The memory's tokens for a chunk of ``shape`` (B, F, h, w) latents: checked, patch-embedded, and the
+        keyframes' keys and values for every keyframe layer. None of them depends on the noisy latents or the
+        timestep, so a sampler encodes them once per chunk and passes them to every step (``memory=``); the
+        forward pass gives bit-for-bit the same output either way. Shapes as in the module docstring; ``dtype``
+        is the tokens' (default the working latents', else float32)."""
+        b, f, h, w = shape
         c = self.config.latent_channels
-        b, f, _, h, w = hidden_states.shape
-        self._check("hidden_states", hidden_states, (b, f, c, h, w))
         fw = 0 if working is None else working.shape[1]
         self._check("working", working, (b, None, c, h, w))
         self._check("spatial", spatial, (b, f, c + 1, h, w))
         self._check("plucker", plucker, (b, fw + f, 6, h, w))
-        ph, pw = adapter.patch
+        ph, pw = self.adapter.patch
         if h % ph or w % pw:
             raise ValueError(f"hidden_states: expected h, w divisible by patch size {(ph, pw)}, got {(h, w)}")
-        if encoder_hidden_states is not None:
-            self._check("encoder_hidden_states", encoder_hidden_states, (b, None, adapter.text_dim))
-            self._check_text_length(encoder_hidden_states.shape[1])
         if keyframes is not None:
             self._check("keyframes", keyframes, (b, None, c, h, w))
             self._check("keyframe_plucker", keyframe_plucker, (b, keyframes.shape[1], 6, h, w))
             if keyframe_plucker is None:
                 raise ValueError("keyframe_plucker: expected (B, K, 6, h, w) with keyframes, got None")
-
-        # 1. The base's input (working latents in front of the chunk), tokens, text and timestep conditioning.
-        x = hidden_states if working is None else torch.cat([working.to(hidden_states.dtype), hidden_states], 1)
-        timestep = torch.as_tensor(timestep, device=x.device)
-        video, stream = adapter.embed(x, fw, timestep, encoder_hidden_states)
-
-        # 2. The zero-initialised memory and camera paths, added to the tokens.
+        if dtype is None:
+            dtype = torch.float32 if working is None else working.dtype
+        device = next(t.device for t in (working, spatial, plucker, keyframes, torch.empty(0)) if t is not None)
+        added = []
         if working is not None:
-            mask = x.new_zeros(b, fw + f, 1, h, w)
+            mask = torch.zeros(b, fw + f, 1, h, w, device=device, dtype=dtype)
             mask[:, :fw] = 1.0
-            video = video + self.working_mask_embed(mask)
+            added.append(self.working_mask_embed(mask))
         if plucker is not None and self.camera_embed is not None:
-            video = video + self.camera_embed(plucker.to(x.dtype))
-        spatial_full = None
+            added.append(self.camera_embed(plucker.to(dtype)))
+        control = None
         if spatial is not None:
-            spatial_full = torch.cat([spatial.new_zeros(b, fw, c + 1, h, w), spatial], 1).to(x.dtype)
+            spatial_full = torch.cat([spatial.new_zeros(b, fw, c + 1, h, w), spatial], 1).to(dtype)
             if self.spatial_concat is not None:
-                video = video + self.spatial_concat(spatial_full)
-
-        # 3. Control branch over the render: one residual for each main block in control_at.
-        residuals = {}
-        if spatial_full is not None and self.control_blocks is not None:
-            ctrl, ctrl_text = video + self.control_in(spatial_full), stream.text
-            for block, out, at in zip(self.control_blocks, self.control_out, self.control_at, strict=True):
-                ctrl, ctrl_text = self._run_block(block, ctrl, ctrl_text, stream.emb, stream.rope)
-                residuals[at] = out(ctrl)
-
-        # 4. Keyframe tokens for the cross-attention layers.
-        key_tokens = key_mask = None
+                added.append(self.spatial_concat(spatial_full))
+            if self.control_blocks is not None:
+                control = self.control_in(spatial_full)
+        contexts = {}
         if keyframes is not None and self.keyframe_attn is not None and keyframes.shape[1] > 0:
             k = keyframes.shape[1]
-            key_in = torch.cat([keyframes.to(x.dtype), keyframe_plucker.to(x.dtype)], dim=2)
+            key_in = torch.cat([keyframes.to(dtype), keyframe_plucker.to(dtype)], dim=2)
             key_tokens = self.keyframe_norm(self.keyframe_embed(key_in))
             per_frame = key_tokens.shape[1] // k
             if keyframe_mask is None:
-                keyframe_mask = torch.ones(b, k, dtype=torch.bool, device=x.device)
+                keyframe_mask = torch.ones(b, k, dtype=torch.bool, device=key_tokens.device)
             key_mask = keyframe_mask.to(torch.bool).repeat_interleave(per_frame, dim=1)
+            contexts = {i: layer.context(key_tokens, key_mask) for i, layer in self.keyframe_attn.items()}
+        return MemoryTokens(shape=(b, f, h, w), working=working, added=added, control=control, keyframes=contexts)
 
-        # 5. Main stream.
+    def forward(self, hidden_states: torch.Tensor, timestep: torch.Tensor, *, working: torch.Tensor | None = None,
+                spatial: torch.Tensor | None = None, keyframes: torch.Tensor | None = None,
+                keyframe_mask: torch.Tensor | None = None, plucker: torch.Tensor | None = None,
+                keyframe_plucker: torch.Tensor | None = None, encoder_hidden_states: torch.Tensor | None = None,
+                memory: MemoryTokens | None = None, return_dict: bool = True):
+        """Predicts the scheduler's target for the chunk; see the module docstring for shapes. The memory comes
+        either as its inputs (``working`` ... ``keyframe_plucker``) or already encoded (``memory``, from
+        :meth:`encode_memory`), not both."""
+        adapter = self.adapter
+        c = self.config.latent_channels
+        b, f, _, h, w = hidden_states.shape
+        self._check("hidden_states", hidden_states, (b, f, c, h, w))
+        given = [name for name, t in (("working", working), ("spatial", spatial), ("keyframes", keyframes),
+                                      ("plucker", plucker)) if t is not None]
+        if memory is None:
+            memory = self.encode_memory((b, f, h, w), working=working, spatial=spatial, keyframes=keyframes,
+                                        keyframe_mask=keyframe_mask, plucker=plucker,
+                                        keyframe_plucker=keyframe_plucker, dtype=hidden_states.dtype)
+        elif given:
+            raise ValueError(f"memory: expected either encoded memory or its inputs, got both ({', '.join(given)})")
+        elif memory.shape != (b, f, h, w):
+            raise ValueError(f"memory: encoded for latents {memory.shape} (B, F, h, w), got {(b, f, h, w)}")
+        if encoder_hidden_states is not None:
+            self._check("encoder_hidden_states", encoder_hidden_states, (b, None, adapter.text_dim))
+            self._check_text_length(encoder_hidden_states.shape[1])
+        # 1. The base's input (working latents in front of the chunk), tokens, text and timestep conditioning.
+        working, fw = memory.working, memory.working_frames
+        x = hidden_states if working is None else torch.cat([working.to(hidden_states.dtype), hidden_states], 1)
+        timestep = torch.as_tensor(timestep, device=x.device)
+        video, stream = adapter.embed(x, fw, timestep, encoder_hidden_states)
+        # 2. The zero-initialised memory and camera paths, added to the tokens (working mask, camera, spatial).
+        for tokens in memory.added:
+            video = video + tokens
+        # 3. Control branch over the render: one residual for each main block in control_at.
+        residuals = {}
+        if memory.control is not None:
+            ctrl, ctrl_text = video + memory.control, stream.text
+            for block, out, at in zip(self.control_blocks, self.control_out, self.control_at, strict=True):
+                ctrl, ctrl_text = self._run_block(block, ctrl, ctrl_text, stream.emb, stream.rope)
+                residuals[at] = out(ctrl)
+        # 4. Main stream, reading the keyframes after every keyframe_every-th block.
         text = stream.text
         for i, block in enumerate(adapter.blocks):
             video, text = self._run_block(block, video, text, stream.emb, stream.rope)
             if i in residuals:
                 video = video + residuals[i]
-            if key_tokens is not None and str(i) in self.keyframe_attn:
-                video = video + self.keyframe_attn[str(i)](video, key_tokens, key_mask)
-
-        # 6. Output head; only the chunk's frames are returned.
+            if str(i) in memory.keyframes:
+                video = video + self.keyframe_attn[str(i)].attend(video, memory.keyframes[str(i)])
+        # 5. Output head; only the chunk's frames are returned.
         out = adapter.head(video, stream, (h, w))[:, fw:]
         if not return_dict:
             return (out,)

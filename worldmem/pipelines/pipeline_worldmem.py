@@ -249,19 +249,28 @@ class WorldMemPipeline(DiffusionPipeline):
             return decoded_depth
         return self.depth_estimator(frames).to(frames.dtype)
 
+    def _encoded(self, inputs: ModelInputs, shape: tuple, dtype) -> dict:
+        """The transformer's keyword arguments for one chunk, its memory encoded once (``memory=``)."""
+        given = inputs.as_kwargs()
+        text = given.pop("encoder_hidden_states")
+        b, f, _, h, w = shape
+        return {"memory": self.transformer.encode_memory((b, f, h, w), **given, dtype=dtype),
+                "encoder_hidden_states": text}
+
     def _denoise(self, inputs: ModelInputs, target_cameras: Cameras, num_inference_steps: int, guidance_scale: float,
                  generator: torch.Generator, device, dtype,
                  anchor: tuple[torch.Tensor, torch.Tensor] | None = None,
                  anchor_steps: int = 0, text_guidance_scale: float = 1.0,
                  null_text: torch.Tensor | None = None) -> torch.Tensor:
-        cond = inputs.as_kwargs()
-        # The unconditional branch of memory guidance drops the long-term memory (the working window and the
-        # prompt stay); that of text guidance takes the negative prompt (the memory stays).
-        uncond = inputs.without("spatial", "episodic").as_kwargs() if guidance_scale > 1.0 else None
-        no_text = inputs.replace(text=null_text).as_kwargs() if text_guidance_scale > 1.0 else None
         h, w = target_cameras.height, target_cameras.width
         f = self.codec.latent_frames(len(target_cameras))
         shape = (1, f, self.codec.latent_channels, h // self.codec.spatial_factor, w // self.codec.spatial_factor)
+        # The memory's tokens are encoded once per chunk, not at every step. The unconditional branch of memory
+        # guidance drops the long-term memory (the working window and the prompt stay); that of text guidance
+        # takes the negative prompt (the memory stays).
+        cond = self._encoded(inputs, shape, dtype)
+        uncond = self._encoded(inputs.without("spatial", "episodic"), shape, dtype) if guidance_scale > 1.0 else None
+        no_text = self._encoded(inputs.replace(text=null_text), shape, dtype) if text_guidance_scale > 1.0 else None
         latents = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
         self.scheduler.set_timesteps(num_inference_steps, device=device)
         timesteps = self.scheduler.timesteps
