@@ -68,13 +68,18 @@ def test_scripted_session_saves_and_load_goes_on(tmp_path):
         assert run.returncode == 0, run.stderr[-2000:]
         return run.stdout.splitlines()
 
-    first = session("--moves", "WQV", "--quit", "--record", str(tmp_path / "rec"))
+    first = session("--moves", "WQV", "--quit", "--record", str(tmp_path / "rec"), "--no-compile")
     assert [line.split(":")[0] for line in first if line.startswith("chunk")] == ["chunk 0", "chunk 1"]
     assert any(line.startswith("saved world: 10 frames, 2 chunks") for line in first)
+    assert not any("compil" in line for line in first)
     assert (tmp_path / "rec" / "video.mp4").is_file() and (tmp_path / "rec" / "memory.ply").is_file()
-    second = session("--load", str(tmp_path / "world"), "--moves", "W", "--quit")
+    assert json.loads((tmp_path / "world" / "world.json").read_text())["compiled"] is False
+    second = session("--load", str(tmp_path / "world"), "--moves", "W", "--quit")  # compiled, the default
     assert any(line.startswith("world: 10 frames, 2 chunks") for line in second)
     assert any(line.startswith("chunk 2: frames 10-13") for line in second)
+    assert any(line.startswith("worldmem explore: compiled in ") for line in second)
+    assert any(line.startswith("worldmem explore: note: --load: the world was made eager, this session runs "
+                               "compiled") for line in second)
 
 
 def test_given_frames_start_a_world_and_flags_a_loaded_world_would_ignore_are_errors(tmp_path, capsys):

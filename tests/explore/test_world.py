@@ -62,6 +62,13 @@ def test_saved_world_is_the_generate_folder_plus_state_and_save_replaces_only_a_
     assert (user / "notes.txt").read_text() == "keep"
     assert "not a saved world" in world_problem(user)
     assert world_problem(tmp_path / "w") is None
+    # The mode the chunks were made in is recorded (None: not known); a value that is not one is a load error.
+    meta = json.loads((tmp_path / "w" / "world.json").read_text())
+    assert meta["compiled"] is None and World.load(tiny_pipe, tmp_path / "w").compiled is None
+    (tmp_path / "w" / "world.json").write_text(json.dumps({**meta, "compiled": "yes"}))
+    with pytest.raises(ValueError, match=r"not a readable saved world: world.json: compiled: expected true, false or "
+                                         r"null, got 'yes'"):
+        World.load(tiny_pipe, tmp_path / "w")
 
 
 class _Page:

@@ -117,6 +117,16 @@ def start_session(args: argparse.Namespace, argv: list[str]) -> Session:
     torch.set_num_threads(args.threads)
     with torch.no_grad():  # (the pipeline's own calls are no_grad in the worker's thread too)
         _, world = load_world(args)
+    if args.load is not None and world.compiled is not None and world.compiled != args.compile:
+        made, now = ("compiled", "eager") if world.compiled else ("eager", "compiled")
+        print(f"worldmem explore: note: --load: the world was made {made}, this session runs {now}; its next frames "
+              "differ from an uninterrupted session's in rounding (about 1e-6) and grow apart from there", flush=True)
+    world.compiled = args.compile
+    if args.compile:
+        from worldmem.explore.compiled import compile_model
+
+        print("worldmem explore: compiling the model's blocks (--no-compile to skip)...", flush=True)
+        print(f"worldmem explore: compiled in {compile_model(world):.1f} s", flush=True)
     server = viser.ViserServer(host=args.host, port=args.port, verbose=False)
     if server.get_port() != args.port:  # taken between the check and now
         server.stop()

@@ -44,6 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS,
                         help=f"torch CPU threads of the model (default {DEFAULT_THREADS}: on a 2-core CPU the tiny model "
                              "is fastest on one, the page's server keeps the other; docs/explore.md)")
+    parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True,
+                        help="compile the model's transformer blocks before the page opens (default on: about 20 s "
+                             "the first time, seconds once torch has cached them; --no-compile runs eagerly)")
     parser.add_argument("--moves", default="", metavar="KEYS",
                         help="moves queued at the start: " + ", ".join(f"{k} {v}" for k, v in MOVE_KEYS.items()))
     parser.add_argument("--quit", action="store_true",

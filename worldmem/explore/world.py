@@ -110,11 +110,13 @@ class World:
         prompt: the text every chunk reads (pipelines with a text encoder), or None.
         chunks: chunks generated so far.
         bookmarks: saved cameras, each (1,).
+        compiled: whether its chunks were made with compiled blocks (:mod:`~worldmem.explore.compiled`; None:
+            not known, a world saved before the mode was recorded).
     """
 
     def __init__(self, pipe, memory, frames: torch.Tensor, depth: torch.Tensor, cameras: Cameras, seed: int = 0,
                  steps: int | None = None, prompt: str | None = None, chunks: int = 0,
-                 bookmarks: list[Cameras] | None = None):
+                 bookmarks: list[Cameras] | None = None, compiled: bool | None = None):
         if not memory.num_frames == frames.shape[0] == depth.shape[0] == len(cameras):
             raise ValueError(f"world: expected as many frames, depth maps and cameras as the memory's "
                              f"{memory.num_frames}, got {frames.shape[0]}, {depth.shape[0]}, {len(cameras)}")
@@ -126,6 +128,7 @@ class World:
         self.prompt = prompt
         self.chunks = chunks
         self.bookmarks = list(bookmarks or [])
+        self.compiled: bool | None = compiled
 
     # ------------------------------------------------------------------ starting
     @classmethod
@@ -180,11 +183,15 @@ class World:
             if size != pipe.frame_size:
                 raise ValueError(f"made at {size[0]}x{size[1]}, the pipeline makes {pipe.frame_size[0]}x"
                                  f"{pipe.frame_size[1]}")
+            compiled = meta.get("compiled")
+            if compiled is not None and not isinstance(compiled, bool):
+                raise ValueError(f"{WORLD_FILE}: compiled: expected true, false or null, got {compiled!r}")
             cams = Cameras(state["cam_from_world"], state["K"], *size)
             bookmarks = [Cameras(torch.tensor(b["cam_from_world"], dtype=torch.float32)[None],
                                  torch.tensor(b["K"], dtype=torch.float32)[None], *size) for b in meta["bookmarks"]]
             return cls(pipe, memory, state["frames"], state["depth"], cams, seed=int(meta["seed"]),
-                       steps=int(meta["steps"]), prompt=meta["prompt"], chunks=int(meta["chunks"]), bookmarks=bookmarks)
+                       steps=int(meta["steps"]), prompt=meta["prompt"], chunks=int(meta["chunks"]), bookmarks=bookmarks,
+                       compiled=compiled)
         except (KeyError, TypeError, ValueError, OSError, json.JSONDecodeError) as err:
             reason = " ".join(str(err).split()) or type(err).__name__
             raise ValueError(f"{folder}: not a readable saved world: {reason}"[:400]) from None
@@ -275,7 +282,7 @@ class World:
                                              alignment=[]), self.cameras)
         meta = {"format_version": FORMAT_VERSION, "height": h, "width": w, "frames": int(self.frames.shape[0]),
                 "chunks": self.chunks, "seed": self.seed, "steps": self.steps, "prompt": self.prompt,
-                "chunk_size": self.chunk_size, "step": self.step, "turn_deg": self.turn_deg,
+                "chunk_size": self.chunk_size, "step": self.step, "turn_deg": self.turn_deg, "compiled": self.compiled,
                 "bookmarks": [{"cam_from_world": b.cam_from_world[0].tolist(), "K": b.K[0].tolist()}
                               for b in self.bookmarks]}
 

@@ -219,6 +219,12 @@ class WorldMemTransformer(ModelMixin, ConfigMixin):
 
     # ------------------------------------------------------------------ helpers
     @property
+    def _repeated_blocks(self) -> list[str]:
+        """The block class diffusers' ``compile_repeated_blocks`` compiles (regional compilation): the base's
+        block, which the control branch's copies share."""
+        return [type(self.adapter.blocks[0]).__name__]
+
+    @property
     def sample_size(self) -> tuple[int, int]:
         """Latent (height, width) of the frames a pipeline makes with this model."""
         return self.adapter.sample_size
