@@ -53,25 +53,26 @@ def _walk_once(checkpoint: Path, mode: str, walk: str, out: Path) -> dict:
     """One mode's walk on a new pipeline and world; its chunk reports and what they add up to."""
     import viser
 
-    from worldmem.explore.arguments import MOVE_KEYS, free_port
-    from worldmem.explore.compiled import compile_model
+    from worldmem.explore.arguments import DEFAULT_THREADS, MOVE_KEYS, free_port
     from worldmem.explore.latency import STAGES
     from worldmem.explore.page import Page
     from worldmem.explore.worker import Worker
     from worldmem.explore.world import World
     from worldmem.pipelines import load_pipeline
 
+    torch.set_num_threads(1)  # as worldmem explore loads; the worker's thread runs the model on DEFAULT_THREADS
     pipe = load_pipeline(checkpoint)
     with torch.no_grad():
         world = World.from_scene(pipe, SCENE_SEED)
-    compile_s = compile_model(world) if mode == "compiled" else 0.0
     server = viser.ViserServer(host="127.0.0.1", port=free_port(), verbose=False)
     lines: list[str] = []
     try:
         up = -world.cameras.world_from_cam[0, :3, 1].double().numpy()
         page = Page(server, {}, None, world.memory.scene_scale or 1.0, up)
-        worker = Worker(world, page, Path(out).parent / "explore-world", [], out=lines.append)
+        worker = Worker(world, page, Path(out).parent / "explore-world", [], out=lines.append,
+                        threads=DEFAULT_THREADS, compile=mode == "compiled")
         worker.start()
+        worker.ready.wait()  # the compiling is not part of the walk (its seconds are compile_s)
         t0 = time.perf_counter()
         for i, key in enumerate(walk):
             action = MOVE_KEYS[key]
@@ -104,7 +105,7 @@ def _walk_once(checkpoint: Path, mode: str, walk: str, out: Path) -> dict:
     frames = sum(r.frames for r in worker.reports)
     return {
         "chunk_size": world.chunk_size, "steps": world.steps, "frame_size": list(pipe.frame_size),
-        "compile_s": compile_s, "chunks": len(worker.reports), "chunks_timed": len(reports),
+        "compile_s": worker.compile_s, "chunks": len(worker.reports), "chunks_timed": len(reports),
         "median_chunk_ms": median_total * 1e3,
         "p90_chunk_ms": statistics.quantiles(totals, n=10)[-1] * 1e3 if len(totals) >= 2 else median_total * 1e3,
         "stages": stages, "chunk_fps": world.chunk_size / median_total, "end_to_end_fps": frames / wall,
@@ -116,8 +117,7 @@ def bench_explore(out: Path, repeats: int = 5, quick: bool = False, checkpoint: 
     from worldmem.explore.arguments import DEFAULT_THREADS
 
     checkpoint = DEFAULT_CHECKPOINT if checkpoint is None else checkpoint
-    threads = torch.get_num_threads()
-    torch.set_num_threads(DEFAULT_THREADS)  # as worldmem explore runs the model (restored at the end)
+    threads = torch.get_num_threads()  # (restored at the end)
     walk = (QUICK_WALK if quick else WALK) * repeats
     try:
         modes = {mode: _walk_once(checkpoint, mode, walk, out) for mode in MODES}

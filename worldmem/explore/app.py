@@ -114,7 +114,12 @@ def start_session(args: argparse.Namespace, argv: list[str]) -> Session:
     from worldmem.explore.worker import Worker
 
     check_args(args)
-    torch.set_num_threads(args.threads)
+    if args.compile:
+        from worldmem.explore.compiled import check_compiler
+
+        check_compiler()
+    # This thread loads on one torch thread; the model runs in the worker's thread, on --threads (worker.py says why).
+    torch.set_num_threads(1)
     with torch.no_grad():  # (the pipeline's own calls are no_grad in the worker's thread too)
         _, world = load_world(args)
     if args.load is not None and world.compiled is not None and world.compiled != args.compile:
@@ -122,11 +127,6 @@ def start_session(args: argparse.Namespace, argv: list[str]) -> Session:
         print(f"worldmem explore: note: --load: the world was made {made}, this session runs {now}; its next frames "
               "differ from an uninterrupted session's in rounding (about 1e-6) and grow apart from there", flush=True)
     world.compiled = args.compile
-    if args.compile:
-        from worldmem.explore.compiled import compile_model
-
-        print("worldmem explore: compiling the model's blocks (--no-compile to skip)...", flush=True)
-        print(f"worldmem explore: compiled in {compile_model(world):.1f} s", flush=True)
     server = viser.ViserServer(host=args.host, port=args.port, verbose=False)
     if server.get_port() != args.port:  # taken between the check and now
         server.stop()
@@ -136,7 +136,7 @@ def start_session(args: argparse.Namespace, argv: list[str]) -> Session:
     up = -world.cameras.world_from_cam[0, :3, 1].double().numpy()  # the first camera's up (-y)
     prompt_box = (world.prompt or "") if world.pipe.text_encoder is not None else None  # None: no prompt box
     page = Page(server, actions, prompt_box, scale, up)
-    worker = Worker(world, page, args.save_to, argv)
+    worker = Worker(world, page, args.save_to, argv, threads=args.threads, compile=args.compile)
     actions.update(move=worker.move, bookmark=worker.bookmark, save=worker.save, prompt=worker.set_prompt,
                    **{"return": worker.go_back})
     worker.start()

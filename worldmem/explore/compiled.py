@@ -18,10 +18,10 @@ import torch
 
 from worldmem.utils.cli_errors import UsageError
 
-__all__ = ["compile_model"]
+__all__ = ["check_compiler", "compile_model"]
 
 
-def _check_compiler() -> None:
+def check_compiler() -> None:
     """torch.compile on the CPU builds C++ kernels: a machine without a compiler is one line, before anything runs."""
     from torch._inductor.cpp_builder import get_cpp_compiler
 
@@ -34,13 +34,26 @@ def _check_compiler() -> None:
 
 def compile_model(world) -> float:
     """Compiles the transformer blocks of ``world.pipe`` and runs them once at the shapes of ``world``'s next chunk
-    (zeros, nothing of the world changes); returns the seconds it took. Compiled graphs are cached on disk by
-    torch (a later start takes seconds, the first about 20 s on a 2-core CPU)."""
-    _check_compiler()
+    (zeros, nothing of the world changes), in the calling thread at its torch thread count (the kernels are built
+    for it); returns the seconds it took. Compiled graphs are cached on disk by torch (a later start takes seconds,
+    the first about 20 s on a 2-core CPU). When compiling fails, the blocks are left eager and the error raised."""
+    check_compiler()
     started = time.perf_counter()
+    transformer = world.pipe.transformer
+    transformer.compile_repeated_blocks(dynamic=False)
+    try:
+        _warm_up(world)
+    except Exception:
+        for block in transformer.modules():
+            if type(block).__name__ in transformer._repeated_blocks:
+                block._compiled_call_impl = None  # what nn.Module.compile set: the block is eager again
+        raise
+    return time.perf_counter() - started
+
+
+def _warm_up(world) -> None:
     pipe = world.pipe
     transformer = pipe.transformer
-    transformer.compile_repeated_blocks(dynamic=False)
     codec = pipe.codec
     h, w = (s // codec.spatial_factor for s in pipe.frame_size)
     c = codec.latent_channels
@@ -56,4 +69,3 @@ def compile_model(world) -> float:
         transformer(zeros(1, codec.latent_frames(world.chunk_size), c, h, w), torch.tensor([500], device=param.device),
                     working=zeros(1, codec.latent_frames(working), c, h, w) if working else None,
                     encoder_hidden_states=text)
-    return time.perf_counter() - started

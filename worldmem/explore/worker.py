@@ -5,6 +5,11 @@ moves queued before it, and a save holds every chunk asked for before it). Each 
 page (the map increment, the path, the cameras, the frames) and accounted for in one printed line
 (:mod:`~worldmem.explore.latency`). At most :data:`MAX_QUEUED` moves wait; more are dropped (a held key would
 otherwise queue minutes of walking).
+
+The model runs only in the worker's thread, with its own torch thread count (``--threads``), and its blocks are
+compiled there (``--compile``). The thread that loads the world runs torch on one thread: with the GNU OpenMP that
+torch's CPU wheels use, a second thread pool left by the loading thread slowed every chunk made in the worker
+with two threads from 118 to 205 ms (the tiny model, compiled, on this 2-core CPU; docs/explore.md).
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+import torch
 
 from worldmem.explore.increments import MapIncrements
 from worldmem.explore.latency import ChunkReport
@@ -32,11 +39,20 @@ class Worker:
         save_to: the folder ``save world`` writes.
         argv: the command line, recorded in the saved world's ``run.json``.
         out: where the printed lines go (default ``print`` with flush).
+        threads: torch CPU threads of the model, set in the worker's thread (see the module docstring; None: as
+            the process has them; ``worldmem explore`` passes ``--threads``).
+        compile: compile the model's blocks (:mod:`~worldmem.explore.compiled`) in the worker's thread before
+            the first job.
     """
 
-    def __init__(self, world, page, save_to: Path, argv: list[str], out: Callable[[str], None] | None = None):
+    def __init__(self, world, page, save_to: Path, argv: list[str], out: Callable[[str], None] | None = None,
+                 threads: int | None = None, compile: bool = False):
         self.world, self.page, self.save_to, self.argv = world, page, save_to, argv
         self.out = out or (lambda line: print(line, flush=True))
+        self.threads, self.compile = threads, compile
+        self.compile_s = 0.0
+        self.ready = threading.Event()
+        """Set once the worker's thread has its torch threads and compiled blocks, before the first job."""
         self.increments = MapIncrements()
         self.reports: list[ChunkReport] = []
         self._jobs: queue.Queue = queue.Queue()
@@ -108,7 +124,31 @@ class Worker:
                 f"{', ' + str(self._pending_moves) + ' moves queued' if self._pending_moves else ''}"
                 f"{'. ' + note if note else ''}")
 
+    def _prepare(self) -> None:
+        """In the worker's thread, before any job: its torch threads, then the compiled blocks (warmed up here, so
+        their kernels are built for the threads that run them)."""
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)
+        if not self.compile:
+            return
+        from worldmem.explore.compiled import compile_model
+
+        if self.page is not None:
+            self.page.set_status(self._status("compiling the model's blocks"))
+        self.out("worldmem explore: compiling the model's blocks (--no-compile to skip)...")
+        with torch.no_grad():
+            self.compile_s = compile_model(self.world)
+        self.out(f"worldmem explore: compiled in {self.compile_s:.1f} s")
+        if self.page is not None:
+            self.page.set_status(self._status())
+
     def _run(self) -> None:
+        try:
+            self._prepare()
+        except Exception as err:  # noqa: BLE001 -- the session goes on eagerly (compile_model left the blocks so)
+            self.world.compiled = False
+            self.out(f"worldmem explore: compiling failed, running eagerly: {' '.join(str(err).split())}"[:400])
+        self.ready.set()
         while True:
             job = self._jobs.get()
             try:
