@@ -255,12 +255,18 @@ def finalize(out: Path, plan: dict) -> dict:
     return summary
 
 
+def _starting_build(name: str) -> bool:
+    """Whether ``name`` in a build folder without ``plan.json`` is what a sibling job of a job array leaves while it
+    starts the build: ``shards/``, ``.lock``, or its ``plan.json`` being written (``.plan.json.PID-XXXX.tmp``, the
+    temporary :func:`~worldmem.utils.io.atomic_write_json` renames)."""
+    return name in (SHARD_DIR, ".lock") or (name.startswith(".plan.json.") and name.endswith(".tmp"))
+
+
 def check_out(out: Path) -> None:
     """Refuses an ``--out`` that is a non-empty folder but not a build's (no ``plan.json``; a folder holding only
-    ``shards/`` and ``.lock`` is a build that a sibling job of a job array has just started): a build writes into
-    its folder, and must not write (or clean temporaries) among the user's files."""
-    if out.is_dir() and not (out / "plan.json").is_file() and any(p.name not in (SHARD_DIR, ".lock")
-                                                                   for p in out.iterdir()):
+    what :func:`_starting_build` names is a build that a sibling job has just started): a build writes into its
+    folder, and must not write (or clean temporaries) among the user's files."""
+    if out.is_dir() and not (out / "plan.json").is_file() and not all(_starting_build(p.name) for p in out.iterdir()):
         raise ValueError(f"--out: {out} is a non-empty folder that is not a curation build (no plan.json); choose "
                          f"a new or empty folder")
 

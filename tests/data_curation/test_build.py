@@ -141,3 +141,18 @@ def test_partition_from_flags_and_environment():
 def test_a_different_plan_is_refused(reference, config_file):
     with pytest.raises(ValueError, match="different sources, clips or config"):
         run_build([f"synthetic:{CLIPS + 1}"], reference, load_curation_config(config_file), progress=False)
+
+
+def test_out_of_a_sibling_job_starting_the_build_is_accepted_and_a_users_folder_is_not(tmp_path):
+    """A sibling job of a job array may be between writing ``plan.json``'s temporary and renaming it when this one
+    checks ``--out``: what a starting build leaves is accepted, anything else of the user's is refused."""
+    from data_curation.build import check_out
+
+    out = tmp_path / "out"
+    (out / "shards").mkdir(parents=True)
+    (out / ".lock").write_text("")
+    (out / f".plan.json.{os.getpid()}-k2x9.tmp").write_text("{")
+    check_out(out)
+    (out / "notes.txt").write_text("keep")
+    with pytest.raises(ValueError, match="is a non-empty folder that is not a curation build"):
+        check_out(out)
