@@ -45,9 +45,11 @@ class _Explorer:
                                      stderr=subprocess.STDOUT, text=True, env=env)
         threading.Thread(target=lambda: [self.lines.append(line.rstrip()) for line in self.proc.stdout],
                          daemon=True).start()
-        assert wait_until(lambda: any(line.startswith("worldmem explore: serving") for line in self.lines)
-                          or self.proc.poll() is not None, 120), self.lines
-        assert self.proc.poll() is None, self.lines
+        started = wait_until(lambda: any(line.startswith("worldmem explore: serving") for line in self.lines)
+                             or self.proc.poll() is not None, 120)
+        if not started or self.proc.poll() is not None:
+            self.proc.kill()  # a failed start leaves no server behind
+            pytest.fail("the explorer did not start:\n" + "\n".join(self.lines[-30:]))
 
     @property
     def url(self) -> str:
