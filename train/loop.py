@@ -332,7 +332,22 @@ def train(cfg: TrainConfig, resume: bool = False, max_steps: int | None = None, 
             atomic_directory(final, lambda tmp: pipe.save_pretrained(str(tmp), safe_serialization=True),
                              marker="model_index.json")
     accelerator.end_training()
+    _let_gloo_finish(accelerator)
     return final
+
+
+GLOO_DRAIN_S = 0.5
+
+
+def _let_gloo_finish(accelerator: Accelerator) -> None:
+    """Gives torch's gloo worker thread time to free the last collectives before the process group is freed.
+
+    The process group is freed with the DDP model when ``train`` returns, and its destructor joins gloo's worker
+    thread while holding the GIL. That thread may still be freeing the last barrier, which holds the replica
+    check's gathered tensors, and that needs the GIL: a deadlock (pytorch/pytorch#56297). It was seen twice in
+    full ``make test`` runs, both times on the rank that skips saving the pipeline. Sleeping releases the GIL."""
+    if accelerator.num_processes > 1:
+        time.sleep(GLOO_DRAIN_S)
 
 
 def check_launch(accelerator: Accelerator, environ=os.environ) -> None:
