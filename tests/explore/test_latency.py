@@ -13,3 +13,25 @@ def test_line_round_trips_and_other_lines_are_not_chunks():
     assert (back.index, back.first, back.frames, back.map_points, back.new_points) == (3, 14, 4, 23456, 1234)
     assert back.stages == {key: report.stages[key] for key in STAGES} and back.total == 0.2
     assert parse_line("world: 2 frames, 0 chunks, map 3,600 points") is None
+
+
+def test_lines_printed_from_two_threads_stay_whole(capfd):
+    """The worker's thread and the main thread print at once (the compile notice and the 'serving' line); each
+    line must come out whole, or a reader matching line starts misses it."""
+    import threading
+
+    from worldmem.explore.worker import say
+
+    def speak(text):
+        for _ in range(2000):
+            say(text)
+
+    threads = [threading.Thread(target=speak, args=(text,)) for text in ("worldmem explore: compiling ...",
+                                                                         "worldmem explore: serving http://x")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    lines = capfd.readouterr().out.splitlines()
+    assert len(lines) == 4000
+    assert set(lines) == {"worldmem explore: compiling ...", "worldmem explore: serving http://x"}

@@ -11,6 +11,7 @@ import time
 import torch
 
 from worldmem.explore.arguments import MOVE_KEYS, check_args
+from worldmem.explore.worker import say
 from worldmem.utils.cli_errors import UsageError
 
 __all__ = ["Session", "explore", "load_world", "start_session"]
@@ -98,10 +99,10 @@ class Session:
             try:
                 self.world.save(self.args.record, self.argv)
             except ValueError as err:
-                print(f"worldmem explore: --record: {' '.join(str(err).split())}"[:400], flush=True)
+                say(f"worldmem explore: --record: {' '.join(str(err).split())}"[:400])
             else:
-                print(f"recorded {self.world.frames.shape[0]} frames to {self.args.record}/video.mp4, depth.mp4, "
-                      "cameras.json, memory.ply, memory/", flush=True)
+                say(f"recorded {self.world.frames.shape[0]} frames to {self.args.record}/video.mp4, depth.mp4, "
+                    "cameras.json, memory.ply, memory/")
         self.page.close()
         self.server.stop()
 
@@ -124,8 +125,8 @@ def start_session(args: argparse.Namespace, argv: list[str]) -> Session:
         _, world = load_world(args)
     if args.load is not None and world.compiled is not None and world.compiled != args.compile:
         made, now = ("compiled", "eager") if world.compiled else ("eager", "compiled")
-        print(f"worldmem explore: note: --load: the world was made {made}, this session runs {now}; its next frames "
-              "differ from an uninterrupted session's in rounding (about 1e-6) and grow apart from there", flush=True)
+        say(f"worldmem explore: note: --load: the world was made {made}, this session runs {now}; its next frames "
+            "differ from an uninterrupted session's in rounding (about 1e-6) and grow apart from there")
     world.compiled = args.compile
     server = viser.ViserServer(host=args.host, port=args.port, verbose=False)
     if server.get_port() != args.port:  # taken between the check and now
@@ -146,7 +147,7 @@ def start_session(args: argparse.Namespace, argv: list[str]) -> Session:
 def explore(args: argparse.Namespace, argv: list[str]) -> None:
     """The command: serve the page until interrupted (or until ``--moves`` are done with ``--quit``)."""
     session = start_session(args, argv)
-    print(f"worldmem explore: serving http://{args.host}:{args.port} (Ctrl-C to stop)", flush=True)
+    say(f"worldmem explore: serving http://{args.host}:{args.port} (Ctrl-C to stop)")
     stop = threading.Event()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -15,6 +15,7 @@ with two threads from 118 to 205 ms (the tiny model, compiled, on this 2-core CP
 from __future__ import annotations
 
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -26,9 +27,19 @@ from worldmem.explore.increments import MapIncrements
 from worldmem.explore.latency import ChunkReport
 from worldmem.explore.planner import MOVES
 
-__all__ = ["MAX_QUEUED", "Worker"]
+__all__ = ["MAX_QUEUED", "Worker", "say"]
 
 MAX_QUEUED = 8
+_SAY_LOCK = threading.Lock()
+
+
+def say(line: str) -> None:
+    """Prints ``line`` whole: the worker's thread and the main thread both print, and ``print`` writes the text and
+    its newline separately, so two lines printed at once could run together ("...compiling...worldmem explore:
+    serving ..."), and a reader matching line starts would miss one."""
+    with _SAY_LOCK:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
 
 
 class Worker:
@@ -38,7 +49,7 @@ class Worker:
     Args:
         save_to: the folder ``save world`` writes.
         argv: the command line, recorded in the saved world's ``run.json``.
-        out: where the printed lines go (default ``print`` with flush).
+        out: where the printed lines go (default :func:`say`).
         threads: torch CPU threads of the model, set in the worker's thread (see the module docstring; None: as
             the process has them; ``worldmem explore`` passes ``--threads``).
         compile: compile the model's blocks (:mod:`~worldmem.explore.compiled`) in the worker's thread before
@@ -48,7 +59,7 @@ class Worker:
     def __init__(self, world, page, save_to: Path, argv: list[str], out: Callable[[str], None] | None = None,
                  threads: int | None = None, compile: bool = False):
         self.world, self.page, self.save_to, self.argv = world, page, save_to, argv
-        self.out = out or (lambda line: print(line, flush=True))
+        self.out = out or say
         self.threads, self.compile = threads, compile
         self.compile_s = 0.0
         self.ready = threading.Event()
