@@ -6,10 +6,15 @@ from worldmem.synthetic import SyntheticScene
 WORLD_SIZE = 16
 
 
+def room_world(frames: int = 12, size: int = WORLD_SIZE):
+    """A synthetic room (seed 3) seen along an out-and-back path of ``frames`` at ``size``: cameras, frames, depth."""
+    scene = SyntheticScene.random(seed=3, kind="room")
+    cams = out_and_back_in_scene(scene, frames, size)
+    rgb, depth = scene.render(cams)
+    return cams, rgb, depth
+
+
 @pytest.fixture(scope="module")
 def world():
-    """A synthetic room (seed 3) seen along a 12-frame out-and-back path at 16x16: cameras, frames, depth."""
-    scene = SyntheticScene.random(seed=3, kind="room")
-    cams = out_and_back_in_scene(scene, 12, WORLD_SIZE)
-    frames, depth = scene.render(cams)
-    return cams, frames, depth
+    """:func:`room_world`: 12 frames at 16x16."""
+    return room_world()

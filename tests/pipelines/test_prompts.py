@@ -4,13 +4,12 @@ import pytest
 import torch
 
 from tests.models.tiny_text import D_MODEL, save_tiny_text_encoder
+from tests.pipelines.conftest import room_world
 from tests.pipelines.test_pipeline import MEMORY, make_pipe, run
-from tests.synthetic.scene_paths import out_and_back_in_scene
 from worldmem.models import PixelCodec, WorldMemTransformer
 from worldmem.models.text import load_text_encoder
 from worldmem.models.tiny import wake_zero_initialised
 from worldmem.pipelines import WorldMemPipeline, default_scheduler, load_pipeline
-from worldmem.synthetic import SyntheticScene
 
 S, L = 16, 5
 TEXT_BASE = dict(num_attention_heads=2, attention_head_dim=16, in_channels=8, out_channels=4, time_embed_dim=32,
@@ -20,10 +19,7 @@ TEXT_BASE = dict(num_attention_heads=2, attention_head_dim=16, in_channels=8, ou
 
 @pytest.fixture(scope="module")
 def world():
-    scene = SyntheticScene.random(seed=3, kind="room")
-    cams = out_and_back_in_scene(scene, 6, S)
-    frames, depth = scene.render(cams)
-    return cams, frames, depth
+    return room_world(6, S)  # the shared room, a shorter path
 
 
 @pytest.fixture(scope="module")

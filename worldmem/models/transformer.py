@@ -266,10 +266,9 @@ class WorldMemTransformer(ModelMixin, ConfigMixin):
                 raise ValueError("keyframe_plucker: expected (B, K, 6, h, w) with keyframes, got None")
         if dtype is None:
             dtype = torch.float32 if working is None else working.dtype
-        device = next(t.device for t in (working, spatial, plucker, keyframes, torch.empty(0)) if t is not None)
         added = []
         if working is not None:
-            mask = torch.zeros(b, fw + f, 1, h, w, device=device, dtype=dtype)
+            mask = torch.zeros(b, fw + f, 1, h, w, device=working.device, dtype=dtype)
             mask[:, :fw] = 1.0
             added.append(self.working_mask_embed(mask))
         if plucker is not None and self.camera_embed is not None:

@@ -267,10 +267,10 @@ class WorldMemPipeline(DiffusionPipeline):
         shape = (1, f, self.codec.latent_channels, h // self.codec.spatial_factor, w // self.codec.spatial_factor)
         # The memory's tokens are encoded once per chunk, not at every step. The unconditional branch of memory
         # guidance drops the long-term memory (the working window and the prompt stay); that of text guidance
-        # takes the negative prompt (the memory stays).
+        # takes the negative prompt and reads the same encoded memory.
         cond = self._encoded(inputs, shape, dtype)
         uncond = self._encoded(inputs.without("spatial", "episodic"), shape, dtype) if guidance_scale > 1.0 else None
-        no_text = self._encoded(inputs.replace(text=null_text), shape, dtype) if text_guidance_scale > 1.0 else None
+        no_text = dict(cond, encoder_hidden_states=null_text) if text_guidance_scale > 1.0 else None
         latents = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
         self.scheduler.set_timesteps(num_inference_steps, device=device)
         timesteps = self.scheduler.timesteps
